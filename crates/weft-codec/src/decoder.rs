@@ -1,0 +1,49 @@
+//! The [`Decoder`] trait: bytes in, frames out.
+
+use bytes::BytesMut;
+
+/// Turns the bytes of a stream into frames.
+///
+/// # Contract
+///
+/// The framework appends every byte read from the peer to one [`BytesMut`] and calls
+/// [`decode`](Decoder::decode) until it returns `Ok(None)`:
+///
+/// | return | meaning | the buffer afterwards |
+/// |---|---|---|
+/// | `Ok(Some(frame))` | one frame is complete | exactly that frame's bytes consumed from the front |
+/// | `Ok(None)` | more bytes are needed | untouched, or only scanned-position state kept in `self` |
+/// | `Err(e)` | the stream is corrupt (for instance a frame over the limit) | unspecified; the connection closes |
+///
+/// A decoder must never let the buffer grow past its configured maximum frame size while
+/// waiting for the end of a frame: it returns an error as soon as more than the maximum has
+/// arrived without a frame boundary. It must not reserve capacity for a frame's declared
+/// length before those bytes arrive.
+///
+/// When the peer has closed its sending side, the framework calls
+/// [`decode_eof`](Decoder::decode_eof) instead, until it returns `Ok(None)`. What a decoder
+/// makes of a trailing partial frame is part of its documentation.
+pub trait Decoder {
+    /// The frame type this decoder yields.
+    type Item;
+    /// The error returned when the stream is corrupt.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Decodes at most one frame from the front of `src`. See the trait documentation for
+    /// the contract.
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error>;
+
+    /// Decodes a frame after the peer closed its sending side.
+    ///
+    /// The default calls [`decode`](Decoder::decode) and discards whatever partial frame is
+    /// left once it returns `Ok(None)`.
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
+        match self.decode(src)? {
+            Some(frame) => Ok(Some(frame)),
+            None => {
+                src.clear();
+                Ok(None)
+            }
+        }
+    }
+}

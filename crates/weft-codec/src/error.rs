@@ -1,0 +1,84 @@
+//! The error type shared by the codecs in this crate.
+
+use std::fmt;
+
+/// What went wrong in a codec. See [`CodecError::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodecErrorKind {
+    /// More than the maximum frame size arrived (or was declared) without a frame boundary.
+    FrameTooLong {
+        /// The configured maximum, in bytes.
+        limit: usize,
+    },
+    /// The bytes do not follow the codec's format.
+    Malformed,
+    /// A message could not be encoded (for instance it is longer than the limit).
+    Encode,
+}
+
+/// An error from one of this crate's codecs.
+///
+/// The decoders return it when the stream is corrupt; the connection that produced it is
+/// closed by the framework after the handler had a chance to answer (see
+/// [`is_frame_too_long`](CodecError::is_frame_too_long)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodecError {
+    kind: CodecErrorKind,
+    detail: &'static str,
+}
+
+impl CodecError {
+    /// A frame exceeded `limit` bytes.
+    pub fn frame_too_long(limit: usize) -> Self {
+        CodecError {
+            kind: CodecErrorKind::FrameTooLong { limit },
+            detail: "frame too long",
+        }
+    }
+
+    /// The input is malformed; `detail` says how, for logs.
+    pub fn malformed(detail: &'static str) -> Self {
+        CodecError {
+            kind: CodecErrorKind::Malformed,
+            detail,
+        }
+    }
+
+    /// A message could not be encoded; `detail` says why, for logs.
+    pub fn encode(detail: &'static str) -> Self {
+        CodecError {
+            kind: CodecErrorKind::Encode,
+            detail,
+        }
+    }
+
+    /// What kind of error this is.
+    pub fn kind(&self) -> CodecErrorKind {
+        self.kind
+    }
+
+    /// True when a frame was longer than the codec's maximum.
+    pub fn is_frame_too_long(&self) -> bool {
+        matches!(self.kind, CodecErrorKind::FrameTooLong { .. })
+    }
+
+    /// True when the input did not follow the codec's format.
+    pub fn is_malformed(&self) -> bool {
+        matches!(self.kind, CodecErrorKind::Malformed)
+    }
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            CodecErrorKind::FrameTooLong { limit } => {
+                write!(f, "{} (limit {limit} bytes)", self.detail)
+            }
+            CodecErrorKind::Malformed => write!(f, "malformed input: {}", self.detail),
+            CodecErrorKind::Encode => write!(f, "cannot encode: {}", self.detail),
+        }
+    }
+}
+
+impl std::error::Error for CodecError {}

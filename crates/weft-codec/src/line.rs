@@ -1,0 +1,266 @@
+//! Newline-delimited frames: [`LineCodec`].
+//!
+//! A line is the bytes up to and including the first `\n`. Bytes are opaque: `\0`, `\r`,
+//! invalid UTF-8 and every other byte value pass through unchanged.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::{CodecError, Decoder, Encoder};
+
+/// Whether decoded lines keep their `\n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Terminator {
+    /// Frames end with the `\n` that ended the line (the default).
+    #[default]
+    Keep,
+    /// The `\n` is removed from each frame (a `\r` before it is kept).
+    Strip,
+}
+
+/// Splits a byte stream into lines, each at most `max_length` bytes long, not counting `\n`.
+///
+/// # Decoding
+///
+/// ```text
+///   src:  h e l l o \n w o r
+///         └── frame ──┘ └ left in src, scanned; next call resumes at `r`
+/// ```
+///
+/// * A frame is the bytes up to the first `\n`, with the `\n` kept or stripped as configured.
+/// * As soon as more than `max_length` bytes are buffered without a `\n`, decoding fails with
+///   [`CodecError::is_frame_too_long`]; the decoder never waits for the end of an oversize
+///   line and never buffers more than `max_length + 1` bytes of one.
+/// * Bytes already scanned are not scanned again, so a long line arriving in many small
+///   pieces costs time linear in its length.
+/// * At end of stream, a trailing partial line (no `\n`) is discarded.
+///
+/// # Encoding
+///
+/// The encoder writes the message and then a `\n`, unless the message already ends with one;
+/// so a frame decoded with [`Terminator::Keep`] is echoed back byte for byte.
+///
+/// ```
+/// use weft_codec::{BytesMut, Decoder, LineCodec};
+///
+/// let mut codec = LineCodec::new(16);
+/// let mut buf = BytesMut::from(&b"one\ntw"[..]);
+/// assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), &b"one\n"[..]);
+/// assert_eq!(codec.decode(&mut buf).unwrap(), None);
+/// buf.extend_from_slice(b"o\n");
+/// assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), &b"two\n"[..]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct LineCodec {
+    max_length: usize,
+    terminator: Terminator,
+    /// How many bytes at the front of the buffer are known to hold no `\n`.
+    scanned: usize,
+}
+
+impl LineCodec {
+    /// A codec for lines of at most `max_length` bytes (not counting `\n`) that keeps the
+    /// terminator on decoded frames.
+    pub fn new(max_length: usize) -> Self {
+        LineCodec {
+            max_length,
+            terminator: Terminator::Keep,
+            scanned: 0,
+        }
+    }
+
+    /// Sets whether decoded frames keep their `\n`.
+    pub fn terminator(mut self, terminator: Terminator) -> Self {
+        self.terminator = terminator;
+        self
+    }
+
+    /// The longest accepted line, not counting `\n`.
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+}
+
+impl Decoder for LineCodec {
+    type Item = Bytes;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        // A `\n` may stand at index `max_length` at the latest (a line of exactly
+        // `max_length` bytes); nothing past that window needs to be looked at.
+        let window_end = src.len().min(self.max_length.saturating_add(1));
+        let start = self.scanned.min(window_end);
+        match src[start..window_end].iter().position(|&b| b == b'\n') {
+            Some(offset) => {
+                let newline = start + offset;
+                self.scanned = 0;
+                let mut frame = src.split_to(newline + 1);
+                if self.terminator == Terminator::Strip {
+                    frame.truncate(newline);
+                }
+                Ok(Some(frame.freeze()))
+            }
+            None if src.len() > self.max_length => {
+                self.scanned = 0;
+                Err(CodecError::frame_too_long(self.max_length))
+            }
+            None => {
+                self.scanned = window_end;
+                Ok(None)
+            }
+        }
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        match self.decode(src)? {
+            Some(frame) => Ok(Some(frame)),
+            None => {
+                src.clear();
+                self.scanned = 0;
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl Encoder<&[u8]> for LineCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, line: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
+        let terminated = line.last() == Some(&b'\n');
+        dst.reserve(line.len() + usize::from(!terminated));
+        dst.put_slice(line);
+        if !terminated {
+            dst.put_u8(b'\n');
+        }
+        Ok(())
+    }
+}
+
+impl Encoder<Bytes> for LineCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, line: Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.encode(&line[..], dst)
+    }
+}
+
+impl Encoder<&str> for LineCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, line: &str, dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.encode(line.as_bytes(), dst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(codec: &mut LineCodec, buf: &mut BytesMut) -> Result<Vec<Bytes>, CodecError> {
+        let mut out = Vec::new();
+        while let Some(frame) = codec.decode(buf)? {
+            out.push(frame);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn splits_pipelined_lines_and_keeps_the_rest() {
+        let mut codec = LineCodec::new(8);
+        let mut buf = BytesMut::from(&b"a\nbb\n\nccc"[..]);
+        let frames = decode_all(&mut codec, &mut buf).unwrap();
+        assert_eq!(frames, vec![&b"a\n"[..], &b"bb\n"[..], &b"\n"[..]]);
+        assert_eq!(&buf[..], b"ccc");
+    }
+
+    #[test]
+    fn strip_removes_only_the_newline() {
+        let mut codec = LineCodec::new(8).terminator(Terminator::Strip);
+        let mut buf = BytesMut::from(&b"hi\r\n\n"[..]);
+        let frames = decode_all(&mut codec, &mut buf).unwrap();
+        assert_eq!(frames, vec![&b"hi\r"[..], &b""[..]]);
+    }
+
+    #[test]
+    fn every_split_point_gives_the_same_frames() {
+        let input: Vec<u8> = b"alpha\n\nbe\x00ta\r\n\xff\xfe gamma\nrest".to_vec();
+        let mut whole = LineCodec::new(64);
+        let expected = decode_all(&mut whole, &mut BytesMut::from(&input[..])).unwrap();
+        for split in 0..=input.len() {
+            let mut codec = LineCodec::new(64);
+            let mut buf = BytesMut::from(&input[..split]);
+            let mut frames = decode_all(&mut codec, &mut buf).unwrap();
+            buf.extend_from_slice(&input[split..]);
+            frames.extend(decode_all(&mut codec, &mut buf).unwrap());
+            assert_eq!(frames, expected, "split at {split}");
+            assert_eq!(&buf[..], b"rest");
+        }
+    }
+
+    #[test]
+    fn byte_at_a_time_is_linear_and_correct() {
+        let mut codec = LineCodec::new(10_000);
+        let mut buf = BytesMut::new();
+        let line = vec![b'x'; 9_999];
+        for &b in &line {
+            buf.extend_from_slice(&[b]);
+            assert_eq!(codec.decode(&mut buf).unwrap(), None);
+        }
+        buf.extend_from_slice(b"\n");
+        let frame = codec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(frame.len(), 10_000);
+    }
+
+    #[test]
+    fn a_line_of_exactly_max_length_is_accepted() {
+        let mut codec = LineCodec::new(4);
+        let mut buf = BytesMut::from(&b"abcd\n"[..]);
+        assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), &b"abcd\n"[..]);
+    }
+
+    #[test]
+    fn too_long_is_reported_before_the_newline_arrives() {
+        let mut codec = LineCodec::new(4);
+        let mut buf = BytesMut::from(&b"abcd"[..]);
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"e");
+        let err = codec.decode(&mut buf).unwrap_err();
+        assert!(err.is_frame_too_long());
+        assert_eq!(err.to_string(), "frame too long (limit 4 bytes)");
+    }
+
+    #[test]
+    fn frames_before_an_oversize_line_are_still_decoded() {
+        let mut codec = LineCodec::new(3);
+        let mut buf = BytesMut::from(&b"ok\nwaytoolong\n"[..]);
+        assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), &b"ok\n"[..]);
+        assert!(codec.decode(&mut buf).unwrap_err().is_frame_too_long());
+    }
+
+    #[test]
+    fn eof_discards_a_trailing_partial_line() {
+        let mut codec = LineCodec::new(8);
+        let mut buf = BytesMut::from(&b"one\ntwo"[..]);
+        assert_eq!(codec.decode_eof(&mut buf).unwrap().unwrap(), &b"one\n"[..]);
+        assert_eq!(codec.decode_eof(&mut buf).unwrap(), None);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn encoder_terminates_unterminated_lines_only() {
+        let mut codec = LineCodec::new(8);
+        let mut dst = BytesMut::new();
+        codec.encode("hi", &mut dst).unwrap();
+        codec.encode(Bytes::from_static(b"there\n"), &mut dst).unwrap();
+        codec.encode(&b""[..], &mut dst).unwrap();
+        assert_eq!(&dst[..], b"hi\nthere\n\n");
+    }
+
+    #[test]
+    fn all_byte_values_pass_through() {
+        let mut codec = LineCodec::new(512);
+        let line: Vec<u8> = (0..=255u8).filter(|&b| b != b'\n').chain([b'\n']).collect();
+        let mut buf = BytesMut::from(&line[..]);
+        assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), &line[..]);
+    }
+}
