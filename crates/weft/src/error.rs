@@ -1,0 +1,203 @@
+//! Errors and close reasons.
+
+use std::fmt;
+use std::io;
+
+/// An error from weft: a bind or configuration failure, an I/O failure, or a codec error on
+/// one connection.
+///
+/// The type is opaque; ask it what it is with the `is_*` predicates, and get at a codec's own
+/// error with [`Error::codec_error`] or [`Error::source`](std::error::Error::source).
+pub struct Error {
+    kind: ErrorKind,
+}
+
+enum ErrorKind {
+    Config(String),
+    Io(io::Error),
+    Decode(Box<dyn std::error::Error + Send + Sync>),
+    Encode(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Error {
+            kind: ErrorKind::Config(message.into()),
+        }
+    }
+
+    pub(crate) fn io(err: io::Error) -> Self {
+        Error {
+            kind: ErrorKind::Io(err),
+        }
+    }
+
+    pub(crate) fn decode(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error {
+            kind: ErrorKind::Decode(Box::new(err)),
+        }
+    }
+
+    pub(crate) fn encode(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error {
+            kind: ErrorKind::Encode(Box::new(err)),
+        }
+    }
+
+    /// True when a server could not be built because of its configuration.
+    pub fn is_config(&self) -> bool {
+        matches!(self.kind, ErrorKind::Config(_))
+    }
+
+    /// True for an operating-system I/O error (binding, accepting, reading, writing).
+    pub fn is_io(&self) -> bool {
+        matches!(self.kind, ErrorKind::Io(_))
+    }
+
+    /// True when a decoder found the inbound stream corrupt.
+    pub fn is_decode(&self) -> bool {
+        matches!(self.kind, ErrorKind::Decode(_))
+    }
+
+    /// True when an encoder refused an outbound message.
+    pub fn is_encode(&self) -> bool {
+        matches!(self.kind, ErrorKind::Encode(_))
+    }
+
+    /// True when a decoder reported a frame longer than its maximum
+    /// ([`weft_codec::CodecError::is_frame_too_long`]).
+    pub fn is_frame_too_long(&self) -> bool {
+        self.codec_error()
+            .is_some_and(weft_codec::CodecError::is_frame_too_long)
+    }
+
+    /// The underlying [`weft_codec::CodecError`], when a codec of `weft_codec` failed.
+    pub fn codec_error(&self) -> Option<&weft_codec::CodecError> {
+        match &self.kind {
+            ErrorKind::Decode(e) | ErrorKind::Encode(e) => e.downcast_ref(),
+            _ => None,
+        }
+    }
+
+    /// The underlying I/O error, if this is one.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match &self.kind {
+            ErrorKind::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::Config(m) => f.debug_tuple("Config").field(m).finish(),
+            ErrorKind::Io(e) => f.debug_tuple("Io").field(e).finish(),
+            ErrorKind::Decode(e) => f.debug_tuple("Decode").field(e).finish(),
+            ErrorKind::Encode(e) => f.debug_tuple("Encode").field(e).finish(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::Config(m) => write!(f, "invalid configuration: {m}"),
+            ErrorKind::Io(e) => write!(f, "I/O error: {e}"),
+            ErrorKind::Decode(e) => write!(f, "decode error: {e}"),
+            ErrorKind::Encode(e) => write!(f, "encode error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Config(_) => None,
+            ErrorKind::Io(e) => Some(e),
+            ErrorKind::Decode(e) | ErrorKind::Encode(e) => Some(&**e),
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(err: io::Error) -> Self {
+        Error::io(err)
+    }
+}
+
+/// Who caused a connection to close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Initiator {
+    /// The remote peer (end of stream, reset).
+    Peer,
+    /// The connection's own handler (it called `close` or `abort`).
+    Handler,
+    /// weft itself (a codec error, a panic, a timeout, shutdown, a failed write).
+    Framework,
+}
+
+/// Why a connection closed. Handed to [`Handler::on_inactive`](crate::Handler::on_inactive)
+/// and written to the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The peer closed its sending side and the owed output was flushed.
+    PeerClosed,
+    /// The peer reset the connection, or a read or write failed.
+    Reset,
+    /// The handler closed the connection (after its output was flushed).
+    Closed,
+    /// The handler aborted the connection: pending output was discarded.
+    Aborted,
+    /// The decoder found the stream corrupt (for instance a frame over the limit).
+    DecodeError,
+    /// An encoder refused a message.
+    EncodeError,
+    /// User code panicked while handling this connection.
+    HandlerPanic,
+    /// The peer did not take owed output before the close deadline.
+    CloseTimeout,
+    /// The server shut down.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// Who caused this close.
+    pub fn initiator(self) -> Initiator {
+        match self {
+            CloseReason::PeerClosed | CloseReason::Reset => Initiator::Peer,
+            CloseReason::Closed | CloseReason::Aborted => Initiator::Handler,
+            CloseReason::DecodeError
+            | CloseReason::EncodeError
+            | CloseReason::HandlerPanic
+            | CloseReason::CloseTimeout
+            | CloseReason::Shutdown => Initiator::Framework,
+        }
+    }
+
+    /// True when the close is abnormal and worth a warning in the logs.
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            CloseReason::DecodeError | CloseReason::EncodeError | CloseReason::HandlerPanic
+        )
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            CloseReason::PeerClosed => "peer closed",
+            CloseReason::Reset => "connection reset",
+            CloseReason::Closed => "closed by handler",
+            CloseReason::Aborted => "aborted by handler",
+            CloseReason::DecodeError => "decode error",
+            CloseReason::EncodeError => "encode error",
+            CloseReason::HandlerPanic => "handler panicked",
+            CloseReason::CloseTimeout => "close deadline passed with output unsent",
+            CloseReason::Shutdown => "server shutdown",
+        };
+        f.write_str(text)
+    }
+}

@@ -1,0 +1,197 @@
+//! [`Context`]: what a handler can do to its connection.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use weft_codec::Encoder;
+
+use crate::conn::{ConnCore, ConnectionId};
+use crate::pipeline::{Handler, TimerId};
+use crate::reactor::ReactorCore;
+use crate::remote::ConnectionHandle;
+use crate::{CloseReason, Error, WriteWatermarks};
+
+/// An encoder seen through the one item type a handler writes (so that [`Context`] need not
+/// name the codec's type).
+pub(crate) trait ErasedEncoder<T> {
+    fn encode_item(&mut self, item: T, dst: &mut BytesMut) -> Result<(), Error>;
+}
+
+impl<T, E: Encoder<T>> ErasedEncoder<T> for E {
+    #[inline]
+    fn encode_item(&mut self, item: T, dst: &mut BytesMut) -> Result<(), Error> {
+        self.encode(item, dst).map_err(Error::encode)
+    }
+}
+
+/// A handler's view of its connection, passed to every [`Handler`] and
+/// [`Stage`](crate::Stage) callback.
+///
+/// Everything here acts on the connection the callback is running for, on its own reactor
+/// thread, without locks:
+///
+/// * **output**: [`write`](Context::write) encodes a message into the connection's outbound
+///   queue; [`write_bytes`](Context::write_bytes) queues pre-encoded bytes without copying.
+///   Queued output is flushed once at the end of the read batch (or of the timer, task or
+///   command that produced it), so many writes cost one `send`; [`flush`](Context::flush)
+///   sends now.
+/// * **closing**: [`close`](Context::close) flushes what is queued, then closes;
+///   [`abort`](Context::abort) closes at once and discards it. Writes after either are
+///   discarded.
+/// * **flow control**: [`is_writable`](Context::is_writable) and the watermarks;
+///   [`pause_read`](Context::pause_read) and [`resume_read`](Context::resume_read).
+/// * **time**: [`schedule`](Context::schedule) a timer, delivered to
+///   [`Handler::on_timer`].
+/// * **other threads**: [`handle`](Context::handle) gives a `Send` handle to write to this
+///   connection from anywhere.
+pub struct Context<'a, H: Handler> {
+    pub(crate) encoder: &'a mut dyn ErasedEncoder<H::Out>,
+    pub(crate) conn: &'a mut ConnCore,
+    pub(crate) reactor: &'a mut ReactorCore,
+}
+
+impl<H: Handler> fmt::Debug for Context<'_, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("id", &self.conn.id)
+            .field("peer", &self.conn.peer)
+            .field("reactor", &self.reactor.index)
+            .field("pending", &self.conn.out.pending())
+            .finish()
+    }
+}
+
+impl<'a, H: Handler> Context<'a, H> {
+    /// This connection's id, unique within the server.
+    pub fn id(&self) -> ConnectionId {
+        self.conn.id
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.conn.peer
+    }
+
+    /// The index of the reactor that owns this connection.
+    pub fn reactor_index(&self) -> usize {
+        self.reactor.index
+    }
+
+    /// The reactor's clock, read once per loop turn (cheaper than `Instant::now`).
+    pub fn now(&self) -> Instant {
+        self.reactor.now
+    }
+
+    /// Encodes `msg` into the outbound queue.
+    ///
+    /// Discarded once the connection is closing. If the encoder fails, nothing of the
+    /// message is queued and the connection closes (after flushing what came before), with
+    /// the reason logged.
+    pub fn write(&mut self, msg: H::Out) {
+        if !self.conn.accepts_writes() {
+            return;
+        }
+        let out = &mut self.conn.out;
+        let before = out.tail_len();
+        let encoder = &mut *self.encoder;
+        if let Err(err) = out.encode_with(|dst| encoder.encode_item(msg, dst)) {
+            self.conn.out.truncate_tail(before);
+            self.conn.fail(CloseReason::EncodeError, &err);
+        }
+    }
+
+    /// Queues already-encoded bytes, without copying them (a `Bytes` shared with other
+    /// connections stays shared). Discarded once the connection is closing.
+    pub fn write_bytes(&mut self, bytes: Bytes) {
+        if self.conn.accepts_writes() {
+            self.conn.out.push_chunk(bytes);
+        }
+    }
+
+    /// Sends queued output now instead of at the end of the batch.
+    pub fn flush(&mut self) {
+        self.conn.flush(self.reactor);
+    }
+
+    /// Closes the connection once everything queued has been sent. Reading stops now.
+    pub fn close(&mut self) {
+        self.conn.request_close(CloseReason::Closed);
+    }
+
+    /// Closes the connection now, discarding queued output.
+    pub fn abort(&mut self) {
+        self.conn.abort(CloseReason::Aborted);
+    }
+
+    /// True once the connection is closing (no more writes are accepted).
+    pub fn is_closing(&self) -> bool {
+        !self.conn.accepts_writes()
+    }
+
+    /// Stops reading from the connection (the peer's data waits in the kernel, and TCP
+    /// flow control eventually stops the peer) until [`resume_read`](Context::resume_read).
+    /// Messages already decoded in this batch are still delivered; undecoded bytes stay
+    /// buffered.
+    pub fn pause_read(&mut self) {
+        self.conn.user_paused = true;
+    }
+
+    /// Resumes reading after [`pause_read`](Context::pause_read). Buffered bytes are decoded
+    /// first, in this same loop turn.
+    pub fn resume_read(&mut self) {
+        if std::mem::take(&mut self.conn.user_paused) {
+            self.reactor.ready.push(self.conn.token);
+        }
+    }
+
+    /// True while reading is paused by [`pause_read`](Context::pause_read).
+    pub fn is_read_paused(&self) -> bool {
+        self.conn.user_paused
+    }
+
+    /// False while unsent output is above the high watermark (until it falls below the low
+    /// one). See [`Handler::on_writability_changed`].
+    pub fn is_writable(&self) -> bool {
+        self.conn.out.is_writable()
+    }
+
+    /// Bytes queued but not yet accepted by the kernel.
+    pub fn pending_bytes(&self) -> usize {
+        self.conn.out.pending()
+    }
+
+    /// This connection's watermarks.
+    pub fn watermarks(&self) -> WriteWatermarks {
+        self.conn.out.watermarks()
+    }
+
+    /// Overrides the server's watermarks for this connection.
+    pub fn set_watermarks(&mut self, watermarks: WriteWatermarks) {
+        self.conn.out.set_watermarks(watermarks);
+    }
+
+    /// Schedules [`Handler::on_timer`] once, after `delay`.
+    pub fn schedule(&mut self, delay: Duration) -> TimerId {
+        self.conn.schedule(self.reactor, delay, None)
+    }
+
+    /// Schedules [`Handler::on_timer`] every `period`, until cancelled or closed.
+    pub fn schedule_repeating(&mut self, period: Duration) -> TimerId {
+        let period = period.max(Duration::from_millis(1));
+        self.conn.schedule(self.reactor, period, Some(period))
+    }
+
+    /// Cancels a timer of this connection. Returns false if it already fired (one-shot) or
+    /// was cancelled before.
+    pub fn cancel_timer(&mut self, timer: TimerId) -> bool {
+        self.conn.cancel_timer(self.reactor, timer)
+    }
+
+    /// A `Send + Clone` handle through which any thread can write to or close this
+    /// connection.
+    pub fn handle(&self) -> ConnectionHandle {
+        ConnectionHandle::new(self.reactor.inbox.clone(), self.conn.token, self.conn.id)
+    }
+}

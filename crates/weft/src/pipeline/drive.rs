@@ -1,0 +1,165 @@
+//! How a connection drives its pipeline: the crate-private `Drive` trait.
+
+use std::any::Any;
+
+use bytes::BytesMut;
+use weft_codec::{Decoder, Encoder};
+
+use super::{Context, Handler, Idle, Pipeline, Stage, TimerId};
+use crate::conn::ConnCore;
+use crate::reactor::ReactorCore;
+use crate::{CloseReason, Error};
+
+/// A continuation posted back to the reactor by an offloaded job or a task.
+pub(crate) type Continuation<H> = Box<dyn for<'a> FnOnce(&mut H, &mut Context<'a, H>) + Send>;
+
+/// The events a connection delivers to its pipeline. Implemented for every [`Pipeline`]
+/// whose parts fit together; the reactor is generic over it, so every call is static.
+pub(crate) trait Drive: 'static {
+    fn active(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
+    /// Decodes and delivers frames from `buf` for as long as the connection may dispatch.
+    /// Returns how many messages were decoded.
+    fn dispatch(
+        &mut self,
+        buf: &mut BytesMut,
+        conn: &mut ConnCore,
+        reactor: &mut ReactorCore,
+    ) -> usize;
+    fn read_complete(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
+    fn read_closed(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
+    /// Delivers pending writability notices (and applies the automatic read pause).
+    fn writability(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
+    fn idle(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore, idle: Idle);
+    fn timer(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore, timer: TimerId);
+    fn continuation(
+        &mut self,
+        conn: &mut ConnCore,
+        reactor: &mut ReactorCore,
+        call: Box<dyn Any + Send>,
+    );
+    fn inactive(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore, reason: CloseReason);
+}
+
+impl<C, S, H> Pipeline<C, S, H>
+where
+    C: Decoder + Encoder<H::Out> + 'static,
+    S: Stage<In = C::Item, Fwd = H::In>,
+    H: Handler,
+{
+    /// Builds the context and calls `f` with the handler, the stages and it.
+    #[inline]
+    fn with<R>(
+        &mut self,
+        conn: &mut ConnCore,
+        reactor: &mut ReactorCore,
+        f: impl FnOnce(&mut H, &mut S, &mut Context<'_, H>) -> R,
+    ) -> R {
+        let mut ctx = Context {
+            encoder: &mut self.codec,
+            conn,
+            reactor,
+        };
+        f(&mut self.handler, &mut self.stages, &mut ctx)
+    }
+}
+
+impl<C, S, H> Drive for Pipeline<C, S, H>
+where
+    C: Decoder + Encoder<H::Out> + 'static,
+    S: Stage<In = C::Item, Fwd = H::In>,
+    H: Handler,
+{
+    fn active(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore) {
+        self.with(conn, reactor, |h, s, ctx| {
+            s.on_active(ctx);
+            h.on_active(ctx);
+        });
+        self.writability(conn, reactor);
+    }
+
+    fn dispatch(
+        &mut self,
+        buf: &mut BytesMut,
+        conn: &mut ConnCore,
+        reactor: &mut ReactorCore,
+    ) -> usize {
+        let mut decoded = 0;
+        while conn.may_dispatch() {
+            let frame = if conn.peer_eof {
+                self.codec.decode_eof(buf)
+            } else {
+                self.codec.decode(buf)
+            };
+            match frame {
+                Ok(Some(frame)) => {
+                    decoded += 1;
+                    self.with(conn, reactor, |h, s, ctx| {
+                        if let Some(msg) = s.on_message(ctx, frame) {
+                            h.on_message(ctx, msg);
+                        }
+                    });
+                    self.writability(conn, reactor);
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    let err = Error::decode(err);
+                    self.with(conn, reactor, |h, _, ctx| h.on_decode_error(ctx, &err));
+                    conn.fail(CloseReason::DecodeError, &err);
+                    break;
+                }
+            }
+        }
+        decoded
+    }
+
+    fn read_complete(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore) {
+        self.with(conn, reactor, |h, _, ctx| h.on_read_complete(ctx));
+        self.writability(conn, reactor);
+    }
+
+    fn read_closed(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore) {
+        self.with(conn, reactor, |h, _, ctx| h.on_read_closed(ctx));
+        self.writability(conn, reactor);
+    }
+
+    fn writability(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore) {
+        while let Some(writable) = conn.out.take_writability_change() {
+            conn.apply_backpressure(reactor, writable);
+            self.with(conn, reactor, |h, _, ctx| {
+                h.on_writability_changed(ctx, writable)
+            });
+        }
+    }
+
+    fn idle(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore, idle: Idle) {
+        self.with(conn, reactor, |h, _, ctx| h.on_idle(ctx, idle));
+        self.writability(conn, reactor);
+    }
+
+    fn timer(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore, timer: TimerId) {
+        self.with(conn, reactor, |h, _, ctx| h.on_timer(ctx, timer));
+        self.writability(conn, reactor);
+    }
+
+    fn continuation(
+        &mut self,
+        conn: &mut ConnCore,
+        reactor: &mut ReactorCore,
+        call: Box<dyn Any + Send>,
+    ) {
+        match call.downcast::<Continuation<H>>() {
+            Ok(call) => self.with(conn, reactor, |h, _, ctx| call(h, ctx)),
+            Err(_) => {
+                tracing::error!(conn = %conn.id, "continuation of a foreign handler type dropped");
+            }
+        }
+        self.writability(conn, reactor);
+    }
+
+    fn inactive(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore, reason: CloseReason) {
+        self.with(conn, reactor, |h, s, ctx| {
+            s.on_inactive(ctx, reason);
+            h.on_inactive(ctx, reason);
+        });
+    }
+}

@@ -1,0 +1,91 @@
+//! The [`Handler`] trait: what a connection's user code implements.
+
+use std::fmt;
+
+use crate::pipeline::Context;
+use crate::{CloseReason, Error};
+
+/// Which side of a connection has been quiet for its configured idle time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Idle {
+    /// Nothing was read for the read-idle time.
+    Read,
+    /// Nothing was written for the write-idle time.
+    Write,
+    /// Nothing was read or written for the all-idle time.
+    All,
+}
+
+/// Names a timer scheduled with [`Context::schedule`] or [`Context::schedule_repeating`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimerId(pub(crate) u64);
+
+impl fmt::Debug for TimerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TimerId({})", self.0)
+    }
+}
+
+/// The user code of a connection: receives decoded messages and lifecycle events.
+///
+/// One handler value exists per connection (a fresh one from the pipeline factory), and it
+/// only ever runs on the reactor thread that owns the connection, so it needs no locks and
+/// need not be `Send`. Every callback gets the connection's [`Context`], through which it
+/// writes, closes, pauses reading, schedules timers and offloads work.
+///
+/// # Event order
+///
+/// ```text
+///   on_active
+///   ( on_message* on_read_complete )*          one on_read_complete per read batch
+///     interleaved with on_writability_changed, on_idle, on_timer, continuations
+///   [ on_decode_error ]                         then the connection closes
+///   [ on_read_closed ]                          the peer half-closed; default: close
+///   on_inactive                                 exactly once, last
+/// ```
+///
+/// A panic in any callback closes the connection (its owed output is still flushed), is
+/// logged with the connection id, and does not reach other connections; the handler is not
+/// called again.
+pub trait Handler: Sized + 'static {
+    /// The message type the handler receives (the decoder's item, or the last stage's).
+    type In;
+    /// The message type the handler writes (encoded by the pipeline's codec).
+    type Out;
+
+    /// The connection is registered and ready; the peer may already have sent data.
+    fn on_active(&mut self, _ctx: &mut Context<'_, Self>) {}
+
+    /// One decoded message.
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, msg: Self::In);
+
+    /// The end of a read batch: every message decoded from the bytes read this turn has been
+    /// delivered. Output written during the batch is flushed right after this returns.
+    fn on_read_complete(&mut self, _ctx: &mut Context<'_, Self>) {}
+
+    /// The peer closed its sending side (end of stream). The default closes the connection
+    /// once the owed output is flushed; override it to keep writing to a half-closed
+    /// connection, and call [`Context::close`] when done.
+    fn on_read_closed(&mut self, ctx: &mut Context<'_, Self>) {
+        ctx.close();
+    }
+
+    /// The connection's unsent output crossed a watermark: `false` once it rose above the
+    /// high watermark, `true` once it fell below the low one again.
+    fn on_writability_changed(&mut self, _ctx: &mut Context<'_, Self>, _writable: bool) {}
+
+    /// The connection has been idle (see the server's idle settings). Fires again after each
+    /// further idle period. The default does nothing.
+    fn on_idle(&mut self, _ctx: &mut Context<'_, Self>, _idle: Idle) {}
+
+    /// A timer scheduled through the context fired.
+    fn on_timer(&mut self, _ctx: &mut Context<'_, Self>, _timer: TimerId) {}
+
+    /// The decoder found the inbound stream corrupt (for instance a frame over its maximum,
+    /// see [`Error::is_frame_too_long`]). The handler may write a last answer; the
+    /// connection then closes after flushing everything queued.
+    fn on_decode_error(&mut self, _ctx: &mut Context<'_, Self>, _error: &Error) {}
+
+    /// The connection is closed; called exactly once, last. Writes are discarded.
+    fn on_inactive(&mut self, _ctx: &mut Context<'_, Self>, _reason: CloseReason) {}
+}

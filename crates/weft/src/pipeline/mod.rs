@@ -1,0 +1,111 @@
+//! Pipelines: a codec, zero or more stages, and a handler, composed statically.
+//!
+//! ```text
+//!                    inbound                                   outbound
+//!   socket ─► read buffer ─► Decoder ─► Stage… ─► Handler ─► Context::write
+//!                          (frames are Bytes          │            │
+//!                           split off the buffer)     │            ▼
+//!                                                     │       Encoder ─► outbound queue ─► socket
+//!                                                     └─ Context::write_bytes (pre-encoded) ─┘
+//! ```
+//!
+//! Every step is a concrete type: a frame goes from the decoder through the stages to the
+//! handler by direct (inlinable) calls, with no boxing or allocation. The connection (in
+//! `conn/`) drives its pipeline through the crate-private `Drive` trait; the pipeline knows
+//! nothing of sockets or mio.
+
+mod context;
+mod drive;
+mod handler;
+mod stage;
+
+pub use context::Context;
+pub(crate) use drive::Drive;
+pub use handler::{Handler, Idle, TimerId};
+pub use stage::{Identity, Stage, Then};
+
+use weft_codec::{Decoder, Encoder};
+
+/// A connection's codec, stages and handler.
+///
+/// Built per connection by the factory given to
+/// [`ServerBuilder::pipeline`](crate::ServerBuilder::pipeline):
+///
+/// ```
+/// use weft::codec::LineCodec;
+/// use weft::{Bytes, Context, Handler, Pipeline};
+///
+/// struct Echo;
+///
+/// impl Handler for Echo {
+///     type In = Bytes;
+///     type Out = Bytes;
+///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+///         ctx.write(line);
+///     }
+/// }
+///
+/// let factory = || Pipeline::new(LineCodec::new(8192), Echo);
+/// # let _ = factory();
+/// ```
+#[derive(Debug)]
+pub struct Pipeline<C, S, H> {
+    codec: C,
+    stages: S,
+    handler: H,
+}
+
+impl<C, H> Pipeline<C, Identity<C::Item>, H>
+where
+    C: Decoder + Encoder<H::Out> + 'static,
+    H: Handler<In = C::Item>,
+{
+    /// A pipeline with no stages: the decoder's frames go straight to `handler`.
+    pub fn new(codec: C, handler: H) -> Self {
+        Pipeline {
+            codec,
+            stages: Identity::new(),
+            handler,
+        }
+    }
+}
+
+impl<C: Decoder> Pipeline<C, Identity<C::Item>, ()> {
+    /// Starts a pipeline with stages: `Pipeline::builder(codec).stage(a).stage(b).handler(h)`.
+    pub fn builder(codec: C) -> PipelineBuilder<C, Identity<C::Item>> {
+        PipelineBuilder {
+            codec,
+            stages: Identity::new(),
+        }
+    }
+}
+
+/// A pipeline under construction: a codec and the stages so far.
+#[derive(Debug)]
+pub struct PipelineBuilder<C, S> {
+    codec: C,
+    stages: S,
+}
+
+impl<C: Decoder, S: Stage> PipelineBuilder<C, S> {
+    /// Appends a stage that receives what the previous step passes on.
+    pub fn stage<T: Stage<In = S::Fwd>>(self, stage: T) -> PipelineBuilder<C, Then<S, T>> {
+        PipelineBuilder {
+            codec: self.codec,
+            stages: Then::new(self.stages, stage),
+        }
+    }
+
+    /// Ends the pipeline with its handler.
+    pub fn handler<H>(self, handler: H) -> Pipeline<C, S, H>
+    where
+        H: Handler<In = S::Fwd>,
+        C: Encoder<H::Out>,
+    {
+        Pipeline {
+            codec: self.codec,
+            stages: self.stages,
+            handler,
+        }
+    }
+}

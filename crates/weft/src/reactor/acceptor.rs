@@ -1,0 +1,254 @@
+//! The acceptor (the "boss" reactor): owns the listening socket, accepts, and hands each new
+//! connection to the next reactor, round-robin.
+//!
+//! # Pausing
+//!
+//! Accepting pauses in two cases, and neither may spin:
+//!
+//! * **At the connection limit.** The acceptor sets `paused`, re-checks the count, and sleeps
+//!   without a timeout; a reactor that closes a connection decrements the count and, seeing
+//!   `paused`, wakes it. (Both sides use `SeqCst`: either the acceptor's re-check sees the
+//!   decrement, or the reactor sees `paused` and wakes it.)
+//! * **Out of descriptors or memory** (EMFILE, ENFILE, ENOBUFS, ENOMEM). Retrying at once
+//!   would fail at once, forever: the acceptor logs once per episode, sleeps for
+//!   [`BACKOFF`] (or until a connection closes, which frees a descriptor) and tries again.
+//!   Connections that arrive meanwhile wait in the listen backlog.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Waker};
+
+use super::{Command, Inbox, SendError, LISTENER, WAKER};
+use crate::conn::ConnectionId;
+use crate::metrics::Metrics;
+use crate::net::{self, AcceptError};
+use crate::server::Config;
+
+/// How long accepting pauses after running out of descriptors.
+pub(crate) const BACKOFF: Duration = Duration::from_millis(100);
+
+/// Accepts handled per readiness event before the acceptor polls again.
+const ACCEPT_BATCH: usize = 1024;
+
+/// Shared between the acceptor and the reactors (and the server handle, to stop it).
+#[derive(Debug)]
+pub(crate) struct AcceptorSignal {
+    waker: Waker,
+    /// Accepting is paused and waits for a connection to close.
+    paused: AtomicBool,
+    /// The server is shutting down: drop the listener and exit.
+    stop: AtomicBool,
+}
+
+impl AcceptorSignal {
+    pub(crate) fn new(waker: Waker) -> Self {
+        AcceptorSignal {
+            waker,
+            paused: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// Called by a reactor after it removed a connection.
+    pub(crate) fn connection_closed(&self) {
+        if self.paused.load(SeqCst) {
+            let _ = self.waker.wake();
+        }
+    }
+
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, SeqCst);
+        let _ = self.waker.wake();
+    }
+}
+
+/// How an accept batch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AcceptOutcome {
+    /// Nothing more to accept now.
+    Drained,
+    /// The batch limit was reached with connections possibly still waiting.
+    More,
+    /// At the connection limit: wait for a close.
+    AtLimit,
+    /// Out of descriptors (or similar; the OS error code): wait [`BACKOFF`].
+    BackOff(Option<i32>),
+}
+
+/// Accepts until `WouldBlock`, the batch limit, the connection limit or an error, applying
+/// the child options and handing each connection to `deliver`.
+pub(crate) fn accept_batch(
+    listener: &TcpListener,
+    config: &Config,
+    metrics: &Metrics,
+    signal: Option<&AcceptorSignal>,
+    mut deliver: impl FnMut(TcpStream, SocketAddr, ConnectionId),
+) -> AcceptOutcome {
+    for _ in 0..ACCEPT_BATCH {
+        if let Some(max) = config.max_connections {
+            if metrics.open_total.load(SeqCst) >= max {
+                if let Some(signal) = signal {
+                    signal.paused.store(true, SeqCst);
+                }
+                if metrics.open_total.load(SeqCst) >= max {
+                    return AcceptOutcome::AtLimit;
+                }
+            }
+        }
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                if let Some(signal) = signal {
+                    signal.paused.store(false, SeqCst);
+                }
+                if let Err(e) = net::apply_child_options(&stream, &config.child) {
+                    tracing::debug!(%peer, error = %e, "cannot set socket options; connection dropped");
+                    continue;
+                }
+                metrics.open_total.fetch_add(1, SeqCst);
+                deliver(stream, peer, metrics.next_connection_id());
+            }
+            Err(e) => match net::classify_accept_error(&e) {
+                AcceptError::Drained => return AcceptOutcome::Drained,
+                AcceptError::Skip => {
+                    tracing::debug!(error = %e, "accept failed for one connection");
+                }
+                AcceptError::BackOff | AcceptError::Unexpected => {
+                    metrics.accept_errors.fetch_add(1, SeqCst);
+                    if let Some(signal) = signal {
+                        signal.paused.store(true, SeqCst);
+                    }
+                    return AcceptOutcome::BackOff(e.raw_os_error());
+                }
+            },
+        }
+    }
+    AcceptOutcome::More
+}
+
+/// The acceptor thread's state.
+pub(crate) struct Acceptor {
+    poll: Poll,
+    listener: TcpListener,
+    inboxes: Vec<Arc<Inbox>>,
+    next: usize,
+    config: Arc<Config>,
+    metrics: Arc<Metrics>,
+    signal: Arc<AcceptorSignal>,
+}
+
+impl Acceptor {
+    /// Creates the acceptor's poll (and its waker, inside the returned signal).
+    pub(crate) fn new(
+        mut listener: TcpListener,
+        inboxes: Vec<Arc<Inbox>>,
+        config: Arc<Config>,
+        metrics: Arc<Metrics>,
+    ) -> io::Result<(Self, Arc<AcceptorSignal>)> {
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let signal = Arc::new(AcceptorSignal::new(Waker::new(poll.registry(), WAKER)?));
+        let acceptor = Acceptor {
+            poll,
+            listener,
+            inboxes,
+            next: 0,
+            config,
+            metrics,
+            signal: signal.clone(),
+        };
+        Ok((acceptor, signal))
+    }
+
+    /// The acceptor loop: returns (dropping the listener) once stopped.
+    pub(crate) fn run(mut self) {
+        let mut events = Events::with_capacity(64);
+        let mut timeout = None;
+        let mut in_episode = false;
+        loop {
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!(error = %e, "acceptor poll failed; accepting stops");
+                    return;
+                }
+            }
+            if self.signal.stop.load(SeqCst) {
+                tracing::debug!("acceptor stopped");
+                return;
+            }
+            let Acceptor {
+                listener,
+                inboxes,
+                next,
+                config,
+                metrics,
+                signal,
+                ..
+            } = &mut self;
+            let outcome = accept_batch(
+                listener,
+                config,
+                metrics,
+                Some(signal),
+                |stream, peer, id| {
+                    hand_off(inboxes, next, metrics, stream, peer, id);
+                },
+            );
+            timeout = match outcome {
+                AcceptOutcome::Drained => None,
+                AcceptOutcome::More => Some(Duration::ZERO),
+                AcceptOutcome::AtLimit => {
+                    if !in_episode {
+                        metrics.accept_pauses.fetch_add(1, SeqCst);
+                        tracing::info!(limit = ?config.max_connections, "at the connection limit; accepting paused");
+                    }
+                    None
+                }
+                AcceptOutcome::BackOff(code) => {
+                    if !in_episode {
+                        metrics.accept_pauses.fetch_add(1, SeqCst);
+                        let error = code.map_or_else(
+                            || "unknown error".to_string(),
+                            |c| io::Error::from_raw_os_error(c).to_string(),
+                        );
+                        tracing::warn!(
+                            %error,
+                            "accept failing (out of descriptors?); retrying every {BACKOFF:?}"
+                        );
+                    }
+                    Some(BACKOFF)
+                }
+            };
+            let paused = matches!(outcome, AcceptOutcome::AtLimit | AcceptOutcome::BackOff(_));
+            if in_episode && !paused {
+                tracing::info!("accepting again");
+            }
+            in_episode = paused;
+        }
+    }
+}
+
+/// Gives a new connection to the next reactor in turn.
+fn hand_off(
+    inboxes: &[Arc<Inbox>],
+    next: &mut usize,
+    metrics: &Metrics,
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: ConnectionId,
+) {
+    let inbox = &inboxes[*next];
+    *next = (*next + 1) % inboxes.len();
+    match inbox.send(Command::Register { stream, peer, id }) {
+        Ok(()) => {}
+        Err(SendError::Full(_) | SendError::Closed(_)) => {
+            metrics.open_total.fetch_sub(1, SeqCst);
+            tracing::warn!(conn = %id, reactor = inbox.index(), "reactor inbox full or closed; connection dropped");
+        }
+    }
+}

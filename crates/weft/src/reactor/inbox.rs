@@ -1,0 +1,214 @@
+//! A reactor's inbox: how other threads (the acceptor, pool jobs, other reactors, user
+//! threads) hand it work.
+//!
+//! # The wake-up handshake
+//!
+//! A sender must wake the reactor out of `poll`, but a `Waker::wake` is a syscall (an
+//! `eventfd` write), and a busy reactor receives many commands per turn. One atomic flag,
+//! `notified`, coalesces them:
+//!
+//! 1. The sender pushes its command onto the channel.
+//! 2. The sender sets `notified`; only if it was clear does it call `wake`.
+//! 3. The reactor clears `notified` (once per loop turn, after `poll` returns).
+//! 4. The reactor then drains the channel.
+//!
+//! Why no command is stranded: if a push (1) happens before the reactor's clear (3), the
+//! drain (4) that follows the clear sees it; if it happens after the clear, the sender finds
+//! the flag clear (2) and wakes the reactor, whose next `poll` returns at once. Both orders
+//! use `SeqCst` so the push cannot be reordered after the flag test.
+//!
+//! # Commands from the reactor's own thread
+//!
+//! A handler writing through a [`ConnectionHandle`](crate::ConnectionHandle) to a
+//! connection of its own reactor does not need a channel or a wake-up: such commands go to a
+//! thread-local queue that the reactor drains in the same turn.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::time::Instant;
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use mio::net::TcpStream;
+use mio::{Token, Waker};
+
+use crate::conn::ConnectionId;
+
+/// Work for a reactor.
+pub(crate) enum Command {
+    /// A connection accepted by the acceptor, to be served by this reactor.
+    Register {
+        stream: TcpStream,
+        peer: SocketAddr,
+        id: ConnectionId,
+    },
+    /// Pre-encoded bytes for one connection.
+    Write { token: Token, bytes: Bytes },
+    /// The same bytes for several connections of this reactor (one group broadcast).
+    Broadcast { tokens: Box<[Token]>, bytes: Bytes },
+    /// Close a connection: flush first, or `abort` and discard what is queued.
+    Close { token: Token, abort: bool },
+    /// An offload continuation (a boxed `FnOnce(&mut H, &mut Context<H>)`, typed by the
+    /// pipeline that created it).
+    Continue {
+        token: Token,
+        call: Box<dyn Any + Send>,
+    },
+    /// A closure to run on the reactor thread.
+    Task(Box<dyn FnOnce() + Send>),
+    /// Stop: close every connection gracefully, abort what is left at `deadline`.
+    Shutdown { deadline: Instant },
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Payloads are not printed: they are user data.
+        match self {
+            Command::Register { id, peer, .. } => write!(f, "Register({id}, {peer})"),
+            Command::Write { token, bytes } => write!(f, "Write({token:?}, {} bytes)", bytes.len()),
+            Command::Broadcast { tokens, bytes } => {
+                write!(
+                    f,
+                    "Broadcast({} targets, {} bytes)",
+                    tokens.len(),
+                    bytes.len()
+                )
+            }
+            Command::Close { token, abort } => write!(f, "Close({token:?}, abort: {abort})"),
+            Command::Continue { token, .. } => write!(f, "Continue({token:?})"),
+            Command::Task(_) => f.write_str("Task"),
+            Command::Shutdown { .. } => f.write_str("Shutdown"),
+        }
+    }
+}
+
+/// Why a command could not be queued; the command is handed back.
+pub(crate) enum SendError {
+    /// The inbox is at its capacity.
+    Full(Command),
+    /// The reactor has stopped.
+    Closed(Command),
+}
+
+/// The sending side of a reactor's inbox, shared by every thread that talks to it.
+pub(crate) struct Inbox {
+    index: usize,
+    tx: Sender<Command>,
+    waker: Waker,
+    /// Set by a sender that woke the reactor; cleared by the reactor before it drains.
+    notified: AtomicBool,
+}
+
+impl fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inbox")
+            .field("reactor", &self.index)
+            .field("queued", &self.tx.len())
+            .finish()
+    }
+}
+
+impl Inbox {
+    /// A bounded inbox for reactor `index`, waking it through `waker`.
+    pub(crate) fn new(index: usize, capacity: usize, waker: Waker) -> (Self, Receiver<Command>) {
+        let (tx, rx) = crossbeam_channel::bounded(capacity);
+        let inbox = Inbox {
+            index,
+            tx,
+            waker,
+            notified: AtomicBool::new(false),
+        };
+        (inbox, rx)
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Queues `cmd` for the reactor. From the reactor's own thread it goes to the local
+    /// queue (no channel, no wake-up); from any other thread through the channel.
+    pub(crate) fn send(&self, cmd: Command) -> Result<(), SendError> {
+        let cmd = match push_local(self, cmd) {
+            Ok(()) => return Ok(()),
+            Err(cmd) => cmd,
+        };
+        match self.tx.try_send(cmd) {
+            Ok(()) => {}
+            Err(TrySendError::Full(cmd)) => return Err(SendError::Full(cmd)),
+            Err(TrySendError::Disconnected(cmd)) => return Err(SendError::Closed(cmd)),
+        }
+        self.wake();
+        Ok(())
+    }
+
+    /// Queues `cmd` through the channel, waiting for room if the inbox is full (for control
+    /// commands that must not be lost, such as shutdown). Never call it from a reactor.
+    pub(crate) fn send_blocking(&self, cmd: Command) {
+        if self.tx.send(cmd).is_ok() {
+            self.wake();
+        }
+    }
+
+    /// Wakes the reactor unless a wake-up is already on its way.
+    pub(crate) fn wake(&self) {
+        if !self.notified.swap(true, SeqCst) {
+            if let Err(e) = self.waker.wake() {
+                tracing::error!(reactor = self.index, error = %e, "cannot wake reactor");
+            }
+        }
+    }
+
+    /// Step 3 of the handshake: called by the reactor before it drains.
+    pub(crate) fn clear_notified(&self) {
+        self.notified.store(false, SeqCst);
+    }
+}
+
+struct LocalQueue {
+    /// Address of the `Inbox` of the reactor running on this thread (identity only).
+    owner: usize,
+    queue: VecDeque<Command>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<LocalQueue>> = const { RefCell::new(None) };
+}
+
+fn push_local(inbox: &Inbox, cmd: Command) -> Result<(), Command> {
+    LOCAL.with(|local| match &mut *local.borrow_mut() {
+        Some(q) if q.owner == inbox as *const Inbox as usize => {
+            q.queue.push_back(cmd);
+            Ok(())
+        }
+        _ => Err(cmd),
+    })
+}
+
+/// Marks the current thread as the one running the reactor of `inbox`.
+pub(crate) fn install_local(inbox: &Inbox) {
+    LOCAL.with(|local| {
+        *local.borrow_mut() = Some(LocalQueue {
+            owner: inbox as *const Inbox as usize,
+            queue: VecDeque::new(),
+        });
+    });
+}
+
+/// Takes every command queued locally so far (they are run outside the borrow, so running
+/// them may queue more, which the next call returns).
+pub(crate) fn take_local(into: &mut VecDeque<Command>) {
+    LOCAL.with(|local| {
+        if let Some(q) = &mut *local.borrow_mut() {
+            std::mem::swap(into, &mut q.queue);
+        }
+    });
+}
+
+/// True when commands are waiting in this thread's local queue.
+pub(crate) fn has_local() -> bool {
+    LOCAL.with(|local| local.borrow().as_ref().is_some_and(|q| !q.queue.is_empty()))
+}

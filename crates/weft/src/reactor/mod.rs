@@ -1,0 +1,429 @@
+//! Reactors: one event loop per thread, each owning its connections outright.
+//!
+//! Start here. A reactor is a mio `Poll`, a slab of connections, a timer wheel and an inbox.
+//! One loop turn is:
+//!
+//! 1. **poll** for readiness, sleeping at most until the next timer is due (not at all when
+//!    work is already waiting);
+//! 2. **handle I/O**: read, decode and dispatch for every readable connection (within its
+//!    read budget), flush its output at the end of its batch, resume writing to every
+//!    writable one;
+//! 3. **drain the inbox**: new connections from the acceptor, writes and closes from other
+//!    threads, offload continuations, tasks, shutdown;
+//! 4. **serve the ready list**: connections that spent their read budget, or resumed
+//!    reading, get another batch;
+//! 5. **fire timers** that are due (idle checks, user timers, close deadlines);
+//! 6. **flush** every connection that received output outside a read batch.
+//!
+//! Only this thread ever touches its connections' sockets, buffers and pipelines.
+
+mod acceptor;
+mod inbox;
+mod slab;
+mod timer;
+
+pub(crate) use acceptor::{Acceptor, AcceptorSignal};
+pub(crate) use inbox::{Command, Inbox, SendError};
+pub(crate) use slab::{LISTENER, WAKER};
+pub(crate) use timer::{TimerKey, TimerWheel};
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use crossbeam_channel::Receiver;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Registry, Token};
+
+use crate::conn::{Connection, ConnectionId};
+use crate::metrics::{Metrics, ReactorCounters};
+use crate::pipeline::{Drive, TimerId};
+use crate::server::Config;
+use slab::Slab;
+
+/// What a timer of the wheel stands for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TimerEvent {
+    /// Check a connection for idleness.
+    Idle(Token),
+    /// A timer the handler scheduled.
+    User(Token, TimerId),
+    /// A closing connection's time is up.
+    CloseDeadline(Token),
+}
+
+impl TimerEvent {
+    fn token(self) -> Token {
+        match self {
+            TimerEvent::Idle(t) | TimerEvent::User(t, _) | TimerEvent::CloseDeadline(t) => t,
+        }
+    }
+}
+
+/// The reactor state a connection and its [`Context`](crate::Context) may use.
+pub(crate) struct ReactorCore {
+    pub(crate) index: usize,
+    /// Read once per loop turn, after `poll` returns.
+    pub(crate) now: Instant,
+    pub(crate) registry: Registry,
+    pub(crate) timers: TimerWheel<TimerEvent>,
+    pub(crate) next_timer_id: u64,
+    /// Connections to read from this turn without a readiness event (budget spent,
+    /// reading resumed, lingering).
+    pub(crate) ready: Vec<Token>,
+    /// Connections with output queued outside a read batch, flushed at the end of the turn.
+    pub(crate) dirty: Vec<Token>,
+    pub(crate) inbox: Arc<Inbox>,
+    pub(crate) config: Arc<Config>,
+    metrics: Arc<Metrics>,
+    acceptor: Option<Arc<AcceptorSignal>>,
+}
+
+impl ReactorCore {
+    pub(crate) fn counters(&self) -> &ReactorCounters {
+        &self.metrics.reactors[self.index]
+    }
+}
+
+/// Commands handled per turn before the loop goes back to I/O.
+const INBOX_BATCH: usize = 4096;
+
+/// One event loop. `F` builds a pipeline per connection; `P` is that pipeline.
+pub(crate) struct Reactor<F, P> {
+    core: ReactorCore,
+    poll: Poll,
+    events: Events,
+    conns: Slab<Connection<P>>,
+    factory: Arc<F>,
+    rx: Receiver<Command>,
+    /// In `SO_REUSEPORT` mode, this reactor's own listener.
+    listener: Option<TcpListener>,
+    /// The shared read buffer (see `conn`).
+    scratch: BytesMut,
+    /// Spare vectors swapped with `ready`, `dirty` and the local queue, so draining them
+    /// allocates nothing.
+    serving: Vec<Token>,
+    local: VecDeque<Command>,
+    due: Vec<(TimerKey, TimerEvent)>,
+    /// More commands were waiting when the last drain stopped.
+    inbox_backlog: bool,
+    /// Set once shutdown began: the deadline for every connection.
+    shutdown: Option<Instant>,
+}
+
+/// Everything a reactor thread is started with.
+pub(crate) struct ReactorParts<F> {
+    pub(crate) index: usize,
+    pub(crate) poll: Poll,
+    pub(crate) inbox: Arc<Inbox>,
+    pub(crate) rx: Receiver<Command>,
+    pub(crate) factory: Arc<F>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) acceptor: Option<Arc<AcceptorSignal>>,
+    pub(crate) listener: Option<TcpListener>,
+}
+
+impl<F, P> Reactor<F, P>
+where
+    F: Fn() -> P + Send + Sync + 'static,
+    P: Drive,
+{
+    pub(crate) fn new(parts: ReactorParts<F>) -> io::Result<Self> {
+        let registry = parts.poll.registry().try_clone()?;
+        let now = Instant::now();
+        let mut listener = parts.listener;
+        if let Some(l) = &mut listener {
+            registry.register(l, LISTENER, Interest::READABLE)?;
+        }
+        Ok(Reactor {
+            core: ReactorCore {
+                index: parts.index,
+                now,
+                registry,
+                timers: TimerWheel::new(now, parts.config.timer_tick),
+                next_timer_id: 0,
+                ready: Vec::new(),
+                dirty: Vec::new(),
+                inbox: parts.inbox,
+                config: parts.config,
+                metrics: parts.metrics,
+                acceptor: parts.acceptor,
+            },
+            poll: parts.poll,
+            events: Events::with_capacity(1024),
+            conns: Slab::new(),
+            factory: parts.factory,
+            rx: parts.rx,
+            listener,
+            scratch: BytesMut::new(),
+            serving: Vec::new(),
+            local: VecDeque::new(),
+            due: Vec::new(),
+            inbox_backlog: false,
+            shutdown: None,
+        })
+    }
+
+    /// The loop. Returns once shutdown has closed every connection.
+    pub(crate) fn run(mut self) {
+        inbox::install_local(&self.core.inbox);
+        loop {
+            let timeout = self.poll_timeout();
+            if let Err(e) = self.poll.poll(&mut self.events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!(reactor = self.core.index, error = %e, "poll failed; reactor stops");
+                    break;
+                }
+            }
+            self.core.now = Instant::now();
+            self.handle_io();
+            self.drain_inbox();
+            self.serve_ready();
+            self.fire_timers();
+            self.flush_dirty();
+            if self.finished_shutdown() {
+                break;
+            }
+        }
+        self.abort_all();
+    }
+
+    fn poll_timeout(&mut self) -> Option<Duration> {
+        if !self.core.ready.is_empty()
+            || !self.core.dirty.is_empty()
+            || self.inbox_backlog
+            || inbox::has_local()
+        {
+            return Some(Duration::ZERO);
+        }
+        self.core
+            .timers
+            .next_deadline()
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    fn handle_io(&mut self) {
+        let mut listener_ready = false;
+        for event in self.events.iter() {
+            match event.token() {
+                WAKER => {}
+                LISTENER => listener_ready = true,
+                token => {
+                    let Some(conn) = self.conns.get_mut(token) else {
+                        continue; // a late event for a connection already gone
+                    };
+                    let hangup = event.is_read_closed() || event.is_error();
+                    let readable = event.is_readable() || hangup;
+                    let writable = event.is_writable() || event.is_error();
+                    conn.on_event(
+                        &mut self.core,
+                        &mut self.scratch,
+                        readable,
+                        writable,
+                        hangup,
+                    );
+                    if conn.core.finished.is_some() {
+                        remove(&mut self.conns, &mut self.core, token);
+                    }
+                }
+            }
+        }
+        if listener_ready {
+            self.accept_own();
+        }
+    }
+
+    fn drain_inbox(&mut self) {
+        self.core.inbox.clear_notified();
+        let mut handled = 0;
+        self.inbox_backlog = false;
+        while handled < INBOX_BATCH {
+            match self.rx.try_recv() {
+                Ok(cmd) => self.run_command(cmd),
+                Err(_) => break,
+            }
+            handled += 1;
+        }
+        if handled == INBOX_BATCH {
+            self.inbox_backlog = true;
+        }
+        inbox::take_local(&mut self.local);
+        while let Some(cmd) = self.local.pop_front() {
+            self.run_command(cmd);
+        }
+    }
+
+    fn run_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Register { stream, peer, id } => self.register(stream, peer, id),
+            Command::Write { token, bytes } => {
+                self.with_conn(token, |conn, core| conn.write_bytes(core, bytes))
+            }
+            Command::Broadcast { tokens, bytes } => {
+                for &token in tokens.iter() {
+                    let bytes = bytes.clone();
+                    self.with_conn(token, |conn, core| conn.write_bytes(core, bytes));
+                }
+            }
+            Command::Close { token, abort } => {
+                self.with_conn(token, |conn, core| conn.close(core, abort))
+            }
+            Command::Continue { token, call } => {
+                self.with_conn(token, |conn, core| conn.continuation(core, call))
+            }
+            Command::Task(task) => {
+                if panic::catch_unwind(AssertUnwindSafe(task)).is_err() {
+                    tracing::error!(reactor = self.core.index, "a task panicked");
+                }
+            }
+            Command::Shutdown { deadline } => self.begin_shutdown(deadline),
+        }
+    }
+
+    fn with_conn(&mut self, token: Token, f: impl FnOnce(&mut Connection<P>, &mut ReactorCore)) {
+        if let Some(conn) = self.conns.get_mut(token) {
+            f(conn, &mut self.core);
+            if conn.core.finished.is_some() {
+                remove(&mut self.conns, &mut self.core, token);
+            }
+        }
+    }
+
+    fn register(&mut self, stream: TcpStream, peer: SocketAddr, id: ConnectionId) {
+        if self.shutdown.is_some() {
+            self.core.metrics.open_total.fetch_sub(1, Ordering::AcqRel);
+            return; // dropping the stream refuses the connection
+        }
+        let pipeline = match panic::catch_unwind(AssertUnwindSafe(|| (self.factory)())) {
+            Ok(p) => p,
+            Err(_) => {
+                tracing::error!(conn = %id, "pipeline factory panicked; connection dropped");
+                self.core.metrics.open_total.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
+        };
+        let core = &mut self.core;
+        // Registered right below; a failure removes it again before anything else runs.
+        let token = self
+            .conns
+            .insert_with(|token| Connection::new(id, token, stream, peer, pipeline, core));
+        let conn = self.conns.get_mut(token).expect("just inserted");
+        if let Err(e) = core
+            .registry
+            .register(&mut conn.core.stream, token, Interest::READABLE)
+        {
+            tracing::warn!(conn = %id, error = %e, "cannot register connection");
+            self.conns.remove(token);
+            core.metrics.open_total.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        core.counters().opened();
+        tracing::debug!(conn = %id, %peer, reactor = core.index, "connection opened");
+        conn.activate(core);
+        if conn.core.finished.is_some() {
+            remove(&mut self.conns, core, token);
+        }
+    }
+
+    /// `SO_REUSEPORT` mode: accept on this reactor's own listener.
+    fn accept_own(&mut self) {
+        let Some(listener) = &self.listener else {
+            return;
+        };
+        let mut accepted = Vec::new();
+        let signal = self.core.acceptor.clone();
+        acceptor::accept_batch(
+            listener,
+            &self.core.config,
+            &self.core.metrics,
+            signal.as_deref(),
+            |stream, peer, id| accepted.push((stream, peer, id)),
+        );
+        for (stream, peer, id) in accepted {
+            self.register(stream, peer, id);
+        }
+    }
+
+    fn serve_ready(&mut self) {
+        std::mem::swap(&mut self.core.ready, &mut self.serving);
+        let mut serving = std::mem::take(&mut self.serving);
+        for token in serving.drain(..) {
+            if let Some(conn) = self.conns.get_mut(token) {
+                conn.on_readable(&mut self.core, &mut self.scratch);
+                if conn.core.finished.is_some() {
+                    remove(&mut self.conns, &mut self.core, token);
+                }
+            }
+        }
+        self.serving = serving;
+    }
+
+    fn fire_timers(&mut self) {
+        self.core.timers.expire(self.core.now, &mut self.due);
+        let mut due = std::mem::take(&mut self.due);
+        for (key, event) in due.drain(..) {
+            self.with_conn(event.token(), |conn, core| conn.on_timer(core, key, event));
+        }
+        self.due = due;
+    }
+
+    fn flush_dirty(&mut self) {
+        std::mem::swap(&mut self.core.dirty, &mut self.serving);
+        let mut dirty = std::mem::take(&mut self.serving);
+        for token in dirty.drain(..) {
+            self.with_conn(token, |conn, core| conn.flush_dirty(core));
+        }
+        self.serving = dirty;
+    }
+
+    fn begin_shutdown(&mut self, deadline: Instant) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        self.shutdown = Some(deadline);
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.core.registry.deregister(&mut listener);
+        }
+        tracing::debug!(
+            reactor = self.core.index,
+            open = self.conns.len(),
+            "reactor shutting down"
+        );
+        for token in self.conns.tokens() {
+            self.with_conn(token, |conn, core| conn.shutdown(core, deadline));
+        }
+    }
+
+    fn finished_shutdown(&self) -> bool {
+        self.shutdown.is_some() && self.conns.len() == 0
+    }
+
+    /// Last resort when the loop ends: drop whatever is left.
+    fn abort_all(&mut self) {
+        for token in self.conns.tokens() {
+            if let Some(conn) = self.conns.get_mut(token) {
+                conn.core.abort(crate::CloseReason::Shutdown);
+            }
+            remove(&mut self.conns, &mut self.core, token);
+        }
+    }
+}
+
+/// Removes a finished connection and updates the counters.
+fn remove<P: Drive>(conns: &mut Slab<Connection<P>>, core: &mut ReactorCore, token: Token) {
+    let Some(conn) = conns.remove(token) else {
+        return;
+    };
+    conn.finish(core);
+    core.counters().closed();
+    core.metrics.open_total.fetch_sub(1, Ordering::AcqRel);
+    if let Some(signal) = &core.acceptor {
+        signal.connection_closed();
+    }
+}

@@ -1,0 +1,316 @@
+//! [`ServerBuilder`]: every knob of a server, with typed values and defaults.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::bounded;
+use mio::{Poll, Waker};
+use weft_codec::{Decoder, Encoder};
+
+use super::{AcceptMode, Config, IdleTimeouts, Server, Shared};
+use crate::metrics::Metrics;
+use crate::net;
+use crate::pipeline::{Drive, Handler, Pipeline, Stage};
+use crate::reactor::{Acceptor, Inbox, Reactor, ReactorParts, WAKER};
+use crate::{Error, WriteWatermarks};
+
+/// Configures and starts a [`Server`].
+///
+/// Every knob has a default; only [`pipeline`](ServerBuilder::pipeline) is required.
+/// [`bind`](ServerBuilder::bind) validates the whole configuration, binds, starts every
+/// thread and returns the running server.
+pub struct ServerBuilder<F> {
+    config: Config,
+    factory: F,
+}
+
+impl<F> fmt::Debug for ServerBuilder<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder<()> {
+    pub(crate) fn new() -> Self {
+        ServerBuilder {
+            config: Config::default(),
+            factory: (),
+        }
+    }
+}
+
+impl<F> ServerBuilder<F> {
+    /// The address to listen on. Default `127.0.0.1:0` (the OS picks a port; see
+    /// [`Server::local_addr`]).
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.config.addr = addr;
+        self
+    }
+
+    /// The number of reactors (event-loop threads). Default: the number of CPUs.
+    pub fn reactors(mut self, reactors: NonZeroUsize) -> Self {
+        self.config.reactors = reactors.get();
+        self
+    }
+
+    /// Pins reactor `i` to CPU `i % cpus`. Default: pinned when there are no more reactors
+    /// than CPUs.
+    pub fn pin_reactors(mut self, pin: bool) -> Self {
+        self.config.pin_reactors = Some(pin);
+        self
+    }
+
+    /// How connections reach the reactors. Default [`AcceptMode::Acceptor`].
+    pub fn accept_mode(mut self, mode: AcceptMode) -> Self {
+        self.config.accept_mode = mode;
+        self
+    }
+
+    /// The listen backlog. Default 1024.
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.config.backlog = backlog;
+        self
+    }
+
+    /// `TCP_NODELAY` on accepted connections. Default on.
+    pub fn nodelay(mut self, nodelay: bool) -> Self {
+        self.config.child.nodelay = nodelay;
+        self
+    }
+
+    /// `SO_RCVBUF` for accepted connections. Default: the OS's.
+    pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
+        self.config.child.recv_buffer_size = Some(bytes);
+        self
+    }
+
+    /// `SO_SNDBUF` for accepted connections. Default: the OS's.
+    pub fn send_buffer_size(mut self, bytes: usize) -> Self {
+        self.config.child.send_buffer_size = Some(bytes);
+        self
+    }
+
+    /// TCP keepalive on accepted connections, probing after `idle`. Default off.
+    pub fn keepalive(mut self, idle: Duration) -> Self {
+        self.config.child.keepalive = Some(idle);
+        self
+    }
+
+    /// The default watermarks on each connection's unsent output (32 KiB / 64 KiB unless
+    /// set). A handler can override them per connection.
+    pub fn write_watermarks(mut self, watermarks: WriteWatermarks) -> Self {
+        self.config.watermarks = watermarks;
+        self
+    }
+
+    /// Whether weft stops reading from a connection while it is unwritable (above its high
+    /// watermark) and resumes once it is writable again. Default on: a peer that sends
+    /// without reading then costs at most the high watermark of output plus one read of
+    /// input, whatever the handler does.
+    pub fn pause_read_when_unwritable(mut self, pause: bool) -> Self {
+        self.config.pause_read_when_unwritable = pause;
+        self
+    }
+
+    /// At most this many open connections; accepting pauses at the limit and resumes below
+    /// it. Default: no limit.
+    pub fn max_connections(mut self, max: NonZeroUsize) -> Self {
+        self.config.max_connections = Some(max.get());
+        self
+    }
+
+    /// Idle times for [`Handler::on_idle`](crate::Handler::on_idle). Default: none.
+    pub fn idle_timeouts(mut self, idle: IdleTimeouts) -> Self {
+        self.config.idle = idle;
+        self
+    }
+
+    /// How long a closing connection may take to flush its output and see the peer's EOF
+    /// before it is aborted. Default 10 s.
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.config.close_timeout = timeout;
+        self
+    }
+
+    /// Bytes read from one connection per loop turn before the reactor serves the others.
+    /// Default 256 KiB.
+    pub fn read_budget(mut self, bytes: NonZeroUsize) -> Self {
+        self.config.read_budget = bytes.get();
+        self
+    }
+
+    /// Commands each reactor's inbox holds (new connections, writes through handles).
+    /// Default 65,536.
+    pub fn inbox_capacity(mut self, commands: NonZeroUsize) -> Self {
+        self.config.inbox_capacity = commands.get();
+        self
+    }
+
+    /// The factory that builds each connection's pipeline, called on the connection's
+    /// reactor thread.
+    pub fn pipeline<G, C, S, H>(self, factory: G) -> ServerBuilder<G>
+    where
+        G: Fn() -> Pipeline<C, S, H> + Send + Sync + 'static,
+        C: Decoder + Encoder<H::Out> + 'static,
+        S: Stage<In = C::Item, Fwd = H::In>,
+        H: Handler,
+    {
+        ServerBuilder {
+            config: self.config,
+            factory,
+        }
+    }
+}
+
+impl<G, C, S, H> ServerBuilder<G>
+where
+    G: Fn() -> Pipeline<C, S, H> + Send + Sync + 'static,
+    C: Decoder + Encoder<H::Out> + 'static,
+    S: Stage<In = C::Item, Fwd = H::In>,
+    H: Handler,
+{
+    /// Validates the configuration, binds, starts every thread, and returns the running
+    /// server.
+    pub fn bind(self) -> Result<Server, Error> {
+        start(self.config, self.factory)
+    }
+}
+
+fn start<G, P>(config: Config, factory: G) -> Result<Server, Error>
+where
+    G: Fn() -> P + Send + Sync + 'static,
+    P: Drive,
+{
+    validate(&config)?;
+    let reactors = config.reactors;
+    let reuse_port = config.accept_mode == AcceptMode::ReusePort;
+    // Bind first, so a bad address fails before any thread starts.
+    let first = net::bind_listener(config.addr, config.backlog, reuse_port)?;
+    let local_addr = first.local_addr()?;
+    let mut listeners = vec![first];
+    if reuse_port {
+        for _ in 1..reactors {
+            listeners.push(net::bind_listener(local_addr, config.backlog, true)?);
+        }
+    }
+
+    let metrics = Arc::new(Metrics::new(reactors));
+    let mut polls = Vec::with_capacity(reactors);
+    let mut inboxes = Vec::with_capacity(reactors);
+    let mut receivers = Vec::with_capacity(reactors);
+    for index in 0..reactors {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let (inbox, rx) = Inbox::new(index, config.inbox_capacity, waker);
+        polls.push(poll);
+        inboxes.push(Arc::new(inbox));
+        receivers.push(rx);
+    }
+
+    let mut config = config;
+    config.addr = local_addr;
+    let config = Arc::new(config);
+    let (acceptor, signal) = if reuse_port {
+        (None, None)
+    } else {
+        let listener = listeners.pop().expect("one listener");
+        let (acceptor, signal) =
+            Acceptor::new(listener, inboxes.clone(), config.clone(), metrics.clone())?;
+        (Some(acceptor), Some(signal))
+    };
+
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let pin = config
+        .pin_reactors
+        .unwrap_or(!cores.is_empty() && reactors <= cores.len());
+    let factory = Arc::new(factory);
+    let mut threads = Vec::with_capacity(reactors + 1);
+    let (ready_tx, ready_rx) = bounded::<Result<(), std::io::Error>>(reactors);
+    let mut listeners = listeners.into_iter();
+    for (index, (poll, rx)) in polls.into_iter().zip(receivers).enumerate() {
+        let parts = ReactorParts {
+            index,
+            poll,
+            inbox: inboxes[index].clone(),
+            rx,
+            factory: factory.clone(),
+            config: config.clone(),
+            metrics: metrics.clone(),
+            acceptor: signal.clone(),
+            listener: listeners.next(),
+        };
+        let core = pin.then(|| cores[index % cores.len()]);
+        let ready_tx = ready_tx.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("weft-reactor-{index}"))
+            .spawn(move || {
+                if let Some(core) = core {
+                    if !core_affinity::set_for_current(core) {
+                        tracing::warn!(reactor = index, "could not pin reactor to a CPU");
+                    }
+                }
+                match Reactor::new(parts) {
+                    Ok(reactor) => {
+                        let _ = ready_tx.send(Ok(()));
+                        reactor.run();
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })?;
+        threads.push(thread);
+    }
+    if let Some(acceptor) = acceptor {
+        threads.push(
+            std::thread::Builder::new()
+                .name("weft-acceptor".into())
+                .spawn(move || acceptor.run())?,
+        );
+    }
+
+    let server = Server {
+        local_addr,
+        metrics,
+        shared: Arc::new(Shared {
+            acceptor: signal,
+            inboxes,
+            stopping: AtomicBool::new(false),
+        }),
+        threads,
+    };
+    for _ in 0..reactors {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e.into()), // dropping `server` stops the rest
+            Err(_) => return Err(Error::config("a reactor thread died while starting")),
+        }
+    }
+    tracing::info!(addr = %local_addr, reactors, pinned = pin, mode = ?config.accept_mode, "server started");
+    Ok(server)
+}
+
+fn validate(config: &Config) -> Result<(), Error> {
+    if config.close_timeout.is_zero() {
+        return Err(Error::config("close timeout must be positive"));
+    }
+    for (name, value) in [
+        ("read idle", config.idle.read),
+        ("write idle", config.idle.write),
+        ("all idle", config.idle.all),
+    ] {
+        if value.is_some_and(|d| d.is_zero()) {
+            return Err(Error::config(format!("{name} timeout must be positive")));
+        }
+    }
+    if config.backlog == 0 {
+        return Err(Error::config("backlog must be at least 1"));
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! Validated server configuration, shared read-only by every thread of a server.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::net::ChildOptions;
+use crate::pipeline::Idle;
+use crate::WriteWatermarks;
+
+/// How connections reach the reactors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AcceptMode {
+    /// One acceptor thread owns the listener and hands connections to the reactors
+    /// round-robin (the default).
+    #[default]
+    Acceptor,
+    /// Every reactor owns a listener on the same port (`SO_REUSEPORT`) and the kernel
+    /// spreads connections over them; there is no acceptor thread.
+    ReusePort,
+}
+
+/// Idle times after which [`Handler::on_idle`](crate::Handler::on_idle) fires.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdleTimeouts {
+    /// Nothing read for this long: [`Idle::Read`].
+    pub read: Option<Duration>,
+    /// Nothing written for this long: [`Idle::Write`].
+    pub write: Option<Duration>,
+    /// Nothing read or written for this long: [`Idle::All`].
+    pub all: Option<Duration>,
+}
+
+impl IdleTimeouts {
+    /// The idle time configured for `kind`.
+    pub fn get(&self, kind: Idle) -> Option<Duration> {
+        match kind {
+            Idle::Read => self.read,
+            Idle::Write => self.write,
+            Idle::All => self.all,
+        }
+    }
+}
+
+/// Everything a server was built with (see [`ServerBuilder`](crate::ServerBuilder) for
+/// each knob's meaning and default).
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) addr: SocketAddr,
+    pub(crate) reactors: usize,
+    pub(crate) pin_reactors: Option<bool>,
+    pub(crate) accept_mode: AcceptMode,
+    pub(crate) backlog: u32,
+    pub(crate) child: ChildOptions,
+    pub(crate) watermarks: WriteWatermarks,
+    pub(crate) pause_read_when_unwritable: bool,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) idle: IdleTimeouts,
+    pub(crate) close_timeout: Duration,
+    pub(crate) read_budget: usize,
+    pub(crate) inbox_capacity: usize,
+    pub(crate) timer_tick: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            reactors: std::thread::available_parallelism().map_or(1, usize::from),
+            pin_reactors: None,
+            accept_mode: AcceptMode::Acceptor,
+            backlog: 1024,
+            child: ChildOptions::default(),
+            watermarks: WriteWatermarks::default(),
+            pause_read_when_unwritable: true,
+            max_connections: None,
+            idle: IdleTimeouts::default(),
+            close_timeout: Duration::from_secs(10),
+            read_budget: 256 * 1024,
+            inbox_capacity: 64 * 1024,
+            timer_tick: Duration::from_millis(1),
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Building, running and stopping a server.
+//!
+//! # Graceful shutdown
+//!
+//! [`Server::shutdown`] (or [`ShutdownHandle::shutdown`] from another thread):
+//!
+//! 1. Stops the acceptor, which drops the listener: new connections are refused from here
+//!    on (in `SO_REUSEPORT` mode each reactor drops its own listener in step 2).
+//! 2. Sends every reactor a shutdown command with the deadline `now + grace`. A connection
+//!    the acceptor handed over but the reactor had not registered yet is dropped.
+//! 3. Each reactor closes every connection gracefully: reading stops, owed output is
+//!    flushed, FIN is sent, and the peer's EOF is awaited (see the connection states in
+//!    `conn`). `on_inactive` runs for each.
+//! 4. At the deadline, whatever is still open is aborted, its unsent output discarded: a
+//!    client that never reads cannot hold the server up.
+//! 5. Each reactor exits once it has no connection left; `shutdown` returns after joining
+//!    every thread.
+
+mod builder;
+mod config;
+
+pub use builder::ServerBuilder;
+pub(crate) use config::Config;
+pub use config::{AcceptMode, IdleTimeouts};
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::reactor::{AcceptorSignal, Command, Inbox};
+
+/// A running server: its address, its live metrics, and the way to stop it.
+///
+/// Dropping a `Server` that was not shut down stops it at once (grace zero) and joins its
+/// threads.
+///
+/// ```
+/// use std::io::{BufRead, BufReader, Write};
+/// use std::time::Duration;
+/// use weft::codec::LineCodec;
+/// use weft::{Bytes, Context, Handler, Pipeline, Server};
+///
+/// struct Echo;
+///
+/// impl Handler for Echo {
+///     type In = Bytes;
+///     type Out = Bytes;
+///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+///         ctx.write(line);
+///     }
+/// }
+///
+/// let server = Server::builder()
+///     .addr("127.0.0.1:0".parse().unwrap())
+///     .pipeline(|| Pipeline::new(LineCodec::new(8192), Echo))
+///     .bind()
+///     .unwrap();
+///
+/// let mut client = std::net::TcpStream::connect(server.local_addr()).unwrap();
+/// client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+/// client.write_all(b"hello\n").unwrap();
+/// let mut line = String::new();
+/// BufReader::new(&client).read_line(&mut line).unwrap();
+/// assert_eq!(line, "hello\n");
+///
+/// server.shutdown(Duration::from_secs(1));
+/// ```
+pub struct Server {
+    local_addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// What a [`ShutdownHandle`] needs.
+struct Shared {
+    acceptor: Option<Arc<AcceptorSignal>>,
+    inboxes: Vec<Arc<Inbox>>,
+    stopping: AtomicBool,
+}
+
+impl Shared {
+    fn begin_shutdown(&self, grace: Duration) {
+        if self.stopping.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        tracing::info!(?grace, "shutting down");
+        if let Some(acceptor) = &self.acceptor {
+            acceptor.stop();
+        }
+        let deadline = Instant::now() + grace;
+        for inbox in &self.inboxes {
+            inbox.send_blocking(Command::Shutdown { deadline });
+        }
+    }
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("reactors", &self.shared.inboxes.len())
+            .finish()
+    }
+}
+
+impl Server {
+    /// A builder with every default: 127.0.0.1, an OS-chosen port, one reactor per core.
+    pub fn builder() -> ServerBuilder<()> {
+        ServerBuilder::new()
+    }
+
+    /// The address the server listens on (with the real port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The number of reactors.
+    pub fn reactors(&self) -> usize {
+        self.shared.inboxes.len()
+    }
+
+    /// The live counters, read now.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.snapshot()
+    }
+
+    /// A handle that can start the shutdown from any thread (a signal handler thread, say).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Shuts down gracefully (see the module docs): stop accepting, flush owed output for at
+    /// most `grace`, close everything, join every thread.
+    pub fn shutdown(mut self, grace: Duration) {
+        self.shared.begin_shutdown(grace);
+        self.join_threads();
+    }
+
+    /// Waits until the server has stopped (after a [`ShutdownHandle::shutdown`]).
+    pub fn join(mut self) {
+        self.join_threads();
+    }
+
+    fn join_threads(&mut self) {
+        for thread in self.threads.drain(..) {
+            let name = thread.thread().name().unwrap_or("weft").to_string();
+            if thread.join().is_err() {
+                tracing::error!(thread = %name, "thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.shared.begin_shutdown(Duration::ZERO);
+            self.join_threads();
+        }
+    }
+}
+
+/// Starts a server's graceful shutdown from any thread. `Clone + Send + Sync`.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShutdownHandle")
+            .field("stopping", &self.shared.stopping.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl ShutdownHandle {
+    /// Begins the graceful shutdown with `grace` to flush owed output; returns at once.
+    /// [`Server::join`] waits for it to finish. Calling it again does nothing.
+    pub fn shutdown(&self, grace: Duration) {
+        self.shared.begin_shutdown(grace);
+    }
+}

@@ -1,0 +1,119 @@
+//! Helpers for loopback tests: servers on 127.0.0.1:0, clients with bounded waits, and
+//! checks named for what they check.
+
+#![allow(dead_code, unreachable_pub)] // each test file uses a different subset
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::num::NonZeroUsize;
+use std::time::{Duration, Instant};
+
+use weft::codec::LineCodec;
+use weft::{Bytes, Context, Error, Handler, Pipeline, Server, ServerBuilder};
+
+/// Every blocking wait in the tests gives up after this long.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// A builder on 127.0.0.1:0 with `reactors` unpinned reactors.
+pub fn builder(reactors: usize) -> ServerBuilder<()> {
+    init_logging();
+    Server::builder()
+        .addr("127.0.0.1:0".parse().unwrap())
+        .reactors(NonZeroUsize::new(reactors).unwrap())
+        .pin_reactors(false)
+}
+
+/// The line echo handler used across tests.
+pub struct Echo;
+
+impl Handler for Echo {
+    type In = Bytes;
+    type Out = Bytes;
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+        ctx.write(line);
+    }
+
+    fn on_decode_error(&mut self, ctx: &mut Context<'_, Self>, error: &Error) {
+        if error.is_frame_too_long() {
+            ctx.write_bytes(Bytes::from_static(b"ERR line too long\n"));
+        }
+    }
+}
+
+/// A line-echo server with `reactors` reactors and lines of at most `max_line` bytes.
+pub fn echo_server(reactors: usize, max_line: usize) -> Server {
+    builder(reactors)
+        .pipeline(move || Pipeline::new(LineCodec::new(max_line), Echo))
+        .bind()
+        .expect("bind")
+}
+
+/// A client with read and write timeouts of [`WAIT`].
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream.set_write_timeout(Some(WAIT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// Reads exactly `len` bytes (panics on timeout or early EOF).
+pub fn read_exactly(stream: &mut TcpStream, len: usize) -> Vec<u8> {
+    let mut buf = vec![0; len];
+    stream.read_exact(&mut buf).expect("read_exact");
+    buf
+}
+
+/// Asserts that the next bytes from `stream` are exactly `expected`.
+pub fn expect_bytes(stream: &mut TcpStream, expected: &[u8]) {
+    let got = read_exactly(stream, expected.len());
+    assert!(
+        got == expected,
+        "expected {:?}, got {:?}",
+        String::from_utf8_lossy(expected),
+        String::from_utf8_lossy(&got)
+    );
+}
+
+/// Asserts that the server closed the connection (EOF, or a reset after our unread data),
+/// with nothing more to read.
+pub fn expect_closed(stream: &mut TcpStream) {
+    let mut buf = [0u8; 64];
+    match stream.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("expected EOF, got {:?}", String::from_utf8_lossy(&buf[..n])),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("expected EOF, got error {e}"),
+    }
+}
+
+/// Polls `condition` until it holds, failing after [`WAIT`]. Only for state that has no
+/// event to wait on (metrics); never a stand-in for a reply.
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !condition() {
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Writes `data` from a separate thread (so a test can read while a big write is going),
+/// returning the thread.
+pub fn write_in_background(
+    mut stream: TcpStream,
+    data: Vec<u8>,
+) -> std::thread::JoinHandle<TcpStream> {
+    std::thread::spawn(move || {
+        stream.write_all(&data).expect("background write");
+        stream
+    })
+}
