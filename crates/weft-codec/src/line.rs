@@ -251,7 +251,9 @@ mod tests {
         let mut codec = LineCodec::new(8);
         let mut dst = BytesMut::new();
         codec.encode("hi", &mut dst).unwrap();
-        codec.encode(Bytes::from_static(b"there\n"), &mut dst).unwrap();
+        codec
+            .encode(Bytes::from_static(b"there\n"), &mut dst)
+            .unwrap();
         codec.encode(&b""[..], &mut dst).unwrap();
         assert_eq!(&dst[..], b"hi\nthere\n\n");
     }
