@@ -6,23 +6,27 @@
 //!
 //! This crate depends on [`bytes`] only and contains no `unsafe` code. Every codec here has a
 //! mandatory maximum frame size: there is no constructor that lets a peer make the decoder
-//! buffer without bound.
+//! buffer without bound. Decoding errors are [`CodecError`]s; impossible settings are
+//! rejected up front with a [`ConfigError`].
 //!
-//! | codec | frames | module |
-//! |---|---|---|
-//! | [`LineCodec`] | bytes up to and including `\n` | [`line`] |
+//! | codec | frames | at end of stream | module |
+//! |---|---|---|---|
+//! | [`LineCodec`] | bytes up to and including `\n` | partial line discarded | [`line`](mod@line) |
+//! | [`DelimiterCodec`] | bytes up to the earliest of several delimiters, kept or stripped | partial frame discarded | [`delimiter`] |
 //!
 //! [weft]: https://docs.rs/weft
 #![forbid(unsafe_code)]
 
 pub mod decoder;
+pub mod delimiter;
 pub mod encoder;
 pub mod error;
 pub mod line;
 
 pub use decoder::Decoder;
+pub use delimiter::{DelimiterCodec, DelimiterMode};
 pub use encoder::Encoder;
-pub use error::{CodecError, CodecErrorKind};
+pub use error::{CodecError, CodecErrorKind, ConfigError};
 pub use line::LineCodec;
 
 pub use bytes::{Bytes, BytesMut};
