@@ -13,6 +13,7 @@
 //! |---|---|---|---|
 //! | [`LineCodec`] | bytes up to and including `\n` | partial line discarded | [`line`](mod@line) |
 //! | [`DelimiterCodec`] | bytes up to the earliest of several delimiters, kept or stripped | partial frame discarded | [`delimiter`] |
+//! | [`LengthFieldCodec`] | a length field in a header announces the frame (Netty's knobs); [`LengthPrepender`] encodes | partial frame discarded | [`length_delimited`] |
 //!
 //! [weft]: https://docs.rs/weft
 #![forbid(unsafe_code)]
@@ -21,12 +22,16 @@ pub mod decoder;
 pub mod delimiter;
 pub mod encoder;
 pub mod error;
+pub mod length_delimited;
 pub mod line;
 
 pub use decoder::Decoder;
 pub use delimiter::{DelimiterCodec, DelimiterMode};
 pub use encoder::Encoder;
 pub use error::{CodecError, CodecErrorKind, ConfigError};
+pub use length_delimited::{
+    Endianness, LengthFieldCodec, LengthFieldCodecBuilder, LengthPrepender,
+};
 pub use line::LineCodec;
 
 pub use bytes::{Bytes, BytesMut};
