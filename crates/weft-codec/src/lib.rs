@@ -14,21 +14,27 @@
 //! | [`LineCodec`] | bytes up to and including `\n` | partial line discarded | [`line`](mod@line) |
 //! | [`DelimiterCodec`] | bytes up to the earliest of several delimiters, kept or stripped | partial frame discarded | [`delimiter`] |
 //! | [`LengthFieldCodec`] | a length field in a header announces the frame (Netty's knobs); [`LengthPrepender`] encodes | partial frame discarded | [`length_delimited`] |
+//! | [`FixedLengthCodec`] | exactly N bytes | partial frame discarded | [`fixed`] |
+//! | [`BytesCodec`] | whatever is buffered, at most N bytes at a time | rest yielded | [`bytes_codec`] |
 //!
 //! [weft]: https://docs.rs/weft
 #![forbid(unsafe_code)]
 
+pub mod bytes_codec;
 pub mod decoder;
 pub mod delimiter;
 pub mod encoder;
 pub mod error;
+pub mod fixed;
 pub mod length_delimited;
 pub mod line;
 
+pub use bytes_codec::BytesCodec;
 pub use decoder::Decoder;
 pub use delimiter::{DelimiterCodec, DelimiterMode};
 pub use encoder::Encoder;
 pub use error::{CodecError, CodecErrorKind, ConfigError};
+pub use fixed::FixedLengthCodec;
 pub use length_delimited::{
     Endianness, LengthFieldCodec, LengthFieldCodecBuilder, LengthPrepender,
 };
