@@ -354,6 +354,20 @@ mod tests {
     }
 
     #[test]
+    fn scanning_resumes_where_it_stopped() {
+        let mut codec = codec(&[b"\r\n"], 100);
+        let mut buf = BytesMut::new();
+        for _ in 0..50 {
+            buf.extend_from_slice(b"xy");
+            assert_eq!(codec.decode(&mut buf).unwrap(), None);
+            assert_eq!(codec.scanned, buf.len());
+        }
+        buf.extend_from_slice(b"\r\n");
+        assert_eq!(codec.decode(&mut buf).unwrap().unwrap().len(), 102);
+        assert_eq!(codec.scanned, 0);
+    }
+
+    #[test]
     fn eof_takes_an_undecided_delimiter_and_discards_the_partial_frame() {
         let mut cr = codec(&[b"\r", b"\r\n"], 8);
         let mut buf = BytesMut::from(&b"one\r"[..]);

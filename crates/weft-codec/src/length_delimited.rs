@@ -565,7 +565,8 @@ mod tests {
             .unwrap();
         assert_eq!(decode_one(&mut codec, b"\x02").unwrap(), &b"\x02"[..]);
         let mut buf = BytesMut::from(&b"\x01"[..]);
-        assert!(codec.decode(&mut buf).unwrap_err().is_malformed());
+        let err = codec.decode(&mut buf).unwrap_err();
+        assert_eq!(err, CodecError::malformed("adjusted length is negative"));
     }
 
     #[test]
@@ -576,7 +577,8 @@ mod tests {
             .build()
             .unwrap();
         let mut buf = BytesMut::from(&[0xff; 8][..]);
-        assert!(codec.decode(&mut buf).unwrap_err().is_malformed());
+        let err = codec.decode(&mut buf).unwrap_err();
+        assert_eq!(err, CodecError::malformed("frame length overflows usize"));
 
         let mut codec = LengthFieldCodec::builder(usize::MAX)
             .length_field_width(8)
