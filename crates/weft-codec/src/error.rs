@@ -82,3 +82,32 @@ impl fmt::Display for CodecError {
 }
 
 impl std::error::Error for CodecError {}
+
+/// A codec was configured with settings that can never work (for instance a length field
+/// 5 bytes wide, or an empty delimiter).
+///
+/// Returned by the constructors and builders of this crate's codecs, before any byte is
+/// decoded; [`CodecError`] is reserved for problems with the stream itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    detail: &'static str,
+}
+
+impl ConfigError {
+    pub(crate) fn new(detail: &'static str) -> Self {
+        ConfigError { detail }
+    }
+
+    /// What is wrong with the configuration, for logs.
+    pub fn detail(&self) -> &'static str {
+        self.detail
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid codec configuration: {}", self.detail)
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -6,23 +6,38 @@
 //!
 //! This crate depends on [`bytes`] only and contains no `unsafe` code. Every codec here has a
 //! mandatory maximum frame size: there is no constructor that lets a peer make the decoder
-//! buffer without bound.
+//! buffer without bound. Decoding errors are [`CodecError`]s; impossible settings are
+//! rejected up front with a [`ConfigError`].
 //!
-//! | codec | frames | module |
-//! |---|---|---|
-//! | [`LineCodec`] | bytes up to and including `\n` | [`line`] |
+//! | codec | frames | at end of stream | module |
+//! |---|---|---|---|
+//! | [`LineCodec`] | bytes up to and including `\n` | partial line discarded | [`line`](mod@line) |
+//! | [`DelimiterCodec`] | bytes up to the earliest of several delimiters, kept or stripped | partial frame discarded | [`delimiter`] |
+//! | [`LengthFieldCodec`] | a length field in a header announces the frame (Netty's knobs); [`LengthPrepender`] encodes | partial frame discarded | [`length_delimited`] |
+//! | [`FixedLengthCodec`] | exactly N bytes | partial frame discarded | [`fixed`] |
+//! | [`BytesCodec`] | whatever is buffered, at most N bytes at a time | rest yielded | [`bytes_codec`] |
 //!
 //! [weft]: https://docs.rs/weft
 #![forbid(unsafe_code)]
 
+pub mod bytes_codec;
 pub mod decoder;
+pub mod delimiter;
 pub mod encoder;
 pub mod error;
+pub mod fixed;
+pub mod length_delimited;
 pub mod line;
 
+pub use bytes_codec::BytesCodec;
 pub use decoder::Decoder;
+pub use delimiter::{DelimiterCodec, DelimiterMode};
 pub use encoder::Encoder;
-pub use error::{CodecError, CodecErrorKind};
+pub use error::{CodecError, CodecErrorKind, ConfigError};
+pub use fixed::FixedLengthCodec;
+pub use length_delimited::{
+    Endianness, LengthFieldCodec, LengthFieldCodecBuilder, LengthPrepender,
+};
 pub use line::LineCodec;
 
 pub use bytes::{Bytes, BytesMut};

@@ -1,0 +1,528 @@
+//! Properties every decoder of this crate must have, checked with proptest:
+//!
+//! * (a) the outcome (frames, then the error or the bytes left over) is the same whatever the
+//!   chunking of the input: at every split point of small inputs, at random cuts of large
+//!   ones, and byte by byte;
+//! * (b) what the matching encoder writes decodes back to the messages;
+//! * (c) an oversize frame is rejected, and fed byte by byte the buffer never holds more
+//!   than the maximum plus the framing bytes.
+//!
+//! `DelimiterCodec` and `LengthFieldCodec` are also compared with a naive model written
+//! from their documentation.
+
+use proptest::prelude::*;
+use proptest::sample::select;
+use weft_codec::{
+    Bytes, BytesCodec, BytesMut, CodecError, CodecErrorKind, Decoder, DelimiterCodec,
+    DelimiterMode, Encoder, Endianness, FixedLengthCodec, LengthFieldCodec, LengthPrepender,
+    LineCodec,
+};
+
+/// What decoding a whole stream produced: the frames in order, then either the error that
+/// stopped decoding or the bytes left in the buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Outcome {
+    frames: Vec<Bytes>,
+    end: End,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum End {
+    Error(CodecErrorKind),
+    Rest(Vec<u8>),
+}
+
+trait FrameDecoder: Decoder<Item = Bytes, Error = CodecError> {}
+impl<D: Decoder<Item = Bytes, Error = CodecError>> FrameDecoder for D {}
+
+/// Feeds `chunks` one at a time, decoding all it can after each; `observe` sees the buffer
+/// right after each chunk is appended.
+fn run_observed<'a, D: FrameDecoder>(
+    decoder: &mut D,
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+    mut observe: impl FnMut(&BytesMut),
+) -> Outcome {
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    for chunk in chunks {
+        buf.extend_from_slice(chunk);
+        observe(&buf);
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(frame)) => frames.push(frame),
+                Ok(None) => break,
+                Err(e) => {
+                    return Outcome {
+                        frames,
+                        end: End::Error(e.kind()),
+                    }
+                }
+            }
+        }
+    }
+    Outcome {
+        frames,
+        end: End::Rest(buf.to_vec()),
+    }
+}
+
+fn run<'a, D: FrameDecoder>(
+    decoder: &mut D,
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+) -> Outcome {
+    run_observed(decoder, chunks, |_| {})
+}
+
+/// Decodes everything, then calls `decode_eof` until it is done: the frames a whole
+/// conversation yields.
+fn run_to_eof<D: FrameDecoder>(decoder: &mut D, input: &[u8]) -> Result<Vec<Bytes>, CodecError> {
+    let mut buf = BytesMut::from(input);
+    let mut frames = Vec::new();
+    while let Some(frame) = decoder.decode(&mut buf)? {
+        frames.push(frame);
+    }
+    while let Some(frame) = decoder.decode_eof(&mut buf)? {
+        frames.push(frame);
+    }
+    assert!(buf.is_empty(), "decode_eof left {:?}", &buf[..]);
+    Ok(frames)
+}
+
+/// `input` cut at the given positions (taken modulo its length, in any order).
+fn cut<'a>(input: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+    points.push(0);
+    points.push(input.len());
+    points.sort_unstable();
+    points.dedup();
+    points.windows(2).map(|w| &input[w[0]..w[1]]).collect()
+}
+
+/// (a): one read, every two-read split and byte by byte all give the same outcome.
+fn assert_chunking_invariant<D: FrameDecoder>(make: impl Fn() -> D, input: &[u8]) {
+    let whole = run(&mut make(), [input]);
+    for split in 0..=input.len() {
+        let (head, tail) = input.split_at(split);
+        assert_eq!(run(&mut make(), [head, tail]), whole, "split at {split}");
+    }
+    assert_eq!(run(&mut make(), input.chunks(1)), whole, "byte by byte");
+}
+
+/// (a) for large inputs: one read and random cuts give the same outcome.
+fn assert_cut_invariant<D: FrameDecoder>(make: impl Fn() -> D, input: &[u8], cuts: &[usize]) {
+    let whole = run(&mut make(), [input]);
+    assert_eq!(run(&mut make(), cut(input, cuts)), whole);
+}
+
+/// The largest the buffer gets when `input` arrives one byte at a time.
+fn peak_buffer_byte_by_byte<D: FrameDecoder>(decoder: &mut D, input: &[u8]) -> (Outcome, usize) {
+    let mut peak = 0;
+    let outcome = run_observed(decoder, input.chunks(1), |buf| peak = peak.max(buf.len()));
+    (outcome, peak)
+}
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 64,
+        ..ProptestConfig::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// DelimiterCodec
+
+const DELIMITER_SETS: &[&[&[u8]]] = &[
+    &[b"\r\n", b"\n"],
+    &[b"\n"],
+    &[b"\r", b"\r\n"],
+    &[b"ab", b"b", b"abb"],
+    &[b"aba"],
+];
+
+fn delimiter_set() -> impl Strategy<Value = &'static [&'static [u8]]> {
+    select(DELIMITER_SETS)
+}
+
+fn delimiter_mode() -> impl Strategy<Value = DelimiterMode> {
+    prop_oneof![Just(DelimiterMode::Keep), Just(DelimiterMode::Strip)]
+}
+
+/// Bytes rich in delimiter material.
+fn delimiter_input(max_len: usize) -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(select(&b"ab\r\nx"[..]), 0..max_len)
+}
+
+/// Bytes that are in none of the delimiters above.
+fn plain_message(max_len: usize) -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(select(&b"xyz\x00\xff"[..]), 0..=max_len)
+}
+
+fn delimiter_codec(delimiters: &[&[u8]], max_length: usize, mode: DelimiterMode) -> DelimiterCodec {
+    DelimiterCodec::new(delimiters.iter().copied(), max_length)
+        .unwrap()
+        .delimiter_mode(mode)
+}
+
+/// The documented rule, naively: a frame ends at the (start, delimiter) pair with the
+/// smallest start, then the longest delimiter; a start is only decided once no longer
+/// delimiter could still match there; more than `max` bytes with no possible start within
+/// the first `max + 1` is an error.
+fn delimiter_model(delimiters: &[&[u8]], max: usize, mode: DelimiterMode, input: &[u8]) -> Outcome {
+    let mut frames = Vec::new();
+    // The current frame starts at `pos`; `start` is the candidate delimiter start.
+    let mut pos = 0;
+    let mut start = 0;
+    while start < input.len() || start - pos > max {
+        if start - pos > max {
+            return Outcome {
+                frames,
+                end: End::Error(CodecErrorKind::FrameTooLong { limit: max }),
+            };
+        }
+        let rest = &input[start..];
+        let could_grow = delimiters
+            .iter()
+            .any(|d| d.len() > rest.len() && d.starts_with(rest));
+        if could_grow {
+            break;
+        }
+        let longest = delimiters
+            .iter()
+            .filter(|d| rest.starts_with(d))
+            .map(|d| d.len())
+            .max();
+        match longest {
+            Some(len) => {
+                let content_end = match mode {
+                    DelimiterMode::Keep => start + len,
+                    DelimiterMode::Strip => start,
+                };
+                frames.push(Bytes::copy_from_slice(&input[pos..content_end]));
+                pos = start + len;
+                start = pos;
+            }
+            None => start += 1,
+        }
+    }
+    Outcome {
+        frames,
+        end: End::Rest(input[pos..].to_vec()),
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn delimiter_small_inputs_any_split(
+        delimiters in delimiter_set(),
+        max in 0usize..10,
+        mode in delimiter_mode(),
+        input in delimiter_input(40),
+    ) {
+        let make = || delimiter_codec(delimiters, max, mode);
+        assert_chunking_invariant(make, &input);
+        prop_assert_eq!(
+            run(&mut make(), [&input[..]]),
+            delimiter_model(delimiters, max, mode, &input)
+        );
+    }
+
+    #[test]
+    fn delimiter_large_inputs_random_cuts(
+        delimiters in delimiter_set(),
+        max in prop_oneof![0usize..8, 8usize..400],
+        mode in delimiter_mode(),
+        input in delimiter_input(3000),
+        cuts in prop::collection::vec(any::<usize>(), 0..40),
+    ) {
+        let make = || delimiter_codec(delimiters, max, mode);
+        assert_cut_invariant(make, &input, &cuts);
+        prop_assert_eq!(
+            run(&mut make(), [&input[..]]),
+            delimiter_model(delimiters, max, mode, &input)
+        );
+    }
+
+    #[test]
+    fn delimiter_round_trip(
+        delimiters in delimiter_set(),
+        mode in delimiter_mode(),
+        messages in prop::collection::vec(plain_message(16), 0..20),
+    ) {
+        let mut codec = delimiter_codec(delimiters, 16, mode);
+        let mut wire = BytesMut::new();
+        for message in &messages {
+            codec.encode(&message[..], &mut wire).unwrap();
+        }
+        let frames = run_to_eof(&mut delimiter_codec(delimiters, 16, mode), &wire).unwrap();
+        let expected: Vec<Vec<u8>> = messages
+            .iter()
+            .map(|m| match mode {
+                DelimiterMode::Keep => [&m[..], delimiters[0]].concat(),
+                DelimiterMode::Strip => m.clone(),
+            })
+            .collect();
+        prop_assert_eq!(frames, expected);
+    }
+
+    #[test]
+    fn delimiter_bounded_buffer(
+        delimiters in delimiter_set(),
+        max in 0usize..32,
+        mode in delimiter_mode(),
+        prefix in delimiter_input(64),
+        extra in 1usize..8,
+    ) {
+        let longest = delimiters.iter().map(|d| d.len()).max().unwrap();
+        // Some frames, then an oversize one and its delimiter.
+        let oversize = [&prefix[..], b"\n", &vec![b'x'; max + extra], delimiters[0]].concat();
+        let mut codec = delimiter_codec(delimiters, max, mode);
+        let (outcome, peak) = peak_buffer_byte_by_byte(&mut codec, &oversize);
+        prop_assert_eq!(outcome.end, End::Error(CodecErrorKind::FrameTooLong { limit: max }));
+        prop_assert!(peak <= max + longest, "peak {} > {} + {}", peak, max, longest);
+
+        let mut codec = delimiter_codec(delimiters, max, mode);
+        let (_, peak) = peak_buffer_byte_by_byte(&mut codec, &prefix);
+        prop_assert!(peak <= max + longest, "peak {} > {} + {}", peak, max, longest);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// LengthFieldCodec and LengthPrepender
+
+#[derive(Debug, Clone)]
+struct Layout {
+    offset: usize,
+    width: usize,
+    endianness: Endianness,
+    adjustment: isize,
+    strip: usize,
+    max: usize,
+}
+
+impl Layout {
+    fn codec(&self) -> LengthFieldCodec {
+        LengthFieldCodec::builder(self.max)
+            .length_field_offset(self.offset)
+            .length_field_width(self.width)
+            .endianness(self.endianness)
+            .length_adjustment(self.adjustment)
+            .initial_bytes_to_strip(self.strip)
+            .build()
+            .unwrap()
+    }
+
+    fn header(&self) -> usize {
+        self.offset + self.width
+    }
+
+    /// Writes one frame the way the documentation describes it: `offset` filler bytes, a
+    /// field whose value plus the adjustment is the length of `body`, then `body`. Returns
+    /// the frame and what the decoder should yield for it.
+    fn frame(&self, body: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let value = (body.len() as isize - self.adjustment) as u64;
+        let field = match self.endianness {
+            Endianness::Big => value.to_be_bytes()[8 - self.width..].to_vec(),
+            Endianness::Little => value.to_le_bytes()[..self.width].to_vec(),
+        };
+        let frame = [&vec![0xa5; self.offset][..], &field, body].concat();
+        let expected = frame[self.strip..].to_vec();
+        (frame, expected)
+    }
+}
+
+fn endianness() -> impl Strategy<Value = Endianness> {
+    prop_oneof![Just(Endianness::Big), Just(Endianness::Little)]
+}
+
+fn width() -> impl Strategy<Value = usize> {
+    select(&[1usize, 2, 3, 4, 8][..])
+}
+
+/// Layouts whose frames (bodies of up to 100 bytes) always fit the field and the maximum.
+fn layout() -> impl Strategy<Value = Layout> {
+    (0usize..4, width(), endianness(), -4isize..=4).prop_flat_map(
+        |(offset, width, endianness, adjustment)| {
+            let header = offset + width;
+            (0..=header).prop_map(move |strip| Layout {
+                offset,
+                width,
+                endianness,
+                adjustment,
+                strip,
+                max: header + 100,
+            })
+        },
+    )
+}
+
+/// Bodies long enough for the layout's adjustment (the field value must not be negative).
+fn bodies(layout: &Layout, count: usize) -> impl Strategy<Value = Vec<Vec<u8>>> {
+    let min = layout.adjustment.max(0) as usize;
+    prop::collection::vec(prop::collection::vec(any::<u8>(), min..=100), 0..count)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn length_field_frames_match_the_layout(
+        (layout, bodies, trailing, cuts) in layout().prop_flat_map(|layout| {
+            let bodies = bodies(&layout, 6);
+            (Just(layout), bodies, prop::collection::vec(any::<u8>(), 0..12),
+             prop::collection::vec(any::<usize>(), 0..30))
+        })
+    ) {
+        let mut input = Vec::new();
+        let mut expected = Vec::new();
+        for body in &bodies {
+            let (frame, yielded) = layout.frame(body);
+            input.extend_from_slice(&frame);
+            expected.push(Bytes::from(yielded));
+        }
+        let whole = run(&mut layout.codec(), [&input[..]]);
+        prop_assert_eq!(&whole.frames, &expected);
+        prop_assert_eq!(&whole.end, &End::Rest(Vec::new()));
+        assert_cut_invariant(|| layout.codec(), &input, &cuts);
+
+        // Arbitrary trailing bytes may start a frame, or be an error; either way the
+        // chunking does not matter.
+        input.extend_from_slice(&trailing);
+        assert_cut_invariant(|| layout.codec(), &input, &cuts);
+    }
+
+    #[test]
+    fn length_field_small_inputs_any_split(
+        layout in layout(),
+        input in prop::collection::vec(select(&[0u8, 1, 2, 3, 0x80, 0xff][..]), 0..40),
+    ) {
+        let layout = Layout { max: layout.header() + 6, ..layout };
+        assert_chunking_invariant(|| layout.codec(), &input);
+    }
+
+    #[test]
+    fn length_prepender_round_trip(
+        width in width(),
+        endianness in endianness(),
+        adjustment in -8isize..=8,
+        messages in prop::collection::vec(prop::collection::vec(any::<u8>(), 8..200), 0..10),
+    ) {
+        let mut prepender = LengthPrepender::new(width)
+            .unwrap()
+            .endianness(endianness)
+            .length_adjustment(adjustment);
+        let mut wire = BytesMut::new();
+        for message in &messages {
+            prepender.encode(Bytes::copy_from_slice(message), &mut wire).unwrap();
+        }
+        let mut codec = LengthFieldCodec::builder(width + 200)
+            .length_field_width(width)
+            .endianness(endianness)
+            .length_adjustment(-adjustment)
+            .initial_bytes_to_strip(width)
+            .build()
+            .unwrap();
+        prop_assert_eq!(run_to_eof(&mut codec, &wire).unwrap(), messages);
+    }
+
+    #[test]
+    fn length_field_bounded_buffer(
+        layout in layout(),
+        over in 1usize..20,
+        bodies in prop::collection::vec(prop::collection::vec(any::<u8>(), 4..20), 0..3),
+    ) {
+        // One byte over the maximum, or more.
+        let layout = Layout { max: layout.header() + 24, ..layout };
+        let too_long_body = vec![7u8; 24 + over];
+        let mut input = Vec::new();
+        for body in bodies.iter().chain([&too_long_body]) {
+            input.extend_from_slice(&layout.frame(body).0);
+        }
+        let (outcome, peak) = peak_buffer_byte_by_byte(&mut layout.codec(), &input);
+        prop_assert_eq!(outcome.frames.len(), bodies.len());
+        prop_assert_eq!(
+            outcome.end,
+            End::Error(CodecErrorKind::FrameTooLong { limit: layout.max })
+        );
+        prop_assert!(peak <= layout.max, "peak {} > max {}", peak, layout.max);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// FixedLengthCodec, BytesCodec, LineCodec
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn fixed_any_split_and_round_trip(
+        length in 1usize..8,
+        input in prop::collection::vec(any::<u8>(), 0..40),
+        message_seed in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let make = || FixedLengthCodec::new(length).unwrap();
+        assert_chunking_invariant(make, &input);
+        let whole = run(&mut make(), [&input[..]]);
+        prop_assert!(whole.frames.iter().all(|f| f.len() == length));
+        prop_assert_eq!(whole.frames.len(), input.len() / length);
+
+        let messages: Vec<&[u8]> = message_seed.chunks_exact(length).collect();
+        let mut wire = BytesMut::new();
+        for message in &messages {
+            make().encode(*message, &mut wire).unwrap();
+        }
+        prop_assert_eq!(run_to_eof(&mut make(), &wire).unwrap(), messages);
+
+        let (_, peak) = peak_buffer_byte_by_byte(&mut make(), &input);
+        prop_assert!(peak <= length);
+        let wrong = vec![0u8; length + 1];
+        prop_assert!(make().encode(&wrong[..], &mut wire).is_err());
+    }
+
+    #[test]
+    fn bytes_chunks_concatenate_to_the_input(
+        max in 1usize..16,
+        input in prop::collection::vec(any::<u8>(), 0..3000),
+        cuts in prop::collection::vec(any::<usize>(), 0..40),
+    ) {
+        let mut wire = BytesMut::new();
+        BytesCodec::new(max).unwrap().encode(&input[..], &mut wire).unwrap();
+        prop_assert_eq!(&wire[..], &input[..]);
+        let outcome = run(&mut BytesCodec::new(max).unwrap(), cut(&input, &cuts));
+        prop_assert!(outcome.frames.iter().all(|f| !f.is_empty() && f.len() <= max));
+        prop_assert_eq!(outcome.frames.concat(), input.clone());
+        prop_assert_eq!(outcome.end, End::Rest(Vec::new()));
+        let (_, peak) = peak_buffer_byte_by_byte(&mut BytesCodec::new(max).unwrap(), &input);
+        prop_assert!(peak <= 1);
+    }
+
+    #[test]
+    fn line_any_split_round_trip_and_bound(
+        max in 0usize..12,
+        input in prop::collection::vec(select(&b"ab\r\n"[..]), 0..40),
+        messages in prop::collection::vec(plain_message(12), 0..10),
+    ) {
+        assert_chunking_invariant(|| LineCodec::new(max), &input);
+        let (_, peak) = peak_buffer_byte_by_byte(&mut LineCodec::new(max), &input);
+        prop_assert!(peak <= max + 1);
+
+        let mut wire = BytesMut::new();
+        for message in &messages {
+            LineCodec::new(12).encode(&message[..], &mut wire).unwrap();
+        }
+        let frames = run_to_eof(&mut LineCodec::new(12), &wire).unwrap();
+        let expected: Vec<Vec<u8>> = messages.iter().map(|m| [&m[..], b"\n"].concat()).collect();
+        prop_assert_eq!(frames, expected);
+    }
+}
+
+/// The helpers themselves: `cut` keeps every byte, in order.
+#[test]
+fn cut_covers_the_input() {
+    let input = b"abcdef";
+    let cuts = [3, 0, 13];
+    let pieces = cut(input, &cuts);
+    assert_eq!(pieces.concat(), input);
+    assert_eq!(pieces, vec![&b"abc"[..], b"def"]);
+}
