@@ -64,9 +64,11 @@ pub mod codec {
 
 mod conn;
 mod error;
+mod group;
 mod metrics;
 mod net;
 mod pipeline;
+pub mod pool;
 mod reactor;
 mod remote;
 mod server;
@@ -74,9 +76,11 @@ mod server;
 pub use bytes::{Bytes, BytesMut};
 pub use conn::{ConnectionId, WriteWatermarks};
 pub use error::{CloseReason, Error, Initiator};
+pub use group::Group;
 pub use metrics::{MetricsSnapshot, ReactorMetrics};
 pub use pipeline::{
     Context, Handler, Identity, Idle, Pipeline, PipelineBuilder, Stage, Then, TimerId,
 };
+pub use pool::OffloadError;
 pub use remote::{ConnectionHandle, WriteError};
 pub use server::{AcceptMode, IdleTimeouts, Server, ServerBuilder, ShutdownHandle};

@@ -131,6 +131,8 @@ pub(crate) struct ConnCore {
     /// When `close_timer` fires.
     close_deadline: Option<Instant>,
     user_timers: Vec<UserTimer>,
+    /// Groups this connection joined (left automatically when it closes).
+    pub(crate) groups: Vec<std::sync::Weak<crate::group::GroupShared>>,
 }
 
 impl ConnCore {
@@ -397,6 +399,7 @@ impl<P: Drive> Connection<P> {
                 close_timer: None,
                 close_deadline: None,
                 user_timers: Vec::new(),
+                groups: Vec::new(),
             },
             read_buf: BytesMut::new(),
             pipeline,
@@ -683,6 +686,7 @@ impl<P: Drive> Connection<P> {
         {
             reactor.timers.cancel(key);
         }
+        crate::group::leave_all(&mut core.groups, core.id);
         if let Err(e) = reactor.registry.deregister(&mut core.stream) {
             tracing::debug!(conn = %core.id, error = %e, "deregister failed");
         }

@@ -8,8 +8,11 @@ use bytes::{Bytes, BytesMut};
 use weft_codec::Encoder;
 
 use crate::conn::{ConnCore, ConnectionId};
+use crate::group::Group;
+use crate::pipeline::drive::Continuation;
 use crate::pipeline::{Handler, TimerId};
-use crate::reactor::ReactorCore;
+use crate::pool::OffloadError;
+use crate::reactor::{Command, ReactorCore};
 use crate::remote::ConnectionHandle;
 use crate::{CloseReason, Error, WriteWatermarks};
 
@@ -193,5 +196,51 @@ impl<'a, H: Handler> Context<'a, H> {
     /// connection.
     pub fn handle(&self) -> ConnectionHandle {
         ConnectionHandle::new(self.reactor.inbox.clone(), self.conn.token, self.conn.id)
+    }
+
+    /// Adds this connection to `group`; it leaves automatically when it closes.
+    pub fn join_group(&mut self, group: &Group) {
+        group.insert(self.handle());
+        self.conn.groups.push(group.downgrade());
+    }
+
+    /// Runs `job` on the worker pool, then `then` with its result back on this reactor,
+    /// with this connection's handler and context. If the connection has closed by then,
+    /// `then` is dropped unrun.
+    ///
+    /// Fails at once (running nothing) when the pool's queue is full: the reactor never
+    /// waits. See the [`pool`](crate::pool) docs.
+    pub fn offload<R, J, T>(&mut self, job: J, then: T) -> Result<(), OffloadError>
+    where
+        J: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+        T: FnOnce(&mut H, &mut Context<'_, H>, R) + Send + 'static,
+    {
+        let inbox = self.reactor.inbox.clone();
+        let token = self.conn.token;
+        self.reactor.pool.submit(Box::new(move || {
+            let result = job();
+            let call: Continuation<H> = Box::new(move |handler, ctx| then(handler, ctx, result));
+            // A pool thread may wait for room in the inbox; a reactor never does.
+            inbox.send_blocking(Command::Continue {
+                token,
+                call: Box::new(call),
+            });
+        }))
+    }
+
+    /// Runs `task` later on this reactor (after the current batch), with this connection's
+    /// handler and context; dropped if the connection has closed by then.
+    pub fn execute<T>(&mut self, task: T)
+    where
+        T: FnOnce(&mut H, &mut Context<'_, H>) + Send + 'static,
+    {
+        let call: Continuation<H> = Box::new(task);
+        let cmd = Command::Continue {
+            token: self.conn.token,
+            call: Box::new(call),
+        };
+        // From the reactor's own thread this goes to the local queue and cannot fail.
+        let _ = self.reactor.inbox.send(cmd);
     }
 }

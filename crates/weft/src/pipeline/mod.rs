@@ -15,7 +15,7 @@
 //! nothing of sockets or mio.
 
 mod context;
-mod drive;
+pub(crate) mod drive;
 mod handler;
 mod stage;
 

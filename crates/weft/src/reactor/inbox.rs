@@ -29,6 +29,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -48,8 +49,13 @@ pub(crate) enum Command {
     },
     /// Pre-encoded bytes for one connection.
     Write { token: Token, bytes: Bytes },
-    /// The same bytes for several connections of this reactor (one group broadcast).
-    Broadcast { tokens: Box<[Token]>, bytes: Bytes },
+    /// The same bytes for several connections of this reactor (one group broadcast),
+    /// skipping `except`.
+    Broadcast {
+        tokens: Arc<[Token]>,
+        except: Option<Token>,
+        bytes: Bytes,
+    },
     /// Close a connection: flush first, or `abort` and discard what is queued.
     Close { token: Token, abort: bool },
     /// An offload continuation (a boxed `FnOnce(&mut H, &mut Context<H>)`, typed by the
@@ -70,7 +76,7 @@ impl fmt::Debug for Command {
         match self {
             Command::Register { id, peer, .. } => write!(f, "Register({id}, {peer})"),
             Command::Write { token, bytes } => write!(f, "Write({token:?}, {} bytes)", bytes.len()),
-            Command::Broadcast { tokens, bytes } => {
+            Command::Broadcast { tokens, bytes, .. } => {
                 write!(
                     f,
                     "Broadcast({} targets, {} bytes)",

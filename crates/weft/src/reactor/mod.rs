@@ -43,6 +43,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use crate::conn::{Connection, ConnectionId};
 use crate::metrics::{Metrics, ReactorCounters};
 use crate::pipeline::{Drive, TimerId};
+use crate::pool::PoolSender;
 use crate::server::Config;
 use slab::Slab;
 
@@ -80,6 +81,7 @@ pub(crate) struct ReactorCore {
     pub(crate) dirty: Vec<Token>,
     pub(crate) inbox: Arc<Inbox>,
     pub(crate) config: Arc<Config>,
+    pub(crate) pool: PoolSender,
     metrics: Arc<Metrics>,
     acceptor: Option<Arc<AcceptorSignal>>,
 }
@@ -127,6 +129,7 @@ pub(crate) struct ReactorParts<F> {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) acceptor: Option<Arc<AcceptorSignal>>,
     pub(crate) listener: Option<TcpListener>,
+    pub(crate) pool: PoolSender,
 }
 
 impl<F, P> Reactor<F, P>
@@ -152,6 +155,7 @@ where
                 dirty: Vec::new(),
                 inbox: parts.inbox,
                 config: parts.config,
+                pool: parts.pool,
                 metrics: parts.metrics,
                 acceptor: parts.acceptor,
             },
@@ -265,8 +269,12 @@ where
             Command::Write { token, bytes } => {
                 self.with_conn(token, |conn, core| conn.write_bytes(core, bytes))
             }
-            Command::Broadcast { tokens, bytes } => {
-                for &token in tokens.iter() {
+            Command::Broadcast {
+                tokens,
+                except,
+                bytes,
+            } => {
+                for &token in tokens.iter().filter(|&&t| Some(t) != except) {
                     let bytes = bytes.clone();
                     self.with_conn(token, |conn, core| conn.write_bytes(core, bytes));
                 }

@@ -29,12 +29,6 @@ pub(crate) struct TimerKey {
     tick: u64,
 }
 
-impl TimerKey {
-    pub(crate) fn id(self) -> u64 {
-        self.id
-    }
-}
-
 struct Entry<T> {
     id: u64,
     tick: u64,
@@ -79,6 +73,7 @@ impl<T> TimerWheel<T> {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }

@@ -152,6 +152,20 @@ impl<F> ServerBuilder<F> {
         self
     }
 
+    /// Threads in the worker pool for [`Context::offload`](crate::Context::offload).
+    /// Default: the number of CPUs.
+    pub fn pool_threads(mut self, threads: NonZeroUsize) -> Self {
+        self.config.pool_threads = threads.get();
+        self
+    }
+
+    /// Jobs the worker pool's queue holds; `offload` fails with
+    /// [`OffloadError::Full`](crate::OffloadError::Full) beyond it. Default 1024.
+    pub fn pool_queue(mut self, jobs: NonZeroUsize) -> Self {
+        self.config.pool_queue = jobs.get();
+        self
+    }
+
     /// The factory that builds each connection's pipeline, called on the connection's
     /// reactor thread.
     pub fn pipeline<G, C, S, H>(self, factory: G) -> ServerBuilder<G>
@@ -225,6 +239,7 @@ where
         (Some(acceptor), Some(signal))
     };
 
+    let (pool, pool_threads) = crate::pool::start(config.pool_threads, config.pool_queue)?;
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let pin = config
         .pin_reactors
@@ -244,6 +259,7 @@ where
             metrics: metrics.clone(),
             acceptor: signal.clone(),
             listener: listeners.next(),
+            pool: pool.clone(),
         };
         let core = pin.then(|| cores[index % cores.len()]);
         let ready_tx = ready_tx.clone();
@@ -274,6 +290,10 @@ where
                 .spawn(move || acceptor.run())?,
         );
     }
+
+    // The reactors hold the only senders: the pool threads end after the reactors do.
+    drop(pool);
+    threads.extend(pool_threads);
 
     let server = Server {
         local_addr,

@@ -59,6 +59,8 @@ pub(crate) struct Config {
     pub(crate) read_budget: usize,
     pub(crate) inbox_capacity: usize,
     pub(crate) timer_tick: Duration,
+    pub(crate) pool_threads: usize,
+    pub(crate) pool_queue: usize,
 }
 
 impl Default for Config {
@@ -78,6 +80,8 @@ impl Default for Config {
             read_budget: 256 * 1024,
             inbox_capacity: 64 * 1024,
             timer_tick: Duration::from_millis(1),
+            pool_threads: std::thread::available_parallelism().map_or(1, usize::from),
+            pool_queue: 1024,
         }
     }
 }

@@ -129,6 +129,13 @@ impl Server {
         self.metrics.snapshot()
     }
 
+    /// Runs `task` on reactor `reactor` (modulo the number of reactors). Returns false if
+    /// the reactor's inbox is full or the server has stopped.
+    pub fn execute(&self, reactor: usize, task: impl FnOnce() + Send + 'static) -> bool {
+        let inbox = &self.shared.inboxes[reactor % self.shared.inboxes.len()];
+        inbox.send(Command::Task(Box::new(task))).is_ok()
+    }
+
     /// A handle that can start the shutdown from any thread (a signal handler thread, say).
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {

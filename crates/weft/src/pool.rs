@@ -1,0 +1,94 @@
+//! The worker pool: a fixed set of threads running offloaded CPU work.
+//!
+//! Handlers never block their reactor; CPU-heavy work goes to the pool with
+//! [`Context::offload`](crate::Context::offload). A job runs on a pool thread; its result is
+//! posted to the owning reactor's inbox (waking it), and the continuation runs there, on the
+//! reactor thread, with the connection's handler and context, or is dropped quietly if the
+//! connection has closed meanwhile.
+//!
+//! The job queue is bounded. When it is full, `offload` returns
+//! [`OffloadError`] at once (the reactor must never wait), and the job is not run.
+
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+/// A unit of offloaded work.
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// Why a job could not be offloaded. The job (and its continuation) were dropped unrun.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffloadError {
+    /// The pool's queue is at its capacity
+    /// ([`ServerBuilder::pool_queue`](crate::ServerBuilder::pool_queue)).
+    Full,
+    /// The pool has stopped (the server is shutting down).
+    Closed,
+}
+
+impl OffloadError {
+    /// True when the queue was full (a retry later may succeed).
+    pub fn is_full(self) -> bool {
+        self == OffloadError::Full
+    }
+}
+
+impl fmt::Display for OffloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OffloadError::Full => f.write_str("worker pool queue is full"),
+            OffloadError::Closed => f.write_str("worker pool has stopped"),
+        }
+    }
+}
+
+impl std::error::Error for OffloadError {}
+
+/// The submitting side of the pool, shared by the reactors.
+#[derive(Clone)]
+pub(crate) struct PoolSender {
+    tx: Sender<Job>,
+}
+
+impl fmt::Debug for PoolSender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolSender")
+            .field("queued", &self.tx.len())
+            .finish()
+    }
+}
+
+impl PoolSender {
+    pub(crate) fn submit(&self, job: Job) -> Result<(), OffloadError> {
+        self.tx.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => OffloadError::Full,
+            TrySendError::Disconnected(_) => OffloadError::Closed,
+        })
+    }
+}
+
+/// Starts `threads` pool threads with a queue of `capacity` jobs.
+pub(crate) fn start(
+    threads: usize,
+    capacity: usize,
+) -> std::io::Result<(PoolSender, Vec<JoinHandle<()>>)> {
+    let (tx, rx) = crossbeam_channel::bounded::<Job>(capacity);
+    let handles = (0..threads)
+        .map(|i| {
+            let rx: Receiver<Job> = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("weft-pool-{i}"))
+                .spawn(move || {
+                    // Ends when every sender (the reactors) is gone.
+                    for job in rx {
+                        if panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
+                            tracing::error!("an offloaded job panicked; its continuation is dropped");
+                        }
+                    }
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((PoolSender { tx }, handles))
+}
