@@ -87,10 +87,14 @@
 //! {"mode":"echo","addr":"127.0.0.1:7000","connections":64,"depth":16,"size":64,
 //!  "threads":1,"elapsed_s":3.000,"messages":1234567,"msgs_per_s":411522.3,
 //!  "mib_per_s":25.118,"latency_us":{"p50":..,"p99":..,"p999":..,"max":..,"mean":..},
-//!  "server_cpu":{"user_s":..,"sys_s":..,"wall_s":..,"cpu_us_per_msg":..}}
+//!  "server_cpu":{"user_s":..,"sys_s":..,"wall_s":..,"cpu_us_per_msg":..},
+//!  "client_cpu":{"user_s":..,"sys_s":..,"wall_s":..}}
 //! ```
 //!
-//! (on one line; `server_cpu` is `null` without `--server-pid`). `mib_per_s` counts the
+//! (on one line; `server_cpu` is `null` without `--server-pid`; `client_cpu` is the load
+//! generator's own CPU time over the same interval, to tell whether it was the bottleneck).
+//! `elapsed_s` is the measured duration, or in message mode the time from the end of the
+//! warmup to the last echo. `mib_per_s` counts the
 //! echoed bytes in one direction (`msgs_per_s * size / 2^20`). CPU times come from
 //! `utime`/`stime` in `/proc/PID/stat`, which tick at `sysconf(_SC_CLK_TCK)` (usually
 //! 100 Hz), so short runs have coarse CPU figures. Idle mode:
@@ -875,7 +879,12 @@ fn echo_loop(
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => {
-                            return Err(format!("connection {}: read failed: {e}", c.id));
+                            return Err(format!(
+                                "connection {}: read failed: {e} ({} lines unanswered, {} echoed)",
+                                c.id,
+                                c.sent - c.recvd,
+                                c.recvd
+                            ));
                         }
                     }
                 }
@@ -969,13 +978,13 @@ fn run_echo(args: &Args, addr: SocketAddr) -> Result<(), Fail> {
         release.store(true, Ordering::Relaxed);
         result
     });
-    let (results, cpu) = outcome?;
+    let samples = outcome?;
 
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
         .map_err(|e| format!("histogram: {e}"))?;
     let mut messages = 0u64;
     let mut last_ns = 0u64;
-    for r in &results {
+    for r in &samples.results {
         hist.add(&r.hist)
             .map_err(|e| format!("merging histograms: {e}"))?;
         messages += r.messages;
@@ -1011,7 +1020,7 @@ fn run_echo(args: &Args, addr: SocketAddr) -> Result<(), Fail> {
         args.connections,
         args.depth,
         args.size,
-        num(elapsed, 3),
+        num(elapsed, 6),
         num(rate, 1),
         num(mib, 3),
         num(p50, 1),
@@ -1020,11 +1029,9 @@ fn run_echo(args: &Args, addr: SocketAddr) -> Result<(), Fail> {
         num(max, 1),
         num(mean, 1),
     );
-    match cpu {
+    match samples.server {
         Some((a, b)) => {
-            let user = b.user_s - a.user_s;
-            let sys = b.sys_s - a.sys_s;
-            let wall = b.at.duration_since(a.at).as_secs_f64();
+            let (user, sys, wall) = cpu_delta(a, b);
             let per_msg = if messages > 0 {
                 (user + sys) * 1e6 / messages as f64
             } else {
@@ -1036,25 +1043,61 @@ fn run_echo(args: &Args, addr: SocketAddr) -> Result<(), Fail> {
             );
             let _ = write!(
                 json,
-                "{{\"user_s\":{},\"sys_s\":{},\"wall_s\":{},\"cpu_us_per_msg\":{}}}}}",
+                "{{\"user_s\":{},\"sys_s\":{},\"wall_s\":{},\"cpu_us_per_msg\":{}}}",
                 num(user, 3),
                 num(sys, 3),
                 num(wall, 3),
                 num(per_msg, 3)
             );
         }
-        None => json.push_str("null}"),
+        None => json.push_str("null"),
     }
+    json.push_str(",\"client_cpu\":");
+    match samples.client {
+        Some((a, b)) => {
+            let (user, sys, wall) = cpu_delta(a, b);
+            eprintln!(
+                "  load generator CPU: user {user:.2}s  sys {sys:.2}s  ({:.0}% of one core)",
+                (user + sys) * 100.0 / wall
+            );
+            let _ = write!(
+                json,
+                "{{\"user_s\":{},\"sys_s\":{},\"wall_s\":{}}}",
+                num(user, 3),
+                num(sys, 3),
+                num(wall, 3)
+            );
+        }
+        None => json.push_str("null"),
+    }
+    json.push('}');
     if args.json {
         println!("{json}");
     }
     Ok(())
 }
 
-type Samples = (Vec<WorkerResult>, Option<(CpuSample, CpuSample)>);
+/// User seconds, system seconds and wall seconds between two samples.
+fn cpu_delta(a: CpuSample, b: CpuSample) -> (f64, f64, f64) {
+    (
+        b.user_s - a.user_s,
+        b.sys_s - a.sys_s,
+        b.at.duration_since(a.at).as_secs_f64(),
+    )
+}
 
-/// Main-thread side of an echo run: waits for the workers, samples the server's CPU time at
-/// the start and end of the measured phase, and collects the results.
+/// What the main thread gathers during an echo run.
+struct Samples {
+    results: Vec<WorkerResult>,
+    /// The server's CPU time at the start and end of the measured phase.
+    server: Option<(CpuSample, CpuSample)>,
+    /// The load generator's own CPU time, likewise.
+    client: Option<(CpuSample, CpuSample)>,
+}
+
+/// Main-thread side of an echo run: waits for the workers, samples CPU times at the start
+/// and end of the measured phase, and collects the results. A worker's failure is returned
+/// as soon as it is reported.
 fn coordinate(
     args: &Args,
     threads: usize,
@@ -1084,38 +1127,50 @@ fn coordinate(
         return Err(e);
     }
     eprintln!("  connected; measuring");
-    let pid = args.server_pid;
-    let sleep_until = |t: Instant| {
-        let now = Instant::now();
-        if t > now {
-            thread::sleep(t - now);
-        }
-    };
-    let mut first = None;
-    let mut last = None;
-    if let Some(pid) = pid {
-        sleep_until(start + timing.warmup);
-        first = Some(read_cpu(pid)?);
-        if let Some(end) = timing.measure_end {
-            sleep_until(start + end);
-            last = Some(read_cpu(pid)?);
-        }
-    }
     let deadline = start + timing.deadline + Duration::from_secs(1);
     let mut results = Vec::with_capacity(threads);
-    while results.len() < threads {
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(wait) {
-            Ok(Report::Finished(Ok(r))) => results.push(r),
-            Ok(Report::Finished(Err(e))) => return Err(e),
-            Ok(Report::Connected(_)) => {}
-            Err(_) => return Err("client threads did not finish before the deadline".into()),
+    // Takes reports until `until` or until every worker has finished.
+    let collect = |until: Instant, results: &mut Vec<WorkerResult>| -> Result<(), Fail> {
+        while results.len() < threads {
+            let wait = until.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(Report::Finished(Ok(r))) => results.push(r),
+                Ok(Report::Finished(Err(e))) => return Err(e),
+                Ok(Report::Connected(_)) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => break,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err("a client thread ended unexpectedly".into());
+                }
+            }
         }
+        Ok(())
+    };
+    let self_pid = std::process::id() as i32;
+    let sample = || -> Result<(Option<CpuSample>, Option<CpuSample>), Fail> {
+        let server = args.server_pid.map(read_cpu).transpose()?;
+        Ok((server, read_cpu(self_pid).ok()))
+    };
+
+    collect(start + timing.warmup, &mut results)?;
+    let first = sample()?;
+    let mut last = None;
+    if let Some(end) = timing.measure_end {
+        collect(start + end, &mut results)?;
+        last = Some(sample()?);
     }
-    if let (Some(pid), None) = (pid, last) {
-        last = Some(read_cpu(pid)?);
+    collect(deadline, &mut results)?;
+    if results.len() < threads {
+        return Err("client threads did not finish before the deadline".into());
     }
-    Ok((results, first.zip(last)))
+    let last = match last {
+        Some(l) => l,
+        None => sample()?,
+    };
+    Ok(Samples {
+        results,
+        server: first.0.zip(last.0),
+        client: first.1.zip(last.1),
+    })
 }
 
 /// A JSON number with `digits` decimals, or `null` if not finite.
