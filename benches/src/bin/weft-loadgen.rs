@@ -51,6 +51,9 @@
 //! end the connections are closed with a reset (`SO_LINGER` 0), which leaves no `TIME_WAIT`
 //! behind to slow down the next run's connects; the server sees `ECONNRESET`. The RSS is
 //! read once more after closing (`rss_closed_kib`), to show what the server gave back.
+//! `slow_connects` counts connects that took over 200 ms: on loopback that means a SYN was
+//! retransmitted because the server's listen backlog was full (it accepted slower than the
+//! generator connected), which makes `connect_s` large but does not affect the RSS figure.
 //!
 //! ## Flags
 //!
@@ -100,7 +103,8 @@
 //! 100 Hz), so short runs have coarse CPU figures. Idle mode:
 //!
 //! ```text
-//! {"mode":"idle","addr":..,"connections":..,"connect_s":..,"rss_before_kib":..,
+//! {"mode":"idle","addr":..,"connections":..,"idle_ping":..,"connect_s":..,
+//!  "slow_connects":..,"rss_before_kib":..,
 //!  "rss_after_kib":..,"rss_closed_kib":..,"fds_before":..,"fds_after":..,
 //!  "rss_bytes_per_conn":..}
 //! ```
@@ -1186,6 +1190,9 @@ fn num(v: f64, digits: usize) -> String {
 // Idle mode.
 // ---------------------------------------------------------------------------------------
 
+/// A connect that takes this long was almost certainly retransmitted (1 s SYN timeout).
+const SLOW_CONNECT: Duration = Duration::from_millis(200);
+
 fn run_idle(args: &Args, addr: SocketAddr) -> Result<(), Fail> {
     let pid = args
         .server_pid
@@ -1205,15 +1212,16 @@ fn run_idle(args: &Args, addr: SocketAddr) -> Result<(), Fail> {
 
     let started = Instant::now();
     let abort = AtomicBool::new(false);
-    let sockets = thread::scope(|scope| -> Result<Vec<StdTcpStream>, Fail> {
+    let (sockets, slow_connects) = thread::scope(|scope| -> Result<_, Fail> {
         let mut handles = Vec::new();
         for t in 0..threads {
             let abort = &abort;
             let handle = thread::Builder::new()
                 .name(format!("loadgen-{t}"))
-                .spawn_scoped(scope, move || -> Result<Vec<StdTcpStream>, Fail> {
+                .spawn_scoped(scope, move || -> Result<(Vec<StdTcpStream>, usize), Fail> {
                     pin(args, t);
                     let mut mine = Vec::new();
+                    let mut slow = 0usize;
                     for id in (t..n).step_by(threads) {
                         if abort.load(Ordering::Relaxed) {
                             return Err("aborted".into());
@@ -1225,6 +1233,7 @@ fn run_idle(args: &Args, addr: SocketAddr) -> Result<(), Fail> {
                             ));
                         }
                         let source = source_for(args, addr, id);
+                        let began = Instant::now();
                         let s = connect_one(addr, source, connect_timeout).map_err(|e| {
                             abort.store(true, Ordering::Relaxed);
                             format!(
@@ -1232,6 +1241,9 @@ fn run_idle(args: &Args, addr: SocketAddr) -> Result<(), Fail> {
                                 source.map_or("any".to_string(), |ip| ip.to_string())
                             )
                         })?;
+                        if began.elapsed() >= SLOW_CONNECT {
+                            slow += 1;
+                        }
                         mine.push(s);
                     }
                     if args.idle_ping {
@@ -1242,16 +1254,20 @@ fn run_idle(args: &Args, addr: SocketAddr) -> Result<(), Fail> {
                             })?;
                         }
                     }
-                    Ok(mine)
+                    Ok((mine, slow))
                 })
                 .map_err(|e| format!("spawning a thread: {e}"))?;
             handles.push(handle);
         }
         let mut all = Vec::with_capacity(n);
+        let mut slow = 0;
         let mut first_err = None;
         for h in handles {
             match h.join() {
-                Ok(Ok(v)) => all.extend(v),
+                Ok(Ok((v, k))) => {
+                    all.extend(v);
+                    slow += k;
+                }
                 Ok(Err(e)) => {
                     first_err.get_or_insert(e);
                 }
@@ -1262,7 +1278,7 @@ fn run_idle(args: &Args, addr: SocketAddr) -> Result<(), Fail> {
         }
         match first_err {
             Some(e) => Err(e),
-            None => Ok(all),
+            None => Ok((all, slow)),
         }
     })?;
     let connect_s = started.elapsed().as_secs_f64();
@@ -1271,6 +1287,13 @@ fn run_idle(args: &Args, addr: SocketAddr) -> Result<(), Fail> {
         sockets.len(),
         if args.idle_ping { " (each pinged)" } else { "" }
     );
+
+    if slow_connects > 0 {
+        eprintln!(
+            "  note: {slow_connects} connects took over {} ms: SYN retransmits, the server's listen backlog overflowed (it accepts slower than connections arrive)",
+            SLOW_CONNECT.as_millis()
+        );
+    }
 
     // Wait for the server to have accepted them all (its fd count grows by n).
     let mut fds_after = None;
@@ -1314,7 +1337,7 @@ fn run_idle(args: &Args, addr: SocketAddr) -> Result<(), Fail> {
     let opt = |v: Option<usize>| v.map_or("null".to_string(), |v| v.to_string());
     if args.json {
         println!(
-            "{{\"mode\":\"idle\",\"addr\":\"{addr}\",\"connections\":{n},\"idle_ping\":{},\"connect_s\":{},\"rss_before_kib\":{rss_before},\"rss_after_kib\":{rss_after},\"rss_closed_kib\":{rss_closed},\"fds_before\":{},\"fds_after\":{},\"rss_bytes_per_conn\":{}}}",
+            "{{\"mode\":\"idle\",\"addr\":\"{addr}\",\"connections\":{n},\"idle_ping\":{},\"connect_s\":{},\"slow_connects\":{slow_connects},\"rss_before_kib\":{rss_before},\"rss_after_kib\":{rss_after},\"rss_closed_kib\":{rss_closed},\"fds_before\":{},\"fds_after\":{},\"rss_bytes_per_conn\":{}}}",
             args.idle_ping,
             num(connect_s, 3),
             opt(fds_before),
