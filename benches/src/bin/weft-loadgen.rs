@@ -706,12 +706,19 @@ fn echo_worker(
     pin(args, index);
     let total = args.connections as u64;
     let connect_timeout = Duration::from_secs_f64(args.connect_timeout);
+    let connect_deadline = Instant::now() + timing.deadline;
     let connected = (|| -> Result<(Poll, Vec<Conn>), Fail> {
         let poll = Poll::new().map_err(|e| format!("creating poll: {e}"))?;
         let mut conns = Vec::with_capacity(conn_ids.len());
         for (slot, &id) in conn_ids.iter().enumerate() {
             if abort.load(Ordering::Relaxed) {
                 return Err("aborted".into());
+            }
+            if Instant::now() >= connect_deadline {
+                return Err(format!(
+                    "overall deadline exceeded while connecting ({slot} of {} connections open in one thread)",
+                    conn_ids.len()
+                ));
             }
             let std_stream = connect_one(addr, source_for(args, addr, id), connect_timeout)
                 .map_err(|e| format!("connection {id}: connect to {addr}: {e}"))?;
@@ -829,7 +836,7 @@ fn echo_loop(
                     finished += 1;
                 }
                 if !c.done {
-                    c.refill(cfg, phase, ns(now));
+                    c.refill(cfg, phase, ns(Instant::now()));
                     c.flush()?;
                 }
             }
