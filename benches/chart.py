@@ -2,6 +2,7 @@
 """Draws docs/perf-chart.svg from benches/results/latest.json (written by compare.py).
 
     python3 benches/chart.py [--input benches/results/latest.json] [--output docs/perf-chart.svg]
+                              [--note 'PRELIMINARY']
 
 Panels, one group of two bars (weft, tokio) per scenario, whiskers from min to max:
   1. throughput relative to tokio's median (tokio = 1.00; higher is better);
@@ -144,6 +145,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--input", default=str(REPO / "benches" / "results" / "latest.json"))
     p.add_argument("--output", default=str(REPO / "docs" / "perf-chart.svg"))
+    p.add_argument("--note", default="",
+                   help="text appended to the title, e.g. 'PRELIMINARY (noisy)'")
     a = p.parse_args()
     data = json.loads(Path(a.input).read_text())
     sc = data["scenarios"]
@@ -178,6 +181,8 @@ def main() -> int:
     head = 82
     height = head + PANEL_H * rows + 10
     quick = " — QUICK/PRELIMINARY" if meta.get("quick") else ""
+    if a.note:
+        quick += " — " + escape(a.note)
     svg = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif">',
