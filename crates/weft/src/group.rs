@@ -44,7 +44,9 @@ type Route = (Arc<Inbox>, Arc<[Token]>);
 
 impl fmt::Debug for Group {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Group").field("members", &self.len()).finish()
+        f.debug_struct("Group")
+            .field("members", &self.len())
+            .finish()
     }
 }
 
@@ -138,7 +140,10 @@ impl Group {
                 bytes: bytes.clone(),
             };
             if inbox.send(cmd).is_err() {
-                tracing::warn!(reactor = inbox.index(), "broadcast dropped: reactor inbox full or closed");
+                tracing::warn!(
+                    reactor = inbox.index(),
+                    "broadcast dropped: reactor inbox full or closed"
+                );
             }
         }
     }

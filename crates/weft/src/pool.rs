@@ -84,7 +84,9 @@ pub(crate) fn start(
                     // Ends when every sender (the reactors) is gone.
                     for job in rx {
                         if panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
-                            tracing::error!("an offloaded job panicked; its continuation is dropped");
+                            tracing::error!(
+                                "an offloaded job panicked; its continuation is dropped"
+                            );
                         }
                     }
                 })

@@ -19,7 +19,10 @@ pub(crate) const LISTENER: Token = Token(usize::MAX - 1);
 
 const MAX_GENERATION: u32 = u32::MAX - 1;
 
-const _: () = assert!(usize::BITS >= 64, "weft's token layout needs a 64-bit target");
+const _: () = assert!(
+    usize::BITS >= 64,
+    "weft's token layout needs a 64-bit target"
+);
 
 enum Slot<T> {
     Occupied { generation: u32, value: T },
