@@ -4,7 +4,7 @@
 //! back into bytes ([`Encoder`]). The traits are shaped like `tokio-util`'s, so a codec written
 //! for tokio ports with little more than a change of `use` lines.
 //!
-//! This crate depends on [`bytes`] only and contains no `unsafe` code. Every codec here has a
+//! This crate depends on [`bytes`] and [`memchr`] only and contains no `unsafe` code. Every codec here has a
 //! mandatory maximum frame size: there is no constructor that lets a peer make the decoder
 //! buffer without bound. Decoding errors are [`CodecError`]s; impossible settings are
 //! rejected up front with a [`ConfigError`].

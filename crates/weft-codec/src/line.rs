@@ -3,7 +3,7 @@
 //! A line is the bytes up to and including the first `\n`. Bytes are opaque: `\0`, `\r`,
 //! invalid UTF-8 and every other byte value pass through unchanged.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::{CodecError, Decoder, Encoder};
 
@@ -89,7 +89,7 @@ impl Decoder for LineCodec {
         // `max_length` bytes); nothing past that window needs to be looked at.
         let window_end = src.len().min(self.max_length.saturating_add(1));
         let start = self.scanned.min(window_end);
-        match src[start..window_end].iter().position(|&b| b == b'\n') {
+        match memchr::memchr(b'\n', &src[start..window_end]) {
             Some(offset) => {
                 let newline = start + offset;
                 self.scanned = 0;
@@ -126,11 +126,9 @@ impl Encoder<&[u8]> for LineCodec {
     type Error = CodecError;
 
     fn encode(&mut self, line: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
-        let terminated = line.last() == Some(&b'\n');
-        dst.reserve(line.len() + usize::from(!terminated));
-        dst.put_slice(line);
-        if !terminated {
-            dst.put_u8(b'\n');
+        dst.extend_from_slice(line);
+        if line.last() != Some(&b'\n') {
+            dst.extend_from_slice(b"\n");
         }
         Ok(())
     }
