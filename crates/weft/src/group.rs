@@ -116,7 +116,10 @@ impl Group {
 
     fn send(&self, bytes: Bytes, except: Option<ConnectionId>) {
         let mut inner = self.lock();
-        let except = except.and_then(|id| inner.members.get(&id).map(ConnectionHandle::token));
+        // Tokens are per reactor: the exception applies on its own reactor only.
+        let except = except
+            .and_then(|id| inner.members.get(&id))
+            .map(|h| (h.reactor_index(), h.token()));
         if inner.routes.is_none() {
             let mut by_reactor: HashMap<usize, (Arc<Inbox>, Vec<Token>)> = HashMap::new();
             for handle in inner.members.values() {
@@ -136,7 +139,9 @@ impl Group {
         for (inbox, tokens) in routes.iter() {
             let cmd = Command::Broadcast {
                 tokens: tokens.clone(),
-                except,
+                except: except
+                    .filter(|&(reactor, _)| reactor == inbox.index())
+                    .map(|(_, token)| token),
                 bytes: bytes.clone(),
             };
             if inbox.send(cmd).is_err() {

@@ -304,8 +304,9 @@ mod tests {
 
     #[test]
     fn a_flip_and_flip_back_before_notice_cancels_out() {
-        let mut out = Outbound::new(WriteWatermarks::new(0, 0).unwrap());
-        out.push_chunk(Bytes::from_static(b"x"));
+        let mut out = Outbound::new(WriteWatermarks::new(1, 1).unwrap());
+        out.push_chunk(Bytes::from_static(b"xx"));
+        assert!(!out.is_writable());
         out.clear();
         assert!(out.is_writable());
         assert_eq!(out.take_writability_change(), None);

@@ -1,0 +1,241 @@
+//! `chat`: a line-based chat room, the second showcase of weft.
+//!
+//! ```text
+//! cargo run --release --example chat -- [--addr 127.0.0.1:7001] [--workers N]
+//!     [--max-line 4096] [--max-pending 1048576] [--shutdown-timeout 5]
+//! ```
+//!
+//! Wire behaviour, per `PROTOCOLS.md` (the shared protocol page):
+//!
+//! * On connect a client gets a unique nick `guest<N>` and `* you are <nick>`; every other
+//!   client gets `* <nick> joined`.
+//! * A trailing `\r` is stripped from each line; lines that are then empty are ignored.
+//! * `/nick NAME` (NAME matching `[A-Za-z0-9_-]{1,32}`): everyone, sender included, gets
+//!   `* <old> is now <NAME>`; otherwise the sender alone gets `ERR invalid nick` or
+//!   `ERR nick taken`. `/who`: the sender gets `* online: ...`, every nick sorted by byte
+//!   order. `/quit`: the sender gets `* bye`, then is disconnected. Any other line starting
+//!   with `/`: `ERR unknown command`. Any other line: everyone else gets `<nick>: <text>`.
+//! * When a client goes away for any reason, everyone else gets `* <nick> left`.
+//! * A line longer than `--max-line` gets `ERR line too long`, then the connection closes.
+//! * A client whose unsent output passes `--max-pending` is disconnected (it is too slow to
+//!   keep up); nobody else waits for it or pays memory for it.
+//!
+//! # How it is built
+//!
+//! Every connection joins one [`Group`]; a message is formatted once into a `Bytes` and
+//! broadcast to the group, which queues the same bytes on every receiver without copying.
+//! Events caused by one client travel from its reactor to each receiver's reactor through
+//! one FIFO path, so each receiver sees them in order. What the sender itself must see in
+//! order with its own replies (its rename, its `/who`) is written to it directly. The nick
+//! registry is one `Mutex<HashMap>`: it is touched on connect, rename, `/who` and leave,
+//! never per message.
+
+mod common;
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use common::Flags;
+use weft::codec::line::Terminator;
+use weft::codec::LineCodec;
+use weft::{
+    Bytes, CloseReason, ConnectionId, Context, Error, Group, Handler, Pipeline, Server,
+    WriteWatermarks,
+};
+
+const USAGE: &str = "usage: chat [--addr HOST:PORT] [--workers N] [--max-line BYTES] \
+[--max-pending BYTES] [--shutdown-timeout SECS]";
+
+/// State shared by every connection of the room.
+#[derive(Default)]
+struct Room {
+    /// Every registered client.
+    members: Group,
+    /// Live nicks and who holds them.
+    nicks: Mutex<HashMap<String, ConnectionId>>,
+    /// The next guest number to try.
+    next_guest: AtomicU64,
+}
+
+impl Room {
+    fn nicks(&self) -> MutexGuard<'_, HashMap<String, ConnectionId>> {
+        self.nicks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands out the lowest unused `guest<N>` (never a nick someone holds).
+    fn new_guest(&self, id: ConnectionId) -> String {
+        let mut nicks = self.nicks();
+        loop {
+            let n = self.next_guest.fetch_add(1, Ordering::Relaxed) + 1;
+            let nick = format!("guest{n}");
+            if !nicks.contains_key(&nick) {
+                nicks.insert(nick.clone(), id);
+                return nick;
+            }
+        }
+    }
+}
+
+fn valid_nick(name: &[u8]) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn line(parts: &[&[u8]]) -> Bytes {
+    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + 1);
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out.push(b'\n');
+    Bytes::from(out)
+}
+
+/// One client's session.
+struct Chat {
+    room: Arc<Room>,
+    nick: String,
+}
+
+impl Chat {
+    fn rename(&mut self, ctx: &mut Context<'_, Self>, name: &[u8]) {
+        if !valid_nick(name) {
+            ctx.write(Bytes::from_static(b"ERR invalid nick\n"));
+            return;
+        }
+        let name = String::from_utf8(name.to_vec()).expect("validated as ASCII");
+        {
+            let mut nicks = self.room.nicks();
+            match nicks.get(&name) {
+                Some(&holder) if holder != ctx.id() => {
+                    drop(nicks);
+                    ctx.write(Bytes::from_static(b"ERR nick taken\n"));
+                    return;
+                }
+                _ => {}
+            }
+            nicks.remove(&self.nick);
+            nicks.insert(name.clone(), ctx.id());
+        }
+        let announcement = line(&[b"* ", self.nick.as_bytes(), b" is now ", name.as_bytes()]);
+        ctx.write(announcement.clone());
+        self.room.members.broadcast_except(announcement, ctx.id());
+        self.nick = name;
+    }
+
+    fn who(&self, ctx: &mut Context<'_, Self>) {
+        let mut nicks: Vec<String> = self.room.nicks().keys().cloned().collect();
+        nicks.sort_unstable(); // byte order: nicks are ASCII
+        ctx.write(line(&[b"* online: ", nicks.join(" ").as_bytes()]));
+    }
+}
+
+impl Handler for Chat {
+    type In = Bytes;
+    type Out = Bytes;
+
+    fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
+        self.nick = self.room.new_guest(ctx.id());
+        ctx.write(line(&[b"* you are ", self.nick.as_bytes()]));
+        ctx.join_group(&self.room.members);
+        let joined = line(&[b"* ", self.nick.as_bytes(), b" joined"]);
+        self.room.members.broadcast_except(joined, ctx.id());
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, mut text: Bytes) {
+        if text.last() == Some(&b'\r') {
+            text.truncate(text.len() - 1);
+        }
+        match &text[..] {
+            b"" => {}
+            b"/who" => self.who(ctx),
+            b"/quit" => {
+                ctx.write(Bytes::from_static(b"* bye\n"));
+                ctx.close();
+            }
+            b"/nick" => self.rename(ctx, b""),
+            t if t.starts_with(b"/nick ") => {
+                let name = text.slice(6..);
+                self.rename(ctx, &name);
+            }
+            t if t.starts_with(b"/") => ctx.write(Bytes::from_static(b"ERR unknown command\n")),
+            _ => {
+                let message = line(&[self.nick.as_bytes(), b": ", &text]);
+                self.room.members.broadcast_except(message, ctx.id());
+            }
+        }
+    }
+
+    fn on_decode_error(&mut self, ctx: &mut Context<'_, Self>, error: &Error) {
+        if error.is_frame_too_long() {
+            ctx.write(Bytes::from_static(b"ERR line too long\n"));
+        }
+    }
+
+    fn on_writability_changed(&mut self, ctx: &mut Context<'_, Self>, writable: bool) {
+        if !writable {
+            tracing::info!(conn = %ctx.id(), nick = %self.nick, pending = ctx.pending_bytes(), "slow consumer disconnected");
+            ctx.abort();
+        }
+    }
+
+    fn on_inactive(&mut self, ctx: &mut Context<'_, Self>, _reason: CloseReason) {
+        if self.nick.is_empty() {
+            return; // never registered
+        }
+        {
+            let mut nicks = self.room.nicks();
+            if nicks.get(&self.nick) == Some(&ctx.id()) {
+                nicks.remove(&self.nick);
+            }
+        }
+        // The group has already dropped this connection: everyone left gets the line.
+        let left = line(&[b"* ", self.nick.as_bytes(), b" left"]);
+        self.room.members.broadcast(left);
+    }
+}
+
+fn main() {
+    let flags = Flags::parse(
+        "chat",
+        &[
+            "addr",
+            "workers",
+            "max-line",
+            "max-pending",
+            "shutdown-timeout",
+        ],
+        USAGE,
+    );
+    let addr: std::net::SocketAddr = flags.get("addr", "127.0.0.1:7001".parse().unwrap());
+    let workers: usize = flags.get_at_least("workers", Flags::cpus(), 1);
+    let max_line: usize = flags.get_at_least("max-line", 4096, 1);
+    let max_pending: usize = flags.get_at_least("max-pending", 1 << 20, 1);
+    let grace = flags.seconds("shutdown-timeout", 5.0);
+    common::init_logging();
+
+    let room = Arc::new(Room::default());
+    let server = Server::builder()
+        .addr(addr)
+        .reactors(NonZeroUsize::new(workers).expect("checked above"))
+        .write_watermarks(WriteWatermarks::new(max_pending / 2, max_pending).expect("low <= high"))
+        .close_timeout(grace)
+        .pipeline(move || {
+            Pipeline::new(
+                LineCodec::new(max_line).terminator(Terminator::Strip),
+                Chat {
+                    room: room.clone(),
+                    nick: String::new(),
+                },
+            )
+        })
+        .bind()
+        .unwrap_or_else(|e| common::fail("chat", format!("cannot listen on {addr}: {e}")));
+    common::announce(server.local_addr());
+
+    common::wait_for_signal("chat");
+    server.shutdown(grace);
+}
