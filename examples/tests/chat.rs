@@ -1,142 +1,14 @@
 //! The chat example, driven as a separate process exactly as PROTOCOLS.md describes it.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
 
-const WAIT: Duration = Duration::from_secs(20);
+use std::io::Write;
 
-/// The path of an example binary, built first (once per test process) so that a test run
-/// never drives a stale build.
-fn example_binary(name: &str) -> std::path::PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    // Integration tests live in target/<profile>/deps; examples next door.
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    BUILT.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = Command::new(cargo);
-        build.args(["build", "--quiet", "-p", "weft-examples", "--examples"]);
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "building the examples failed");
-    });
-    profile_dir.join("examples").join(name)
-}
-
-/// A chat server process, stopped with SIGTERM when dropped.
-struct ChatServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl ChatServer {
-    fn start(extra: &[&str]) -> ChatServer {
-        let bin = example_binary("chat");
-        let mut child = Command::new(&bin)
-            .args(["--addr", "127.0.0.1:0", "--workers", "2"])
-            .args(extra)
-            .env(
-                "RUST_LOG",
-                std::env::var("CHAT_LOG").unwrap_or("warn".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let addr = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .trim()
-            .parse()
-            .unwrap();
-        ChatServer { child, addr }
-    }
-
-    fn rss_bytes(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .unwrap()
-            * 1024
-    }
-}
-
-impl Drop for ChatServer {
-    fn drop(&mut self) {
-        // SAFETY: kill with a valid pid of our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
-
-/// A chat client reading line by line with bounded waits.
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-    nick: String,
-}
-
-impl Client {
-    fn connect(server: &ChatServer) -> Client {
-        let stream = TcpStream::connect(server.addr).unwrap();
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        let mut client = Client {
-            writer: stream.try_clone().unwrap(),
-            reader: BufReader::new(stream),
-            nick: String::new(),
-        };
-        let hello = client.line();
-        client.nick = hello
-            .strip_prefix("* you are ")
-            .unwrap_or_else(|| panic!("unexpected greeting {hello:?}"))
-            .to_string();
-        assert!(client.nick.starts_with("guest"));
-        client
-    }
-
-    fn send(&mut self, text: &str) {
-        self.writer.write_all(text.as_bytes()).unwrap();
-    }
-
-    /// The next line, without its `\n`.
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        let n = self.reader.read_line(&mut line).unwrap();
-        assert!(n > 0, "connection closed while a line was expected");
-        assert!(line.ends_with('\n'), "partial line {line:?}");
-        line.pop();
-        line
-    }
-
-    fn expect(&mut self, want: &str) {
-        assert_eq!(self.line(), want);
-    }
-
-    fn expect_closed(&mut self) {
-        let mut rest = String::new();
-        match self.reader.read_line(&mut rest) {
-            Ok(0) => {}
-            Ok(_) => panic!("expected EOF, got {rest:?}"),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-            Err(e) => panic!("expected EOF, got {e}"),
-        }
-    }
-}
+use common::{Client, ExampleServer};
 
 #[test]
 fn the_protocol_end_to_end() {
-    let server = ChatServer::start(&[]);
+    let server = ExampleServer::start("chat", &[]);
     let mut a = Client::connect(&server);
     let mut b = Client::connect(&server);
     a.expect(&format!("* {} joined", b.nick));
@@ -194,7 +66,7 @@ fn the_protocol_end_to_end() {
 
 #[test]
 fn three_senders_reach_five_receivers_in_order_across_reactors() {
-    let server = ChatServer::start(&[]);
+    let server = ExampleServer::start("chat", &[]);
     let mut receivers: Vec<Client> = Vec::new();
     for _ in 0..5 {
         let newcomer = Client::connect(&server);
@@ -250,7 +122,7 @@ fn three_senders_reach_five_receivers_in_order_across_reactors() {
 
 #[test]
 fn a_client_that_never_reads_is_disconnected_and_costs_bounded_memory() {
-    let server = ChatServer::start(&["--max-pending", "65536"]);
+    let server = ExampleServer::start("chat", &["--max-pending", "65536"]);
     let mut talker = Client::connect(&server);
     let mut listener = Client::connect(&server);
     talker.expect(&format!("* {} joined", listener.nick));
