@@ -191,3 +191,44 @@ fn five_hundred_concurrent_clients_are_all_served() {
     }
     assert_eq!(server.metrics().open_connections, 500);
 }
+
+#[test]
+fn reuseport_mode_serves_on_every_reactor_without_an_acceptor() {
+    let server = builder(2)
+        .accept_mode(weft::AcceptMode::ReusePort)
+        .pipeline(|| Pipeline::new(LineCodec::new(64), Echo))
+        .bind()
+        .unwrap();
+    let mut clients: Vec<_> = (0..32).map(|_| connect(server.local_addr())).collect();
+    for (i, client) in clients.iter_mut().enumerate() {
+        writeln!(client, "reuseport {i}").unwrap();
+        expect_bytes(client, format!("reuseport {i}\n").as_bytes());
+    }
+    let metrics = server.metrics();
+    assert_eq!(metrics.accepted, 32);
+    // The kernel spreads connections by a hash of the 4-tuple: with 32 of them, both
+    // reactors get some (the chance that one gets none is 2^-31).
+    assert!(
+        metrics.reactors.iter().all(|r| r.accepted > 0),
+        "{metrics:?}"
+    );
+    server.shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn reuseport_mode_honours_the_connection_limit() {
+    let server = builder(1)
+        .accept_mode(weft::AcceptMode::ReusePort)
+        .max_connections(std::num::NonZeroUsize::new(1).unwrap())
+        .pipeline(|| Pipeline::new(LineCodec::new(64), Echo))
+        .bind()
+        .unwrap();
+    let mut first = connect(server.local_addr());
+    first.write_all(b"one\n").unwrap();
+    expect_bytes(&mut first, b"one\n");
+    let mut second = connect(server.local_addr());
+    second.write_all(b"two\n").unwrap();
+    wait_until("accepting to pause", || server.metrics().accept_pauses >= 1);
+    drop(first);
+    expect_bytes(&mut second, b"two\n");
+}

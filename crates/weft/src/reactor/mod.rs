@@ -22,6 +22,7 @@ mod inbox;
 mod slab;
 mod timer;
 
+use acceptor::AcceptOutcome;
 pub(crate) use acceptor::{Acceptor, AcceptorSignal};
 pub(crate) use inbox::{Command, Inbox, SendError};
 pub(crate) use slab::{LISTENER, WAKER};
@@ -116,6 +117,10 @@ pub(crate) struct Reactor<F, P> {
     inbox_backlog: bool,
     /// Set once shutdown began: the deadline for every connection.
     shutdown: Option<Instant>,
+    /// `SO_REUSEPORT` mode: when to look at the listener again without an event.
+    accept_retry: Option<Instant>,
+    /// `SO_REUSEPORT` mode: accepting is paused (for logging once per episode).
+    accept_paused: bool,
 }
 
 /// Everything a reactor thread is started with.
@@ -171,6 +176,8 @@ where
             due: Vec::new(),
             inbox_backlog: false,
             shutdown: None,
+            accept_retry: None,
+            accept_paused: false,
         })
     }
 
@@ -187,6 +194,9 @@ where
             }
             self.core.now = Instant::now();
             self.handle_io();
+            if self.accept_retry.is_some_and(|t| t <= self.core.now) {
+                self.accept_own();
+            }
             self.drain_inbox();
             self.serve_ready();
             self.fire_timers();
@@ -206,10 +216,12 @@ where
         {
             return Some(Duration::ZERO);
         }
-        self.core
-            .timers
-            .next_deadline()
-            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+        let timer = self.core.timers.next_deadline();
+        let next = match (timer, self.accept_retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        next.map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
     fn handle_io(&mut self) {
@@ -344,15 +356,37 @@ where
         let Some(listener) = &self.listener else {
             return;
         };
+        self.accept_retry = None;
         let mut accepted = Vec::new();
-        let signal = self.core.acceptor.clone();
-        acceptor::accept_batch(
+        let outcome = acceptor::accept_batch(
             listener,
             &self.core.config,
             &self.core.metrics,
-            signal.as_deref(),
+            None,
             |stream, peer, id| accepted.push((stream, peer, id)),
         );
+        // Edge-triggered: connections left in the backlog raise no new event, so every
+        // outcome but "drained" schedules another look.
+        self.accept_retry = match outcome {
+            AcceptOutcome::Drained => None,
+            AcceptOutcome::More => Some(self.core.now),
+            AcceptOutcome::AtLimit | AcceptOutcome::BackOff(_) => {
+                if !self.accept_paused {
+                    self.core
+                        .metrics
+                        .accept_pauses
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        reactor = self.core.index,
+                        ?outcome,
+                        "accepting paused; retrying every {:?}",
+                        acceptor::BACKOFF
+                    );
+                }
+                Some(self.core.now + acceptor::BACKOFF)
+            }
+        };
+        self.accept_paused = self.accept_retry.is_some_and(|t| t > self.core.now);
         for (stream, peer, id) in accepted {
             self.register(stream, peer, id);
         }
@@ -398,6 +432,7 @@ where
         if let Some(mut listener) = self.listener.take() {
             let _ = self.core.registry.deregister(&mut listener);
         }
+        self.accept_retry = None;
         tracing::debug!(
             reactor = self.core.index,
             open = self.conns.len(),
