@@ -84,6 +84,7 @@ impl Decoder for LineCodec {
     type Item = Bytes;
     type Error = CodecError;
 
+    #[inline]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
         // A `\n` may stand at index `max_length` at the latest (a line of exactly
         // `max_length` bytes); nothing past that window needs to be looked at.
@@ -125,6 +126,7 @@ impl Decoder for LineCodec {
 impl Encoder<&[u8]> for LineCodec {
     type Error = CodecError;
 
+    #[inline]
     fn encode(&mut self, line: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
         dst.extend_from_slice(line);
         if line.last() != Some(&b'\n') {
@@ -137,6 +139,7 @@ impl Encoder<&[u8]> for LineCodec {
 impl Encoder<Bytes> for LineCodec {
     type Error = CodecError;
 
+    #[inline]
     fn encode(&mut self, line: Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
         self.encode(&line[..], dst)
     }

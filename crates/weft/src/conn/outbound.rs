@@ -133,6 +133,7 @@ impl Outbound {
     }
 
     /// Lets `encode` append to the tail, then accounts for what it appended.
+    #[inline]
     pub(crate) fn encode_with<R>(&mut self, encode: impl FnOnce(&mut BytesMut) -> R) -> R {
         let before = self.tail.len();
         let result = encode(&mut self.tail);
@@ -241,6 +242,7 @@ impl Outbound {
         }
     }
 
+    #[inline]
     fn update_writability(&mut self) {
         let writable = if self.writable {
             self.pending <= self.watermarks.high

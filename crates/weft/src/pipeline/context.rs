@@ -92,6 +92,7 @@ impl<'a, H: Handler> Context<'a, H> {
     /// Discarded once the connection is closing. If the encoder fails, nothing of the
     /// message is queued and the connection closes (after flushing what came before), with
     /// the reason logged.
+    #[inline]
     pub fn write(&mut self, msg: H::Out) {
         if !self.conn.accepts_writes() {
             return;
