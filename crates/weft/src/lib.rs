@@ -72,6 +72,8 @@ pub mod pool;
 mod reactor;
 mod remote;
 mod server;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use bytes::{Bytes, BytesMut};
 pub use conn::{ConnectionId, WriteWatermarks};

@@ -69,12 +69,18 @@ impl PoolSender {
     }
 }
 
+/// A job queue of `capacity` jobs, without threads (the embedded pipeline runs jobs itself).
+pub(crate) fn queue(capacity: usize) -> (PoolSender, Receiver<Job>) {
+    let (tx, rx) = crossbeam_channel::bounded::<Job>(capacity);
+    (PoolSender { tx }, rx)
+}
+
 /// Starts `threads` pool threads with a queue of `capacity` jobs.
 pub(crate) fn start(
     threads: usize,
     capacity: usize,
 ) -> std::io::Result<(PoolSender, Vec<JoinHandle<()>>)> {
-    let (tx, rx) = crossbeam_channel::bounded::<Job>(capacity);
+    let (tx, rx) = queue(capacity);
     let handles = (0..threads)
         .map(|i| {
             let rx: Receiver<Job> = rx.clone();
@@ -92,5 +98,5 @@ pub(crate) fn start(
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((PoolSender { tx }, handles))
+    Ok((tx, handles))
 }

@@ -66,6 +66,10 @@ fn connections_spread_over_every_reactor() {
         client.write_all(b"ping\n").unwrap();
         expect_bytes(client, b"ping\n");
     }
+    // A reactor counts a write after the send returns: the client may see the reply first.
+    wait_until("every reactor to count its writes", || {
+        server.metrics().bytes_written == 40
+    });
     let metrics = server.metrics();
     assert_eq!(metrics.reactors.len(), 4);
     for (i, reactor) in metrics.reactors.iter().enumerate() {

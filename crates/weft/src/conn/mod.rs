@@ -35,6 +35,9 @@
 //! own. So an idle connection, or one whose frames arrive whole, owns no read buffer.
 
 mod outbound;
+mod transport;
+
+pub(crate) use transport::{Io, MemoryIo};
 
 pub use outbound::WriteWatermarks;
 pub(crate) use outbound::{Flushed, Outbound};
@@ -47,7 +50,6 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use crate::net;
@@ -97,7 +99,7 @@ pub(crate) struct ConnCore {
     pub(crate) id: ConnectionId,
     pub(crate) token: Token,
     pub(crate) peer: SocketAddr,
-    pub(crate) stream: TcpStream,
+    pub(crate) io: Io,
     pub(crate) out: Outbound,
     /// Reading paused by the handler (`Context::pause_read`).
     pub(crate) user_paused: bool,
@@ -154,6 +156,11 @@ impl ConnCore {
 
     /// Starts a graceful close (flush, FIN, linger); the first reason given sticks.
     pub(crate) fn request_close(&mut self, reason: CloseReason) {
+        // A handler closing after the peer's end of stream completes the peer's close.
+        let reason = match reason {
+            CloseReason::Closed if self.peer_eof => CloseReason::PeerClosed,
+            other => other,
+        };
         if self.closing.is_none() && self.finished.is_none() {
             self.closing = Some(reason);
         }
@@ -198,7 +205,7 @@ impl ConnCore {
         if self.finished.is_some() || (self.out.is_empty() && !self.write_interest) {
             return;
         }
-        match self.out.write_to(&self.stream) {
+        match self.out.write_to(&mut self.io) {
             Ok((written, flushed)) => {
                 if written > 0 {
                     reactor.counters().wrote(written);
@@ -211,13 +218,12 @@ impl ConnCore {
                     } else {
                         Interest::READABLE
                     };
-                    if let Err(e) =
-                        reactor
-                            .registry
-                            .reregister(&mut self.stream, self.token, interest)
-                    {
-                        self.io_failed("reregister", &e);
-                        return;
+                    let token = self.token;
+                    if let Some(stream) = self.io.tcp() {
+                        if let Err(e) = reactor.registry.reregister(stream, token, interest) {
+                            self.io_failed("reregister", &e);
+                            return;
+                        }
                     }
                     self.write_interest = want_writable;
                 }
@@ -252,7 +258,7 @@ impl ConnCore {
             self.finished = Some(reason);
             return;
         }
-        if let Err(e) = net::shutdown_write(&self.stream) {
+        if let Err(e) = self.io.shutdown_write() {
             self.io_failed("shutdown", &e);
             return;
         }
@@ -369,7 +375,7 @@ impl<P: Drive> Connection<P> {
     pub(crate) fn new(
         id: ConnectionId,
         token: Token,
-        stream: TcpStream,
+        io: Io,
         peer: SocketAddr,
         pipeline: P,
         reactor: &ReactorCore,
@@ -379,7 +385,7 @@ impl<P: Drive> Connection<P> {
                 id,
                 token,
                 peer,
-                stream,
+                io,
                 out: Outbound::new(reactor.config.watermarks),
                 user_paused: false,
                 backpressure_paused: false,
@@ -464,7 +470,7 @@ impl<P: Drive> Connection<P> {
                 buf.reserve(READ_CHUNK);
             }
             let want = (buf.capacity() - buf.len()).min(budget - total);
-            let n = match net::read_into(&core.stream, buf, want) {
+            let n = match core.io.read_into(buf, want) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -520,7 +526,7 @@ impl<P: Drive> Connection<P> {
             scratch.clear();
             scratch.reserve(READ_CHUNK);
             let want = scratch.capacity();
-            match net::read_into(&core.stream, scratch, want) {
+            match core.io.read_into(scratch, want) {
                 Ok(0) => {
                     core.peer_eof = true;
                     core.finished = core.closing;
@@ -687,8 +693,10 @@ impl<P: Drive> Connection<P> {
             reactor.timers.cancel(key);
         }
         crate::group::leave_all(&mut core.groups, core.id);
-        if let Err(e) = reactor.registry.deregister(&mut core.stream) {
-            tracing::debug!(conn = %core.id, error = %e, "deregister failed");
+        if let Some(stream) = core.io.tcp() {
+            if let Err(e) = reactor.registry.deregister(stream) {
+                tracing::debug!(conn = %core.id, error = %e, "deregister failed");
+            }
         }
         guarded(core, |core| pipeline.inactive(core, reactor, reason));
         if reason.is_failure() {

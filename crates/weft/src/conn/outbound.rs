@@ -17,10 +17,8 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 
+use super::Io;
 use bytes::{Buf, Bytes, BytesMut};
-use mio::net::TcpStream;
-
-use crate::net;
 
 /// At most this many slices go into one `sendmsg`.
 pub(crate) const MAX_IOVECS: usize = 64;
@@ -181,11 +179,11 @@ impl Outbound {
 
     /// Writes as much as the kernel takes. Returns the bytes written and whether everything
     /// went out.
-    pub(crate) fn write_to(&mut self, stream: &TcpStream) -> io::Result<(usize, Flushed)> {
+    pub(crate) fn write_to(&mut self, io: &mut Io) -> io::Result<(usize, Flushed)> {
         let mut written = 0;
         while self.pending > 0 {
             let result = if self.chunks.is_empty() {
-                net::send(stream, &self.tail)
+                io.send(&self.tail)
             } else {
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                 let mut count = 0;
@@ -197,7 +195,7 @@ impl Outbound {
                     slices[count] = IoSlice::new(&self.tail);
                     count += 1;
                 }
-                net::send_vectored(stream, &slices[..count])
+                io.send_vectored(&slices[..count])
             };
             match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -262,24 +260,24 @@ mod tests {
     use bytes::BufMut;
     use std::io::Read;
 
-    fn pair() -> (TcpStream, std::net::TcpStream) {
+    fn pair() -> (Io, std::net::TcpStream) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         server.set_nonblocking(true).unwrap();
-        (TcpStream::from_std(server), client)
+        (Io::Tcp(mio::net::TcpStream::from_std(server)), client)
     }
 
     #[test]
     fn order_is_chunks_then_tail_across_pushes() {
-        let (server, mut client) = pair();
+        let (mut server, mut client) = pair();
         let mut out = Outbound::new(WriteWatermarks::default());
         out.encode_with(|b| b.put_slice(b"a"));
         out.push_chunk(Bytes::from_static(b"b"));
         out.encode_with(|b| b.put_slice(b"c"));
         out.push_chunk(Bytes::from_static(b"d"));
         assert_eq!(out.pending(), 4);
-        assert_eq!(out.write_to(&server).unwrap(), (4, Flushed::All));
+        assert_eq!(out.write_to(&mut server).unwrap(), (4, Flushed::All));
         let mut got = [0u8; 4];
         client.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"abcd");
@@ -316,7 +314,7 @@ mod tests {
 
     #[test]
     fn partial_writes_resume_where_they_stopped() {
-        let (server, mut client) = pair();
+        let (mut server, mut client) = pair();
         let mut out = Outbound::new(WriteWatermarks::new(0, usize::MAX).unwrap());
         // More than the socket buffers hold, in chunks and tail.
         let chunk = Bytes::from(vec![7u8; 1 << 20]);
@@ -333,7 +331,7 @@ mod tests {
         let started = std::time::Instant::now();
         while sent < total {
             assert!(started.elapsed() < std::time::Duration::from_secs(20));
-            let (n, _) = out.write_to(&server).unwrap();
+            let (n, _) = out.write_to(&mut server).unwrap();
             sent += n;
             if n == 0 {
                 std::thread::yield_now();

@@ -205,10 +205,12 @@ pub(crate) fn install_local(inbox: &Inbox) {
 }
 
 /// Takes every command queued locally so far (they are run outside the borrow, so running
-/// them may queue more, which the next call returns).
+/// them may queue more, which the next call returns). `into` must be empty: it is swapped
+/// with the queue, so that draining allocates nothing.
 pub(crate) fn take_local(into: &mut VecDeque<Command>) {
     LOCAL.with(|local| {
         if let Some(q) = &mut *local.borrow_mut() {
+            debug_assert!(into.is_empty());
             std::mem::swap(into, &mut q.queue);
         }
     });

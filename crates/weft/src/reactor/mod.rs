@@ -24,7 +24,7 @@ mod timer;
 
 use acceptor::AcceptOutcome;
 pub(crate) use acceptor::{Acceptor, AcceptorSignal};
-pub(crate) use inbox::{Command, Inbox, SendError};
+pub(crate) use inbox::{has_local, install_local, take_local, Command, Inbox, SendError};
 pub(crate) use slab::{LISTENER, WAKER};
 pub(crate) use timer::{TimerKey, TimerWheel};
 
@@ -41,7 +41,7 @@ use crossbeam_channel::Receiver;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token};
 
-use crate::conn::{Connection, ConnectionId};
+use crate::conn::{Connection, ConnectionId, Io};
 use crate::metrics::{Metrics, ReactorCounters};
 use crate::pipeline::{Drive, TimerId};
 use crate::pool::PoolSender;
@@ -88,6 +88,33 @@ pub(crate) struct ReactorCore {
 }
 
 impl ReactorCore {
+    #[allow(clippy::too_many_arguments)] // every field a reactor is started with
+    pub(crate) fn new(
+        index: usize,
+        registry: Registry,
+        inbox: Arc<Inbox>,
+        config: Arc<Config>,
+        pool: PoolSender,
+        metrics: Arc<Metrics>,
+        acceptor: Option<Arc<AcceptorSignal>>,
+        now: Instant,
+    ) -> Self {
+        ReactorCore {
+            index,
+            now,
+            registry,
+            timers: TimerWheel::new(now, config.timer_tick),
+            next_timer_id: 0,
+            ready: Vec::new(),
+            dirty: Vec::new(),
+            inbox,
+            config,
+            pool,
+            metrics,
+            acceptor,
+        }
+    }
+
     pub(crate) fn counters(&self) -> &ReactorCounters {
         &self.metrics.reactors[self.index]
     }
@@ -150,20 +177,16 @@ where
             registry.register(l, LISTENER, Interest::READABLE)?;
         }
         Ok(Reactor {
-            core: ReactorCore {
-                index: parts.index,
-                now,
+            core: ReactorCore::new(
+                parts.index,
                 registry,
-                timers: TimerWheel::new(now, parts.config.timer_tick),
-                next_timer_id: 0,
-                ready: Vec::new(),
-                dirty: Vec::new(),
-                inbox: parts.inbox,
-                config: parts.config,
-                pool: parts.pool,
-                metrics: parts.metrics,
-                acceptor: parts.acceptor,
-            },
+                parts.inbox,
+                parts.config,
+                parts.pool,
+                parts.metrics,
+                parts.acceptor,
+                now,
+            ),
             poll: parts.poll,
             events: Events::with_capacity(1024),
             conns: Slab::new(),
@@ -183,7 +206,7 @@ where
 
     /// The loop. Returns once shutdown has closed every connection.
     pub(crate) fn run(mut self) {
-        inbox::install_local(&self.core.inbox);
+        install_local(&self.core.inbox);
         loop {
             let timeout = self.poll_timeout();
             if let Err(e) = self.poll.poll(&mut self.events, timeout) {
@@ -212,7 +235,7 @@ where
         if !self.core.ready.is_empty()
             || !self.core.dirty.is_empty()
             || self.inbox_backlog
-            || inbox::has_local()
+            || has_local()
         {
             return Some(Duration::ZERO);
         }
@@ -269,7 +292,7 @@ where
         if handled == INBOX_BATCH {
             self.inbox_backlog = true;
         }
-        inbox::take_local(&mut self.local);
+        take_local(&mut self.local);
         while let Some(cmd) = self.local.pop_front() {
             self.run_command(cmd);
         }
@@ -332,12 +355,10 @@ where
         // Registered right below; a failure removes it again before anything else runs.
         let token = self
             .conns
-            .insert_with(|token| Connection::new(id, token, stream, peer, pipeline, core));
+            .insert_with(|token| Connection::new(id, token, Io::Tcp(stream), peer, pipeline, core));
         let conn = self.conns.get_mut(token).expect("just inserted");
-        if let Err(e) = core
-            .registry
-            .register(&mut conn.core.stream, token, Interest::READABLE)
-        {
+        let stream = conn.core.io.tcp().expect("a TCP connection");
+        if let Err(e) = core.registry.register(stream, token, Interest::READABLE) {
             tracing::warn!(conn = %id, error = %e, "cannot register connection");
             self.conns.remove(token);
             core.metrics.open_total.fetch_sub(1, Ordering::AcqRel);

@@ -43,6 +43,12 @@ impl ServerBuilder<()> {
             factory: (),
         }
     }
+
+    /// The configuration built so far (for the embedded pipeline).
+    #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
+    pub(crate) fn into_config(self) -> Config {
+        self.config
+    }
 }
 
 impl<F> ServerBuilder<F> {
