@@ -16,6 +16,10 @@
 //! | [`LengthFieldCodec`] | a length field in a header announces the frame (Netty's knobs); [`LengthPrepender`] encodes | partial frame discarded | [`length_delimited`] |
 //! | [`FixedLengthCodec`] | exactly N bytes | partial frame discarded | [`fixed`] |
 //! | [`BytesCodec`] | whatever is buffered, at most N bytes at a time | rest yielded | [`bytes_codec`] |
+//! | [`RespCodec`] | Redis (RESP2) requests as argument lists; encodes [`RespValue`] replies | partial request discarded | [`resp`] |
+//!
+//! Writing your own codec: `docs/codecs.md` in the repository has the contract, the pitfalls
+//! and how to test one.
 //!
 //! [weft]: https://docs.rs/weft
 #![forbid(unsafe_code)]
@@ -28,6 +32,7 @@ pub mod error;
 pub mod fixed;
 pub mod length_delimited;
 pub mod line;
+pub mod resp;
 
 pub use bytes_codec::BytesCodec;
 pub use decoder::Decoder;
@@ -39,5 +44,6 @@ pub use length_delimited::{
     Endianness, LengthFieldCodec, LengthFieldCodecBuilder, LengthPrepender,
 };
 pub use line::LineCodec;
+pub use resp::{RespCodec, RespLimits, RespRequestEncoder, RespValue};
 
 pub use bytes::{Bytes, BytesMut};
