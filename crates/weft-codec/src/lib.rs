@@ -17,6 +17,7 @@
 //! | [`FixedLengthCodec`] | exactly N bytes | partial frame discarded | [`fixed`] |
 //! | [`BytesCodec`] | whatever is buffered, at most N bytes at a time | rest yielded | [`bytes_codec`] |
 //! | [`RespCodec`] | Redis (RESP2) requests as argument lists; encodes [`RespValue`] replies | partial request discarded | [`resp`] |
+//! | [`HttpCodec`] | HTTP/1.1 requests with `Content-Length` bodies; encodes [`HttpResponse`]s | partial request discarded | [`http`] |
 //!
 //! Writing your own codec: `docs/codecs.md` in the repository has the contract, the pitfalls
 //! and how to test one.
@@ -30,6 +31,7 @@ pub mod delimiter;
 pub mod encoder;
 pub mod error;
 pub mod fixed;
+pub mod http;
 pub mod length_delimited;
 pub mod line;
 pub mod resp;
@@ -40,6 +42,7 @@ pub use delimiter::{DelimiterCodec, DelimiterMode};
 pub use encoder::Encoder;
 pub use error::{CodecError, CodecErrorKind, ConfigError};
 pub use fixed::FixedLengthCodec;
+pub use http::{HttpCodec, HttpLimits, HttpRequest, HttpRequestEncoder, HttpResponse, Version};
 pub use length_delimited::{
     Endianness, LengthFieldCodec, LengthFieldCodecBuilder, LengthPrepender,
 };
