@@ -12,8 +12,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use weft::codec::{RespCodec, RespLimits};
+use weft::codec::{HttpCodec, HttpLimits, RespCodec, RespLimits};
 use weft::{Pipeline, Server, ServerBuilder};
+use weft_examples::http::HelloHandler;
 use weft_examples::resp::{RespHandler, Store};
 
 /// Every blocking wait in these tests gives up after this long.
@@ -102,6 +103,14 @@ pub fn resp_server(limits: RespLimits) -> (Server, Arc<Store>) {
         .bind()
         .expect("bind");
     (server, store)
+}
+
+/// The hello server.
+pub fn http_server(limits: HttpLimits) -> Server {
+    builder()
+        .pipeline(move || Pipeline::new(HttpCodec::new(limits), HelloHandler::new()))
+        .bind()
+        .expect("bind")
 }
 
 /// A client with read and write timeouts of [`WAIT`].
