@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use, as "command:package".
-tools=()
+tools=(redis-cli:redis-tools redis-benchmark:redis-tools curl:curl wrk:wrk)
 
 missing=()
 for entry in "${tools[@]}"; do

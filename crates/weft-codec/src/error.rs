@@ -15,6 +15,17 @@ pub enum CodecErrorKind {
     Malformed,
     /// A message could not be encoded (for instance it is longer than the limit).
     Encode,
+    /// A message's header section (an HTTP request line and header fields, say) exceeded
+    /// its limit, in bytes or in number of fields. HTTP answers this with
+    /// `431 Request Header Fields Too Large`.
+    HeadersTooLarge {
+        /// The configured maximum that was exceeded.
+        limit: usize,
+    },
+    /// The input is well formed but uses a feature the codec does not implement (an HTTP
+    /// request body with `Transfer-Encoding: chunked`, say). HTTP answers this with
+    /// `501 Not Implemented`.
+    Unsupported,
 }
 
 /// An error from one of this crate's codecs.
@@ -53,6 +64,23 @@ impl CodecError {
         }
     }
 
+    /// Header fields exceeded `limit` (bytes, or fields; the codec's documentation says
+    /// which).
+    pub fn headers_too_large(limit: usize) -> Self {
+        CodecError {
+            kind: CodecErrorKind::HeadersTooLarge { limit },
+            detail: "header section too large",
+        }
+    }
+
+    /// The input uses a feature the codec does not implement; `detail` says which, for logs.
+    pub fn unsupported(detail: &'static str) -> Self {
+        CodecError {
+            kind: CodecErrorKind::Unsupported,
+            detail,
+        }
+    }
+
     /// What kind of error this is.
     pub fn kind(&self) -> CodecErrorKind {
         self.kind
@@ -67,6 +95,27 @@ impl CodecError {
     pub fn is_malformed(&self) -> bool {
         matches!(self.kind, CodecErrorKind::Malformed)
     }
+
+    /// True when a message's header section exceeded its limit.
+    pub fn is_headers_too_large(&self) -> bool {
+        matches!(self.kind, CodecErrorKind::HeadersTooLarge { .. })
+    }
+
+    /// True when the input used a feature the codec does not implement.
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self.kind, CodecErrorKind::Unsupported)
+    }
+
+    /// True when a message could not be encoded.
+    pub fn is_encode(&self) -> bool {
+        matches!(self.kind, CodecErrorKind::Encode)
+    }
+
+    /// A short description of what went wrong, without the kind's prefix (for instance
+    /// `invalid bulk length`); meant for logs and for protocols that echo it to the peer.
+    pub fn detail(&self) -> &'static str {
+        self.detail
+    }
 }
 
 impl fmt::Display for CodecError {
@@ -77,6 +126,10 @@ impl fmt::Display for CodecError {
             }
             CodecErrorKind::Malformed => write!(f, "malformed input: {}", self.detail),
             CodecErrorKind::Encode => write!(f, "cannot encode: {}", self.detail),
+            CodecErrorKind::HeadersTooLarge { limit } => {
+                write!(f, "{} (limit {limit})", self.detail)
+            }
+            CodecErrorKind::Unsupported => write!(f, "unsupported: {}", self.detail),
         }
     }
 }

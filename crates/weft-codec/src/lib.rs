@@ -16,6 +16,11 @@
 //! | [`LengthFieldCodec`] | a length field in a header announces the frame (Netty's knobs); [`LengthPrepender`] encodes | partial frame discarded | [`length_delimited`] |
 //! | [`FixedLengthCodec`] | exactly N bytes | partial frame discarded | [`fixed`] |
 //! | [`BytesCodec`] | whatever is buffered, at most N bytes at a time | rest yielded | [`bytes_codec`] |
+//! | [`RespCodec`] | Redis (RESP2) requests as argument lists; encodes [`RespValue`] replies | partial request discarded | [`resp`] |
+//! | [`HttpCodec`] | HTTP/1.1 requests with `Content-Length` bodies; encodes [`HttpResponse`]s | partial request discarded | [`http`] |
+//!
+//! Writing your own codec: `docs/codecs.md` in the repository has the contract, the pitfalls
+//! and how to test one.
 //!
 //! [weft]: https://docs.rs/weft
 #![forbid(unsafe_code)]
@@ -26,8 +31,10 @@ pub mod delimiter;
 pub mod encoder;
 pub mod error;
 pub mod fixed;
+pub mod http;
 pub mod length_delimited;
 pub mod line;
+pub mod resp;
 
 pub use bytes_codec::BytesCodec;
 pub use decoder::Decoder;
@@ -35,9 +42,11 @@ pub use delimiter::{DelimiterCodec, DelimiterMode};
 pub use encoder::Encoder;
 pub use error::{CodecError, CodecErrorKind, ConfigError};
 pub use fixed::FixedLengthCodec;
+pub use http::{HttpCodec, HttpLimits, HttpRequest, HttpRequestEncoder, HttpResponse, Version};
 pub use length_delimited::{
     Endianness, LengthFieldCodec, LengthFieldCodecBuilder, LengthPrepender,
 };
 pub use line::LineCodec;
+pub use resp::{RespCodec, RespLimits, RespRequestEncoder, RespValue};
 
 pub use bytes::{Bytes, BytesMut};

@@ -8,21 +8,25 @@
 //!   than the maximum plus the framing bytes.
 //!
 //! `DelimiterCodec` and `LengthFieldCodec` are also compared with a naive model written
-//! from their documentation.
+//! from their documentation. `RespCodec` and `HttpCodec` yield structured frames (argument
+//! lists, requests); the same helpers run them.
+
+use std::fmt::Debug;
 
 use proptest::prelude::*;
 use proptest::sample::select;
 use weft_codec::{
     Bytes, BytesCodec, BytesMut, CodecError, CodecErrorKind, Decoder, DelimiterCodec,
-    DelimiterMode, Encoder, Endianness, FixedLengthCodec, LengthFieldCodec, LengthPrepender,
-    LineCodec,
+    DelimiterMode, Encoder, Endianness, FixedLengthCodec, HttpCodec, HttpLimits, HttpRequest,
+    HttpRequestEncoder, LengthFieldCodec, LengthPrepender, LineCodec, RespCodec, RespLimits,
+    RespRequestEncoder, Version,
 };
 
 /// What decoding a whole stream produced: the frames in order, then either the error that
 /// stopped decoding or the bytes left in the buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Outcome {
-    frames: Vec<Bytes>,
+struct Outcome<T = Bytes> {
+    frames: Vec<T>,
     end: End,
 }
 
@@ -32,8 +36,8 @@ enum End {
     Rest(Vec<u8>),
 }
 
-trait FrameDecoder: Decoder<Item = Bytes, Error = CodecError> {}
-impl<D: Decoder<Item = Bytes, Error = CodecError>> FrameDecoder for D {}
+trait FrameDecoder: Decoder<Error = CodecError, Item: Debug + PartialEq> {}
+impl<D: Decoder<Error = CodecError, Item: Debug + PartialEq>> FrameDecoder for D {}
 
 /// Feeds `chunks` one at a time, decoding all it can after each; `observe` sees the buffer
 /// right after each chunk is appended.
@@ -41,7 +45,7 @@ fn run_observed<'a, D: FrameDecoder>(
     decoder: &mut D,
     chunks: impl IntoIterator<Item = &'a [u8]>,
     mut observe: impl FnMut(&BytesMut),
-) -> Outcome {
+) -> Outcome<D::Item> {
     let mut buf = BytesMut::new();
     let mut frames = Vec::new();
     for chunk in chunks {
@@ -69,13 +73,13 @@ fn run_observed<'a, D: FrameDecoder>(
 fn run<'a, D: FrameDecoder>(
     decoder: &mut D,
     chunks: impl IntoIterator<Item = &'a [u8]>,
-) -> Outcome {
+) -> Outcome<D::Item> {
     run_observed(decoder, chunks, |_| {})
 }
 
 /// Decodes everything, then calls `decode_eof` until it is done: the frames a whole
 /// conversation yields.
-fn run_to_eof<D: FrameDecoder>(decoder: &mut D, input: &[u8]) -> Result<Vec<Bytes>, CodecError> {
+fn run_to_eof<D: FrameDecoder>(decoder: &mut D, input: &[u8]) -> Result<Vec<D::Item>, CodecError> {
     let mut buf = BytesMut::from(input);
     let mut frames = Vec::new();
     while let Some(frame) = decoder.decode(&mut buf)? {
@@ -115,7 +119,10 @@ fn assert_cut_invariant<D: FrameDecoder>(make: impl Fn() -> D, input: &[u8], cut
 }
 
 /// The largest the buffer gets when `input` arrives one byte at a time.
-fn peak_buffer_byte_by_byte<D: FrameDecoder>(decoder: &mut D, input: &[u8]) -> (Outcome, usize) {
+fn peak_buffer_byte_by_byte<D: FrameDecoder>(
+    decoder: &mut D,
+    input: &[u8],
+) -> (Outcome<D::Item>, usize) {
     let mut peak = 0;
     let outcome = run_observed(decoder, input.chunks(1), |buf| peak = peak.max(buf.len()));
     (outcome, peak)
@@ -514,6 +521,235 @@ proptest! {
         let frames = run_to_eof(&mut LineCodec::new(12), &wire).unwrap();
         let expected: Vec<Vec<u8>> = messages.iter().map(|m| [&m[..], b"\n"].concat()).collect();
         prop_assert_eq!(frames, expected);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// RespCodec and RespRequestEncoder
+
+fn resp_limits(max_bulk_len: usize) -> RespLimits {
+    RespLimits {
+        max_bulk_len,
+        max_args: 6,
+        max_inline_len: 24,
+        max_request_len: 200,
+    }
+}
+
+/// Streams rich in RESP material: valid pieces, quotes, stray markers and line ends.
+fn resp_input(max_tokens: usize) -> impl Strategy<Value = Vec<u8>> {
+    const TOKENS: &[&[u8]] = &[
+        b"*1\r\n", b"*2\r\n", b"*0\r\n", b"*-1\r\n", b"$1\r\n", b"$0\r\n", b"$3\r\n", b"$9\r\n",
+        b"a", b"bc", b"\r\n", b"\n", b" ", b"\"", b"'", b"\\", b"*", b"$", b"-", b"PING", b"x\"y",
+        b"\r",
+    ];
+    prop::collection::vec(select(TOKENS), 0..max_tokens).prop_map(|t| t.concat())
+}
+
+/// Argument lists of bytes that often look like RESP themselves.
+fn resp_requests(count: usize) -> impl Strategy<Value = Vec<Vec<Vec<u8>>>> {
+    let arg = prop::collection::vec(select(&b"ab*$\r\n \"\x00\xff"[..]), 0..12);
+    prop::collection::vec(prop::collection::vec(arg, 1..6), 0..count)
+}
+
+fn resp_wire(requests: &[Vec<Vec<u8>>]) -> BytesMut {
+    let mut wire = BytesMut::new();
+    for request in requests {
+        RespRequestEncoder.encode(&request[..], &mut wire).unwrap();
+    }
+    wire
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn resp_small_inputs_any_split(input in resp_input(14), max_bulk in 0usize..6) {
+        assert_chunking_invariant(|| RespCodec::new(resp_limits(max_bulk)), &input);
+    }
+
+    #[test]
+    fn resp_large_inputs_random_cuts(
+        requests in resp_requests(40),
+        noise in resp_input(20),
+        cuts in prop::collection::vec(any::<usize>(), 0..40),
+    ) {
+        let mut input = resp_wire(&requests).to_vec();
+        let make = || RespCodec::new(resp_limits(12));
+        assert_cut_invariant(make, &input, &cuts);
+        input.extend_from_slice(&noise);
+        assert_cut_invariant(make, &input, &cuts);
+    }
+
+    #[test]
+    fn resp_round_trip(requests in resp_requests(20)) {
+        let wire = resp_wire(&requests);
+        let frames = run_to_eof(&mut RespCodec::new(resp_limits(12)), &wire).unwrap();
+        prop_assert_eq!(frames, requests);
+    }
+
+    #[test]
+    fn resp_oversize_is_rejected_on_its_header(
+        requests in resp_requests(4),
+        max_bulk in 0usize..12,
+        over in 1usize..1000,
+    ) {
+        // Valid requests, then one whose last argument is over the limit; only the header
+        // of that argument is sent: the error must not wait for its bytes.
+        let mut input = resp_wire(&requests).to_vec();
+        input.extend_from_slice(format!("*2\r\n$1\r\nx\r\n${}\r\n", max_bulk + over).as_bytes());
+        let limits = resp_limits(max_bulk.max(12));
+        let limits = RespLimits { max_bulk_len: max_bulk, ..limits };
+        let valid = requests.iter().filter(|r| r.iter().all(|a| a.len() <= max_bulk)).count();
+        let (outcome, peak) = peak_buffer_byte_by_byte(&mut RespCodec::new(limits), &input);
+        if valid == requests.len() {
+            prop_assert_eq!(outcome.end, End::Error(CodecErrorKind::FrameTooLong { limit: max_bulk }));
+        } else {
+            prop_assert!(matches!(outcome.end, End::Error(_)));
+        }
+        prop_assert!(peak <= limits.max_request_len, "peak {}", peak);
+
+        // An inline line: the buffer never holds more than the limit plus its `\n`.
+        let line = vec![b'x'; limits.max_inline_len + over];
+        let (outcome, peak) = peak_buffer_byte_by_byte(&mut RespCodec::new(limits), &line);
+        prop_assert_eq!(
+            outcome.end,
+            End::Error(CodecErrorKind::FrameTooLong { limit: limits.max_inline_len })
+        );
+        prop_assert!(peak <= limits.max_inline_len + 1);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// HttpCodec and HttpRequestEncoder
+
+fn http_limits() -> HttpLimits {
+    HttpLimits {
+        max_head_len: 96,
+        max_headers: 4,
+        max_body_len: 8,
+    }
+}
+
+/// Streams rich in HTTP material: request lines, fields, bodies, stray line ends.
+fn http_input(max_tokens: usize) -> impl Strategy<Value = Vec<u8>> {
+    const TOKENS: &[&[u8]] = &[
+        b"GET / HTTP/1.1\r\n",
+        b"POST /p HTTP/1.0\n",
+        b"GET /x HTTP/1.1\r\nHost: h\r\n",
+        b"Host: h\r\n",
+        b"Content-Length: 3\r\n",
+        b"Content-Length: 9\r\n",
+        b"X: y\r\n",
+        b"Connection: close\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b"\r\n",
+        b"\n",
+        b"abc",
+        b" ",
+        b":",
+        b"\r",
+    ];
+    prop::collection::vec(select(TOKENS), 0..max_tokens).prop_map(|t| t.concat())
+}
+
+fn http_request() -> impl Strategy<Value = HttpRequest> {
+    let method = select(&["GET", "POST", "PUT", "X-CUSTOM"][..]);
+    let target = "/[a-z0-9/?=&%]{0,10}";
+    let version = prop_oneof![Just(Version::Http10), Just(Version::Http11)];
+    let field = ("[A-Za-z][A-Za-z0-9-]{0,6}", "[ -~]{0,8}")
+        .prop_filter("no framing fields", |(n, _)| {
+            !["host", "content-length", "transfer-encoding"].contains(&&*n.to_ascii_lowercase())
+        })
+        .prop_map(|(n, v)| (n, v.trim_matches(' ').to_string()));
+    let fields = prop::collection::vec(field, 0..3);
+    let body = prop::collection::vec(any::<u8>(), 0..=8);
+    (method, target, version, fields, body).prop_map(|(method, target, version, fields, body)| {
+        let mut request = HttpRequest::new(method, target, version).with_header("Host", "h");
+        for (name, value) in fields {
+            request = request.with_header(name, value);
+        }
+        request.with_body(body)
+    })
+}
+
+fn http_wire(requests: &[HttpRequest]) -> BytesMut {
+    let mut wire = BytesMut::new();
+    for request in requests {
+        HttpRequestEncoder.encode(request, &mut wire).unwrap();
+    }
+    wire
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn http_small_inputs_any_split(input in http_input(8)) {
+        assert_chunking_invariant(|| HttpCodec::new(http_limits()), &input);
+    }
+
+    #[test]
+    fn http_large_inputs_random_cuts(
+        requests in prop::collection::vec(http_request(), 0..20),
+        noise in http_input(10),
+        cuts in prop::collection::vec(any::<usize>(), 0..40),
+    ) {
+        let mut input = http_wire(&requests).to_vec();
+        let make = || HttpCodec::new(HttpLimits { max_head_len: 256, ..http_limits() });
+        assert_cut_invariant(make, &input, &cuts);
+        input.extend_from_slice(&noise);
+        assert_cut_invariant(make, &input, &cuts);
+    }
+
+    #[test]
+    fn http_round_trip(requests in prop::collection::vec(http_request(), 0..10)) {
+        let wire = http_wire(&requests);
+        let make = || HttpCodec::new(HttpLimits { max_head_len: 256, ..http_limits() });
+        let decoded = run_to_eof(&mut make(), &wire).unwrap();
+        let expected: Vec<HttpRequest> = requests
+            .into_iter()
+            .map(|r| {
+                if r.body().is_empty() {
+                    r
+                } else {
+                    let len = r.body().len().to_string();
+                    r.with_header("Content-Length", len)
+                }
+            })
+            .collect();
+        prop_assert_eq!(decoded, expected);
+    }
+
+    #[test]
+    fn http_oversize_is_rejected_early(
+        requests in prop::collection::vec(http_request(), 0..3),
+        over in 1usize..200,
+    ) {
+        let limits = HttpLimits { max_head_len: 256, ..http_limits() };
+        let prefix = http_wire(&requests).to_vec();
+
+        // A header section that never ends: rejected once max_head_len bytes are buffered.
+        let mut input = prefix.clone();
+        input.extend_from_slice(b"GET / HTTP/1.1\r\nX: ");
+        input.extend(std::iter::repeat_n(b'v', limits.max_head_len + over));
+        let (outcome, peak) = peak_buffer_byte_by_byte(&mut HttpCodec::new(limits), &input);
+        prop_assert_eq!(outcome.frames.len(), requests.len());
+        prop_assert_eq!(
+            outcome.end,
+            End::Error(CodecErrorKind::HeadersTooLarge { limit: limits.max_head_len })
+        );
+        prop_assert!(peak <= limits.max_head_len, "peak {}", peak);
+
+        // A body over the limit: rejected on the header, before any body byte.
+        let mut input = prefix;
+        input.extend_from_slice(
+            format!("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n", 8 + over)
+                .as_bytes(),
+        );
+        let outcome = run(&mut HttpCodec::new(limits), input.chunks(1));
+        prop_assert_eq!(outcome.frames.len(), requests.len());
+        prop_assert_eq!(outcome.end, End::Error(CodecErrorKind::FrameTooLong { limit: 8 }));
     }
 }
 

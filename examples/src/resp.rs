@@ -1,0 +1,590 @@
+//! A small Redis-compatible server: a sharded in-memory [`Store`] and the [`RespHandler`]
+//! that runs commands against it.
+//!
+//! # Commands
+//!
+//! | command | reply |
+//! |---|---|
+//! | `PING [message]` | `+PONG`, or the message as a bulk string |
+//! | `ECHO message` | the message |
+//! | `SET key value [NX\|XX] [EX seconds\|PX milliseconds]` | `+OK`; null if NX/XX prevented it |
+//! | `GET key` | the value, or null |
+//! | `DEL key [key ...]` | how many keys were removed |
+//! | `EXISTS key [key ...]` | how many of the keys exist (repeats count again) |
+//! | `INCR key` | the new value; a missing key counts as 0; the expiry is kept |
+//! | `MGET key [key ...]` | an array of values and nulls |
+//! | `MSET key value [key value ...]` | `+OK`, all keys set at once |
+//! | `DBSIZE` | the number of live keys |
+//! | `FLUSHALL [ASYNC\|SYNC]` | `+OK` |
+//! | `CONFIG GET parameter` | `save` and `appendonly` as an unpersisted redis-server reports them, otherwise empty (`redis-benchmark` asks) |
+//!
+//! Command names are case-insensitive. Errors use `redis-server`'s own wording:
+//! `-ERR unknown command 'FOO', with args beginning with: 'a' `, `-ERR wrong number of
+//! arguments for 'get' command`, `-ERR value is not an integer or out of range`, `-ERR syntax
+//! error`, `-ERR invalid expire time in 'set' command`, `-ERR increment or decrement would
+//! overflow`. A protocol error is answered with `-ERR Protocol error: ...`, then the
+//! connection closes, as `redis-server` does.
+//!
+//! # The store
+//!
+//! 64 shards, each a `Mutex<HashMap>`, picked by a hash of the key: connections on
+//! different reactors contend only when they touch the same shard, and never on a global
+//! lock. Commands on several keys (`MSET`, `MGET`, `FLUSHALL`) lock the shards they need in
+//! index order, so they are atomic and cannot deadlock.
+//!
+//! Expiry is checked when a key is read; [`Store::sweep`] removes expired keys that nobody
+//! reads (the binary runs it once a second).
+//!
+//! Keys and values are copied out of the request when stored: the request's arguments are
+//! slices of a reactor's read buffer, and keeping one alive would keep the whole buffer.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use weft::codec::{CodecErrorKind, RespValue};
+use weft::{Bytes, Context, Error, Handler};
+
+/// How many shards a [`Store`] has.
+pub const SHARDS: usize = 64;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    value: Bytes,
+    expires: Option<Instant>,
+}
+
+impl Entry {
+    fn live(&self, now: Instant) -> bool {
+        self.expires.is_none_or(|t| t > now)
+    }
+}
+
+type Shard = HashMap<Bytes, Entry>;
+
+/// The key space: [`SHARDS`] mutex-protected maps, a key's shard picked by its hash.
+pub struct Store {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: RandomState,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("shards", &SHARDS).finish()
+    }
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new()
+    }
+}
+
+/// What `SET` does when the key exists or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Condition {
+    Always,
+    IfAbsent,
+    IfPresent,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Self {
+        Store {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn index(&self, key: &[u8]) -> usize {
+        (self.hasher.hash_one(key) % SHARDS as u64) as usize
+    }
+
+    fn lock(&self, index: usize) -> MutexGuard<'_, Shard> {
+        // A panic while holding a shard cannot leave a HashMap half-updated in a way that
+        // matters here (every update is one insert or remove).
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Locks the shards of `keys`, in index order; returns the guards and, per key, the
+    /// position of its guard.
+    fn lock_many<'a>(
+        &self,
+        keys: impl Iterator<Item = &'a [u8]>,
+    ) -> (Vec<MutexGuard<'_, Shard>>, Vec<usize>) {
+        let indexes: Vec<usize> = keys.map(|k| self.index(k)).collect();
+        let mut order = indexes.clone();
+        order.sort_unstable();
+        order.dedup();
+        let guards = order.iter().map(|&i| self.lock(i)).collect();
+        let slots = indexes
+            .iter()
+            .map(|i| order.binary_search(i).expect("locked above"))
+            .collect();
+        (guards, slots)
+    }
+
+    /// The live value of `key`.
+    pub fn get(&self, key: &[u8], now: Instant) -> Option<Bytes> {
+        let mut shard = self.lock(self.index(key));
+        lookup(&mut shard, key, now).map(|e| e.value.clone())
+    }
+
+    /// Sets `key` to `value`, expiring after `ttl` if given.
+    pub fn set(&self, key: &[u8], value: &[u8], ttl: Option<Duration>, now: Instant) {
+        self.set_if(key, value, ttl, Condition::Always, now);
+    }
+
+    fn set_if(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        ttl: Option<Duration>,
+        condition: Condition,
+        now: Instant,
+    ) -> bool {
+        let mut shard = self.lock(self.index(key));
+        let exists = lookup(&mut shard, key, now).is_some();
+        let allowed = match condition {
+            Condition::Always => true,
+            Condition::IfAbsent => !exists,
+            Condition::IfPresent => exists,
+        };
+        if allowed {
+            let entry = Entry {
+                value: Bytes::copy_from_slice(value),
+                expires: ttl.map(|ttl| now + ttl),
+            };
+            shard.insert(Bytes::copy_from_slice(key), entry);
+        }
+        allowed
+    }
+
+    /// Removes `key`; true if it was live.
+    pub fn del(&self, key: &[u8], now: Instant) -> bool {
+        let mut shard = self.lock(self.index(key));
+        shard.remove(key).is_some_and(|e| e.live(now))
+    }
+
+    /// True if `key` holds a live value.
+    pub fn exists(&self, key: &[u8], now: Instant) -> bool {
+        let mut shard = self.lock(self.index(key));
+        lookup(&mut shard, key, now).is_some()
+    }
+
+    /// Adds 1 to the integer stored at `key` (0 if missing), keeping its expiry.
+    pub fn incr(&self, key: &[u8], now: Instant) -> Result<i64, &'static str> {
+        let mut shard = self.lock(self.index(key));
+        let (current, expires) = match lookup(&mut shard, key, now) {
+            None => (0, None),
+            Some(entry) => (
+                parse_integer(&entry.value).ok_or(NOT_AN_INTEGER)?,
+                entry.expires,
+            ),
+        };
+        let next = current.checked_add(1).ok_or(OVERFLOW)?;
+        let value = Bytes::from(next.to_string());
+        match shard.get_mut(key) {
+            Some(entry) => entry.value = value,
+            None => {
+                shard.insert(Bytes::copy_from_slice(key), Entry { value, expires });
+            }
+        }
+        Ok(next)
+    }
+
+    /// The live values of `keys`, read under all their shards' locks at once.
+    pub fn mget(&self, keys: &[Bytes], now: Instant) -> Vec<Option<Bytes>> {
+        let (mut guards, slots) = self.lock_many(keys.iter().map(|k| &k[..]));
+        keys.iter()
+            .zip(slots)
+            .map(|(key, slot)| lookup(&mut guards[slot], key, now).map(|e| e.value.clone()))
+            .collect()
+    }
+
+    /// Sets every `(key, value)` pair at once.
+    pub fn mset(&self, pairs: &[(Bytes, Bytes)]) {
+        let (mut guards, slots) = self.lock_many(pairs.iter().map(|(k, _)| &k[..]));
+        for ((key, value), slot) in pairs.iter().zip(slots) {
+            let entry = Entry {
+                value: Bytes::copy_from_slice(value),
+                expires: None,
+            };
+            guards[slot].insert(Bytes::copy_from_slice(key), entry);
+        }
+    }
+
+    /// The number of live keys (each shard counted in turn, not at one instant).
+    pub fn len(&self, now: Instant) -> usize {
+        (0..SHARDS)
+            .map(|i| self.lock(i).values().filter(|e| e.live(now)).count())
+            .sum()
+    }
+
+    /// True if no key is live.
+    pub fn is_empty(&self, now: Instant) -> bool {
+        self.len(now) == 0
+    }
+
+    /// Removes every key, holding every shard's lock at once.
+    pub fn clear(&self) {
+        let mut guards: Vec<_> = (0..SHARDS).map(|i| self.lock(i)).collect();
+        for shard in &mut guards {
+            shard.clear();
+        }
+    }
+
+    /// Removes expired keys, one shard at a time; returns how many.
+    pub fn sweep(&self, now: Instant) -> usize {
+        (0..SHARDS)
+            .map(|i| {
+                let mut shard = self.lock(i);
+                let before = shard.len();
+                shard.retain(|_, e| e.live(now));
+                before - shard.len()
+            })
+            .sum()
+    }
+}
+
+/// The live entry of `key`, removing it if it has expired.
+fn lookup<'a>(shard: &'a mut Shard, key: &[u8], now: Instant) -> Option<&'a Entry> {
+    if shard.get(key).is_some_and(|e| !e.live(now)) {
+        shard.remove(key);
+        return None;
+    }
+    shard.get(key)
+}
+
+const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
+const OVERFLOW: &str = "ERR increment or decrement would overflow";
+const SYNTAX: &str = "ERR syntax error";
+
+/// An integer as redis-server reads one: an optional `-`, digits, no leading zeros (but
+/// `0`), no `+`, no spaces, within `i64`.
+fn parse_integer(s: &[u8]) -> Option<i64> {
+    let digits = s.strip_prefix(b"-").unwrap_or(s);
+    let valid = match digits {
+        [] => false,
+        [b'0'] => s.len() == 1,
+        [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    if !valid || s.len() > 20 {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+fn simple(text: &'static str) -> RespValue {
+    RespValue::simple(text)
+}
+
+fn error(text: &'static str) -> RespValue {
+    RespValue::Error(Bytes::from_static(text.as_bytes()))
+}
+
+fn wrong_arity(name: &str) -> RespValue {
+    RespValue::Error(Bytes::from(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    )))
+}
+
+/// `ERR unknown command 'NAME', with args beginning with: 'a' 'b' `, built the way
+/// redis-server builds it (arguments until 128 bytes, line breaks turned into spaces).
+fn unknown_command(args: &[Bytes]) -> RespValue {
+    let mut message = b"ERR unknown command '".to_vec();
+    message.extend_from_slice(&args[0][..args[0].len().min(128)]);
+    message.extend_from_slice(b"', with args beginning with: ");
+    let mut listed = Vec::new();
+    for arg in &args[1..] {
+        if listed.len() >= 128 {
+            break;
+        }
+        let room = 128 - listed.len();
+        listed.push(b'\'');
+        listed.extend_from_slice(&arg[..arg.len().min(room)]);
+        listed.extend_from_slice(b"' ");
+    }
+    message.extend_from_slice(&listed);
+    for b in &mut message {
+        if *b == b'\r' || *b == b'\n' {
+            *b = b' ';
+        }
+    }
+    RespValue::Error(Bytes::from(message))
+}
+
+/// Runs one command against `store`; `now` is the time expiry is judged by.
+pub fn execute(store: &Store, args: &[Bytes], now: Instant) -> RespValue {
+    let Some(name) = args.first() else {
+        return error("ERR empty command");
+    };
+    let mut upper = [0u8; 16];
+    let name_upper = if name.len() <= upper.len() {
+        upper[..name.len()].copy_from_slice(name);
+        upper[..name.len()].make_ascii_uppercase();
+        &upper[..name.len()]
+    } else {
+        &[][..]
+    };
+    let argc = args.len();
+    match name_upper {
+        b"PING" => match argc {
+            1 => simple("PONG"),
+            2 => RespValue::Bulk(args[1].clone()),
+            _ => wrong_arity("ping"),
+        },
+        b"ECHO" if argc == 2 => RespValue::Bulk(args[1].clone()),
+        b"ECHO" => wrong_arity("echo"),
+        b"GET" if argc == 2 => store
+            .get(&args[1], now)
+            .map_or(RespValue::Null, RespValue::Bulk),
+        b"GET" => wrong_arity("get"),
+        b"SET" if argc >= 3 => set(store, args, now),
+        b"SET" => wrong_arity("set"),
+        b"DEL" if argc >= 2 => {
+            let removed = args[1..].iter().filter(|k| store.del(k, now)).count();
+            RespValue::Integer(removed as i64)
+        }
+        b"DEL" => wrong_arity("del"),
+        b"EXISTS" if argc >= 2 => {
+            let found = args[1..].iter().filter(|k| store.exists(k, now)).count();
+            RespValue::Integer(found as i64)
+        }
+        b"EXISTS" => wrong_arity("exists"),
+        b"INCR" if argc == 2 => match store.incr(&args[1], now) {
+            Ok(n) => RespValue::Integer(n),
+            Err(message) => error(message),
+        },
+        b"INCR" => wrong_arity("incr"),
+        b"MGET" if argc >= 2 => RespValue::Array(
+            store
+                .mget(&args[1..], now)
+                .into_iter()
+                .map(|v| v.map_or(RespValue::Null, RespValue::Bulk))
+                .collect(),
+        ),
+        b"MGET" => wrong_arity("mget"),
+        b"MSET" if argc >= 3 && argc % 2 == 1 => {
+            let pairs: Vec<(Bytes, Bytes)> = args[1..]
+                .chunks_exact(2)
+                .map(|kv| (kv[0].clone(), kv[1].clone()))
+                .collect();
+            store.mset(&pairs);
+            simple("OK")
+        }
+        b"MSET" => wrong_arity("mset"),
+        b"DBSIZE" if argc == 1 => RespValue::Integer(store.len(now) as i64),
+        b"DBSIZE" => wrong_arity("dbsize"),
+        b"FLUSHALL" => match args.get(1) {
+            None if argc == 1 => {
+                store.clear();
+                simple("OK")
+            }
+            Some(mode)
+                if argc == 2
+                    && (mode.eq_ignore_ascii_case(b"async")
+                        || mode.eq_ignore_ascii_case(b"sync")) =>
+            {
+                store.clear();
+                simple("OK")
+            }
+            _ => error(SYNTAX),
+        },
+        b"CONFIG" => config(args),
+        _ => unknown_command(args),
+    }
+}
+
+/// `SET key value [NX|XX] [EX seconds|PX milliseconds]`.
+fn set(store: &Store, args: &[Bytes], now: Instant) -> RespValue {
+    let mut condition = Condition::Always;
+    let mut ttl: Option<Duration> = None;
+    let mut i = 3;
+    while i < args.len() {
+        let option = &args[i];
+        let has_next = i + 1 < args.len();
+        if option.eq_ignore_ascii_case(b"nx") && condition != Condition::IfPresent {
+            condition = Condition::IfAbsent;
+        } else if option.eq_ignore_ascii_case(b"xx") && condition != Condition::IfAbsent {
+            condition = Condition::IfPresent;
+        } else if (option.eq_ignore_ascii_case(b"ex") || option.eq_ignore_ascii_case(b"px"))
+            && ttl.is_none()
+            && has_next
+        {
+            let Some(amount) = parse_integer(&args[i + 1]) else {
+                return error(NOT_AN_INTEGER);
+            };
+            if amount <= 0 {
+                return error("ERR invalid expire time in 'set' command");
+            }
+            let amount = amount as u64;
+            ttl = Some(if option.eq_ignore_ascii_case(b"ex") {
+                Duration::from_secs(amount)
+            } else {
+                Duration::from_millis(amount)
+            });
+            i += 1;
+        } else {
+            return error(SYNTAX);
+        }
+        i += 1;
+    }
+    if store.set_if(&args[1], &args[2], ttl, condition, now) {
+        simple("OK")
+    } else {
+        RespValue::Null
+    }
+}
+
+/// `CONFIG GET parameter`: what an unpersisted redis-server reports for `save` and
+/// `appendonly` (redis-benchmark reads both), nothing for other parameters.
+fn config(args: &[Bytes]) -> RespValue {
+    if args.len() < 2 {
+        return wrong_arity("config");
+    }
+    if !args[1].eq_ignore_ascii_case(b"get") {
+        return RespValue::Error(Bytes::from("ERR unknown subcommand for 'config'"));
+    }
+    if args.len() < 3 {
+        return wrong_arity("config|get");
+    }
+    let mut reply = Vec::new();
+    for pattern in &args[2..] {
+        for (name, value) in [("save", ""), ("appendonly", "no")] {
+            if pattern.eq_ignore_ascii_case(name.as_bytes()) || &pattern[..] == b"*" {
+                reply.push(RespValue::Bulk(Bytes::from_static(name.as_bytes())));
+                reply.push(RespValue::Bulk(Bytes::from_static(value.as_bytes())));
+            }
+        }
+    }
+    RespValue::Array(reply)
+}
+
+/// One connection of the Redis-compatible server: runs each request against the shared
+/// store and writes its reply.
+#[derive(Debug, Clone)]
+pub struct RespHandler {
+    store: Arc<Store>,
+}
+
+impl RespHandler {
+    /// A handler running commands against `store`.
+    pub fn new(store: Arc<Store>) -> Self {
+        RespHandler { store }
+    }
+}
+
+impl Handler for RespHandler {
+    type In = Vec<Bytes>;
+    type Out = RespValue;
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, args: Vec<Bytes>) {
+        let reply = execute(&self.store, &args, ctx.now());
+        ctx.write(reply);
+    }
+
+    fn on_decode_error(&mut self, ctx: &mut Context<'_, Self>, error: &Error) {
+        let message = match error.codec_error() {
+            Some(e) => match e.kind() {
+                CodecErrorKind::FrameTooLong { limit } => {
+                    format!("ERR Protocol error: request too large (limit {limit} bytes)")
+                }
+                _ => format!("ERR Protocol error: {}", e.detail()),
+            },
+            None => "ERR Protocol error".to_string(),
+        };
+        ctx.write(RespValue::Error(Bytes::from(message)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(store: &Store, command: &str) -> RespValue {
+        let args: Vec<Bytes> = command
+            .split(' ')
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect();
+        execute(store, &args, Instant::now())
+    }
+
+    fn bulk(s: &'static str) -> RespValue {
+        RespValue::Bulk(Bytes::from_static(s.as_bytes()))
+    }
+
+    #[test]
+    fn commands_and_errors() {
+        let store = Store::new();
+        assert_eq!(run(&store, "ping"), simple("PONG"));
+        assert_eq!(run(&store, "PiNg hi"), bulk("hi"));
+        assert_eq!(run(&store, "SET k 1"), simple("OK"));
+        assert_eq!(run(&store, "INCR k"), RespValue::Integer(2));
+        assert_eq!(run(&store, "GET k"), bulk("2"));
+        assert_eq!(run(&store, "SET k v NX"), RespValue::Null);
+        assert_eq!(run(&store, "SET n v XX"), RespValue::Null);
+        assert_eq!(run(&store, "MSET a 1 b 2"), simple("OK"));
+        assert_eq!(
+            run(&store, "MGET a nope b"),
+            RespValue::Array(vec![bulk("1"), RespValue::Null, bulk("2")])
+        );
+        assert_eq!(run(&store, "EXISTS a a nope"), RespValue::Integer(2));
+        assert_eq!(run(&store, "DBSIZE"), RespValue::Integer(3));
+        assert_eq!(run(&store, "DEL a nope"), RespValue::Integer(1));
+        assert_eq!(run(&store, "FLUSHALL"), simple("OK"));
+        assert_eq!(run(&store, "DBSIZE"), RespValue::Integer(0));
+
+        assert_eq!(
+            run(&store, "FOO a b"),
+            error("ERR unknown command 'FOO', with args beginning with: 'a' 'b' ")
+        );
+        assert_eq!(
+            run(&store, "get"),
+            error("ERR wrong number of arguments for 'get' command")
+        );
+        assert_eq!(run(&store, "SET k v EX x"), error(NOT_AN_INTEGER));
+        assert_eq!(run(&store, "SET k v EX 1 PX 1"), error(SYNTAX));
+        assert_eq!(run(&store, "SET k v NX XX"), error(SYNTAX));
+        assert_eq!(
+            run(&store, "SET k v EX 0"),
+            error("ERR invalid expire time in 'set' command")
+        );
+        assert_eq!(run(&store, "SET s 01"), simple("OK"));
+        assert_eq!(run(&store, "INCR s"), error(NOT_AN_INTEGER));
+        assert_eq!(run(&store, "SET s 9223372036854775807"), simple("OK"));
+        assert_eq!(run(&store, "INCR s"), error(OVERFLOW));
+        assert_eq!(run(&store, "MSET a"), wrong_arity("mset"));
+        assert_eq!(run(&store, "MSET a 1 b"), wrong_arity("mset"));
+    }
+
+    #[test]
+    fn expiry_is_checked_on_read_and_swept() {
+        let store = Store::new();
+        let now = Instant::now();
+        store.set(b"a", b"1", Some(Duration::from_millis(10)), now);
+        store.set(b"b", b"1", Some(Duration::from_millis(10)), now);
+        store.set(b"c", b"1", None, now);
+        assert_eq!(store.get(b"a", now).as_deref(), Some(&b"1"[..]));
+        let later = now + Duration::from_millis(11);
+        assert_eq!(store.get(b"a", later), None);
+        assert_eq!(store.len(later), 1);
+        assert_eq!(store.sweep(later), 1); // b; a went when it was read
+        assert_eq!(store.incr(b"c", later), Ok(2));
+    }
+
+    #[test]
+    fn incr_keeps_the_expiry() {
+        let store = Store::new();
+        let now = Instant::now();
+        store.set(b"n", b"5", Some(Duration::from_millis(10)), now);
+        assert_eq!(store.incr(b"n", now), Ok(6));
+        assert_eq!(store.get(b"n", now + Duration::from_millis(11)), None);
+    }
+}
