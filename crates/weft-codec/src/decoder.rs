@@ -12,7 +12,7 @@ use bytes::BytesMut;
 /// | return | meaning | the buffer afterwards |
 /// |---|---|---|
 /// | `Ok(Some(frame))` | one frame is complete | exactly that frame's bytes consumed from the front |
-/// | `Ok(None)` | more bytes are needed | untouched, or only scanned-position state kept in `self` |
+/// | `Ok(None)` | more bytes are needed | untouched, except bytes that can never belong to a frame (a separator, an empty request) may be consumed; scan positions may be kept in `self` |
 /// | `Err(e)` | the stream is corrupt (for instance a frame over the limit) | unspecified; the connection closes |
 ///
 /// A decoder must never let the buffer grow past its configured maximum frame size while

@@ -71,6 +71,26 @@ impl Error {
             .is_some_and(weft_codec::CodecError::is_frame_too_long)
     }
 
+    /// True when a decoder reported a header section over its limit
+    /// ([`weft_codec::CodecError::is_headers_too_large`]; HTTP answers 431).
+    pub fn is_headers_too_large(&self) -> bool {
+        self.codec_error()
+            .is_some_and(weft_codec::CodecError::is_headers_too_large)
+    }
+
+    /// True when a decoder met a valid but unsupported construct
+    /// ([`weft_codec::CodecError::is_unsupported`]; HTTP answers 501).
+    pub fn is_unsupported(&self) -> bool {
+        self.codec_error()
+            .is_some_and(weft_codec::CodecError::is_unsupported)
+    }
+
+    /// True when a decoder found malformed input ([`weft_codec::CodecError::is_malformed`]).
+    pub fn is_malformed(&self) -> bool {
+        self.codec_error()
+            .is_some_and(weft_codec::CodecError::is_malformed)
+    }
+
     /// The underlying [`weft_codec::CodecError`], when a codec of `weft_codec` failed.
     pub fn codec_error(&self) -> Option<&weft_codec::CodecError> {
         match &self.kind {

@@ -37,7 +37,9 @@
 mod outbound;
 mod transport;
 
-pub(crate) use transport::{Io, MemoryIo};
+pub(crate) use transport::Io;
+#[cfg(feature = "test-util")]
+pub(crate) use transport::MemoryIo;
 
 pub use outbound::WriteWatermarks;
 pub(crate) use outbound::{Flushed, Outbound};

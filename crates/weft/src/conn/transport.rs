@@ -12,6 +12,8 @@ use crate::net;
 /// A connection's byte transport.
 pub(crate) enum Io {
     Tcp(TcpStream),
+    /// Constructed only by the embedded pipeline (feature `test-util`).
+    #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
     Embedded(Box<MemoryIo>),
 }
 
