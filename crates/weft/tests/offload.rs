@@ -250,3 +250,19 @@ fn foreign_threads_write_and_close_through_handles() {
     clients[survivor].write_all(b"echo\n").unwrap();
     expect_bytes(&mut clients[survivor], b"echo\n");
 }
+
+#[test]
+fn server_execute_runs_a_closure_on_the_chosen_reactor() {
+    let server = echo_server(2, 64);
+    let (tx, rx) = mpsc::channel();
+    for reactor in 0..2 {
+        let tx = tx.clone();
+        assert!(server.execute(reactor, move || {
+            let name = std::thread::current().name().unwrap_or("").to_string();
+            tx.send(name).unwrap();
+        }));
+    }
+    let mut names: Vec<String> = (0..2).map(|_| rx.recv_timeout(WAIT).unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["weft-reactor-0", "weft-reactor-1"]);
+}
