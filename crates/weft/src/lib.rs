@@ -62,6 +62,9 @@ pub mod codec {
     pub use weft_codec::*;
 }
 
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod bench_internals;
 mod conn;
 mod error;
 mod group;
