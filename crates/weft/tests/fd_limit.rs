@@ -4,27 +4,18 @@
 //! The server runs in a child process (this test binary re-run with `WEFT_FD_CHILD=1`), so
 //! lowering its limit cannot disturb the tests.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Child;
 use std::time::Duration;
 
+use common::{child_logging, serve_as_child, ChildServer, Echo, WAIT};
 use weft::codec::LineCodec;
-use weft::{Bytes, Context, Handler, Pipeline, Server};
+use weft::{Pipeline, Server};
 
-const WAIT: Duration = Duration::from_secs(20);
 const FD_LIMIT: u64 = 40;
-
-struct Echo;
-
-impl Handler for Echo {
-    type In = Bytes;
-    type Out = Bytes;
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
-        ctx.write(line);
-    }
-}
 
 /// The child: lower the limit, serve, print the port, exit when stdin closes.
 #[test]
@@ -38,11 +29,7 @@ fn child_server_entry() {
     };
     // SAFETY: setrlimit reads a valid, initialised struct.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .init();
+    child_logging();
     let server = Server::builder()
         .addr("127.0.0.1:0".parse().unwrap())
         .reactors(std::num::NonZeroUsize::new(1).unwrap())
@@ -51,12 +38,7 @@ fn child_server_entry() {
         .pipeline(|| Pipeline::new(LineCodec::new(64), Echo))
         .bind()
         .unwrap();
-    // The harness may have started a line already ("test child_server_entry ... ").
-    println!("\nPORT {}", server.local_addr().port());
-    std::io::stdout().flush().unwrap();
-    let mut sink = Vec::new();
-    let _ = std::io::stdin().read_to_end(&mut sink);
-    server.shutdown(Duration::from_secs(1));
+    serve_as_child(server);
 }
 
 fn cpu_ticks(child: &Child) -> u64 {
@@ -85,43 +67,9 @@ fn at_the_descriptor_limit_the_server_keeps_serving_stays_idle_and_recovers() {
     if std::env::var_os("WEFT_FD_CHILD").is_some() {
         return;
     }
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "child_server_entry",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("WEFT_FD_CHILD", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read the port, then keep draining the child's stdout so its harness can finish.
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (port_tx, port_rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if let Some(port) = line.split("PORT ").nth(1) {
-                let _ = port_tx.send(port.trim().parse::<u16>().unwrap());
-            }
-        }
-    });
-    let port = port_rx.recv_timeout(WAIT).expect("child printed its port");
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let server = ChildServer::spawn("child_server_entry", "WEFT_FD_CHILD");
+    let addr = server.addr;
     eprintln!("child serves on {addr}");
-
-    // Watch the child's log for the back-off warning.
-    let (tx, warned) = mpsc::channel();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if line.contains("accept failing") {
-                let _ = tx.send(());
-            }
-        }
-    });
 
     // More connections than the child has descriptors for.
     let mut clients: Vec<TcpStream> = (0..2 * FD_LIMIT).map(|_| client(addr)).collect();
@@ -129,9 +77,7 @@ fn at_the_descriptor_limit_the_server_keeps_serving_stays_idle_and_recovers() {
         c.write_all(b"ping\n").unwrap();
     }
     eprintln!("clients connected");
-    warned
-        .recv_timeout(WAIT)
-        .expect("the server logs that accepting is failing");
+    server.expect_log("accept failing");
 
     // Existing connections keep being served.
     expect(&mut clients[0], b"ping\n");
@@ -139,9 +85,9 @@ fn at_the_descriptor_limit_the_server_keeps_serving_stays_idle_and_recovers() {
     expect(&mut clients[0], b"again\n");
 
     // At the limit the process is near idle: a spinning acceptor would burn ~100 ticks/s.
-    let before = cpu_ticks(&child);
+    let before = cpu_ticks(&server.child);
     std::thread::sleep(Duration::from_secs(1));
-    let spent = cpu_ticks(&child) - before;
+    let spent = cpu_ticks(&server.child) - before;
     eprintln!("child CPU while at the descriptor limit: {spent} ticks in 1 s");
     assert!(
         spent < 30,
@@ -153,7 +99,6 @@ fn at_the_descriptor_limit_the_server_keeps_serving_stays_idle_and_recovers() {
     clients.clear();
     expect(&mut last, b"ping\n");
 
-    drop(child.stdin.take()); // the child shuts down when its stdin closes
-    let status = child.wait().unwrap();
+    let status = server.finish();
     assert!(status.success(), "child exited with {status}");
 }

@@ -2,16 +2,15 @@
 //! SIGPIPE at start-up, which would hide the bug, so the server runs in a child process
 //! that restores the default action (terminate) first.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+mod common;
+
+use std::io::Read;
+use std::net::TcpStream;
 use std::time::Duration;
 
+use common::{child_logging, serve_as_child, ChildServer, WAIT};
 use weft::codec::LineCodec;
 use weft::{Bytes, Context, Handler, Pipeline, Server, TimerId};
-
-const WAIT: Duration = Duration::from_secs(20);
 
 /// Keeps writing every 2 ms, also after the peer has closed.
 struct Chatterbox;
@@ -42,11 +41,7 @@ fn sigpipe_child_entry() {
     }
     // SAFETY: restoring the default disposition of a signal is always valid.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .init();
+    child_logging();
     let server = Server::builder()
         .addr("127.0.0.1:0".parse().unwrap())
         .reactors(std::num::NonZeroUsize::new(1).unwrap())
@@ -54,11 +49,7 @@ fn sigpipe_child_entry() {
         .pipeline(|| Pipeline::new(LineCodec::new(64), Chatterbox))
         .bind()
         .unwrap();
-    println!("\nPORT {}", server.local_addr().port());
-    std::io::stdout().flush().unwrap();
-    let mut sink = Vec::new();
-    let _ = std::io::stdin().read_to_end(&mut sink);
-    server.shutdown(Duration::from_secs(1));
+    serve_as_child(server);
 }
 
 #[test]
@@ -66,39 +57,8 @@ fn writing_to_a_departed_peer_never_raises_sigpipe() {
     if std::env::var_os("WEFT_SIGPIPE_CHILD").is_some() {
         return;
     }
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "sigpipe_child_entry",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("WEFT_SIGPIPE_CHILD", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (port_tx, port_rx) = mpsc::channel();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if let Some(port) = line.split("PORT ").nth(1) {
-                let _ = port_tx.send(port.trim().parse::<u16>().unwrap());
-            }
-        }
-    });
-    let (gone_tx, gone_rx) = mpsc::channel();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            if line.contains("write failed") {
-                let _ = gone_tx.send(());
-            }
-        }
-    });
-    let port = port_rx.recv_timeout(WAIT).expect("child printed its port");
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let server = ChildServer::spawn("sigpipe_child_entry", "WEFT_SIGPIPE_CHILD");
+    let addr = server.addr;
     {
         let mut client = TcpStream::connect(addr).unwrap();
         client.set_read_timeout(Some(WAIT)).unwrap();
@@ -107,11 +67,8 @@ fn writing_to_a_departed_peer_never_raises_sigpipe() {
         assert_eq!(&tick, b"tick\n");
         // Closing: the server's next writes meet a reset, then EPIPE.
     }
-    gone_rx
-        .recv_timeout(WAIT)
-        .expect("the server noticed the departed peer");
-    drop(child.stdin.take());
-    let status = child.wait().unwrap();
+    server.expect_log("write failed");
+    let status = server.finish();
     assert!(
         status.success(),
         "the server process died ({status}): SIGPIPE was raised"

@@ -117,3 +117,89 @@ pub fn write_in_background(
         stream
     })
 }
+
+/// A server running in a child process: this test binary re-run with one test selected
+/// and an environment variable set, so the child can change process-wide state (limits,
+/// signal dispositions) without disturbing the other tests.
+pub struct ChildServer {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    /// The child's stderr, line by line (its logs).
+    pub stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl ChildServer {
+    /// Runs test `entry` of this binary with `env_var=1`; waits for its port.
+    pub fn spawn(entry: &str, env_var: &str) -> ChildServer {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([entry, "--exact", "--nocapture", "--test-threads=1"])
+            .env(env_var, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read the port, then keep draining stdout so the child's harness can finish.
+        let stdout = io::BufReader::new(child.stdout.take().unwrap());
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if let Some(port) = line.split("PORT ").nth(1) {
+                    let _ = port_tx.send(port.trim().parse::<u16>().unwrap());
+                }
+            }
+        });
+        let (line_tx, stderr) = std::sync::mpsc::channel();
+        let err = io::BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                let _ = line_tx.send(line);
+            }
+        });
+        let port = port_rx.recv_timeout(WAIT).expect("child printed its port");
+        ChildServer {
+            child,
+            addr: ([127, 0, 0, 1], port).into(),
+            stderr,
+        }
+    }
+
+    /// Waits (bounded) for a stderr line containing `needle`.
+    pub fn expect_log(&self, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return,
+                Ok(_) => {}
+                Err(_) => panic!("the child never logged {needle:?}"),
+            }
+        }
+    }
+
+    /// Closes the child's stdin (its signal to shut down) and waits for it to exit.
+    pub fn finish(mut self) -> std::process::ExitStatus {
+        drop(self.child.stdin.take());
+        self.child.wait().unwrap()
+    }
+}
+
+/// In the child: log to stderr, announce the port, serve until stdin closes.
+pub fn serve_as_child(server: Server) {
+    println!("\nPORT {}", server.local_addr().port()); // the harness may have begun a line
+    std::io::stdout().flush().unwrap();
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    server.shutdown(Duration::from_secs(1));
+}
+
+/// In the child: logs to stderr at debug level, without colours.
+pub fn child_logging() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .init();
+}
