@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --example line_echo -- [--addr 127.0.0.1:7000] [--workers N]
 //!     [--max-line 8192] [--max-pending 1048576] [--idle-timeout 300] [--shutdown-timeout 5]
+//!     [--accept-mode acceptor|reuseport]
 //! ```
 //!
 //! The wire behaviour follows `PROTOCOLS.md` (the shared protocol page):
@@ -19,6 +20,9 @@
 //! * SIGINT/SIGTERM: stop accepting, flush what is owed, close, exit 0 within
 //!   `--shutdown-timeout` seconds.
 //!
+//! `--accept-mode reuseport` gives every reactor its own `SO_REUSEPORT` listener instead of
+//! one acceptor thread (see `docs/performance.md` for the comparison).
+//!
 //! Prints `listening on IP:PORT` on stdout once it accepts connections; logs go to stderr
 //! (`RUST_LOG`, default `info`).
 
@@ -28,10 +32,14 @@ use std::num::NonZeroUsize;
 
 use common::Flags;
 use weft::codec::LineCodec;
-use weft::{Bytes, Context, Error, Handler, Idle, IdleTimeouts, Pipeline, Server, WriteWatermarks};
+use weft::{
+    AcceptMode, Bytes, Context, Error, Handler, Idle, IdleTimeouts, Pipeline, Server,
+    WriteWatermarks,
+};
 
 const USAGE: &str = "usage: line_echo [--addr HOST:PORT] [--workers N] [--max-line BYTES] \
-[--max-pending BYTES] [--idle-timeout SECS] [--shutdown-timeout SECS]";
+[--max-pending BYTES] [--idle-timeout SECS] [--shutdown-timeout SECS] \
+[--accept-mode acceptor|reuseport]";
 
 /// Echoes each line; answers an oversize line; closes an idle connection.
 struct Echo;
@@ -65,6 +73,7 @@ fn main() {
             "max-pending",
             "idle-timeout",
             "shutdown-timeout",
+            "accept-mode",
         ],
         USAGE,
     );
@@ -74,6 +83,14 @@ fn main() {
     let max_pending: usize = flags.get_at_least("max-pending", 1 << 20, 1);
     let idle = flags.seconds("idle-timeout", 300.0);
     let grace = flags.seconds("shutdown-timeout", 5.0);
+    let accept_mode = match flags.get("accept-mode", "acceptor".to_string()).as_str() {
+        "acceptor" => AcceptMode::Acceptor,
+        "reuseport" => AcceptMode::ReusePort,
+        other => common::fail(
+            "line_echo",
+            format!("invalid value '{other}' for --accept-mode: expected acceptor or reuseport"),
+        ),
+    };
     common::init_logging();
 
     // Reading stops once output passes the high watermark, which one more echoed line can
@@ -84,6 +101,7 @@ fn main() {
     let server = Server::builder()
         .addr(addr)
         .reactors(NonZeroUsize::new(workers).expect("checked above"))
+        .accept_mode(accept_mode)
         .write_watermarks(watermarks)
         .idle_timeouts(IdleTimeouts {
             read: Some(idle),
