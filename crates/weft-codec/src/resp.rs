@@ -64,7 +64,8 @@ pub struct RespLimits {
     pub max_bulk_len: usize,
     /// The most arguments in one request (array elements or inline words).
     pub max_args: usize,
-    /// The longest inline request line, in bytes, not counting its `\n`.
+    /// The longest inline request line, in bytes, not counting its `\n` (and never more
+    /// than `max_request_len`).
     pub max_inline_len: usize,
     /// The longest request as a whole, in bytes on the wire.
     pub max_request_len: usize,
@@ -221,14 +222,15 @@ impl RespCodec {
 
     /// Decodes an inline request; `src[0]` is not `*`.
     fn decode_inline(&mut self, src: &mut BytesMut) -> Result<Option<Vec<Bytes>>, CodecError> {
-        let max = self.limits.max_inline_len;
+        // An inline request is a whole request too: both limits apply.
+        let max = self.limits.max_inline_len.min(self.limits.max_request_len);
         let scanned = match self.progress {
             Progress::Inline { scanned } => scanned,
             _ => 0,
         };
         let window_end = src.len().min(max.saturating_add(1));
         let start = scanned.min(window_end);
-        let Some(offset) = src[start..window_end].iter().position(|&b| b == b'\n') else {
+        let Some(offset) = memchr::memchr(b'\n', &src[start..window_end]) else {
             if src.len() > max {
                 return Err(CodecError::frame_too_long(max));
             }
@@ -805,5 +807,27 @@ $4\r\na\r\nb\r\n$-1\r\n*0\r\n";
             .unwrap();
         assert_eq!(decode_all(&mut codec(), &mut wire).unwrap(), requests);
         assert!(wire.is_empty());
+    }
+
+    #[test]
+    fn an_inline_request_is_bounded_by_the_request_limit_too() {
+        let mut codec = RespCodec::new(RespLimits {
+            max_inline_len: 1024,
+            max_request_len: 8,
+            ..RespLimits::default()
+        });
+        let mut buf = BytesMut::from(&b"PING abcdefgh\r\n"[..]);
+        let err = codec.decode(&mut buf).unwrap_err();
+        assert!(err.is_frame_too_long());
+        let mut ok = BytesMut::from(&b"PING\r\n"[..]);
+        let mut codec = RespCodec::new(RespLimits {
+            max_inline_len: 1024,
+            max_request_len: 8,
+            ..RespLimits::default()
+        });
+        assert_eq!(
+            codec.decode(&mut ok).unwrap().unwrap(),
+            vec![Bytes::from_static(b"PING")]
+        );
     }
 }
