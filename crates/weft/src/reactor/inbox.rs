@@ -28,7 +28,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -92,6 +92,31 @@ impl fmt::Debug for Command {
     }
 }
 
+#[cfg(all(test, loom))]
+use loom::sync::atomic::AtomicBool;
+#[cfg(not(all(test, loom)))]
+use std::sync::atomic::AtomicBool;
+
+/// The flag of the wake-up handshake (steps 2 and 3 in the module docs), on its own so
+/// that the loom model below checks the very code the inbox runs.
+pub(crate) struct WakeFlag(AtomicBool);
+
+impl WakeFlag {
+    pub(crate) fn new() -> Self {
+        WakeFlag(AtomicBool::new(false))
+    }
+
+    /// Step 2, after the push: true if this sender must wake the reactor.
+    pub(crate) fn raise(&self) -> bool {
+        !self.0.swap(true, SeqCst)
+    }
+
+    /// Step 3, before the drain.
+    pub(crate) fn clear(&self) {
+        self.0.store(false, SeqCst);
+    }
+}
+
 /// Why a command could not be queued; the command is handed back.
 pub(crate) enum SendError {
     /// The inbox is at its capacity.
@@ -106,7 +131,7 @@ pub(crate) struct Inbox {
     tx: Sender<Command>,
     waker: Waker,
     /// Set by a sender that woke the reactor; cleared by the reactor before it drains.
-    notified: AtomicBool,
+    notified: WakeFlag,
 }
 
 impl fmt::Debug for Inbox {
@@ -126,7 +151,7 @@ impl Inbox {
             index,
             tx,
             waker,
-            notified: AtomicBool::new(false),
+            notified: WakeFlag::new(),
         };
         (inbox, rx)
     }
@@ -161,7 +186,7 @@ impl Inbox {
 
     /// Wakes the reactor unless a wake-up is already on its way.
     pub(crate) fn wake(&self) {
-        if !self.notified.swap(true, SeqCst) {
+        if self.notified.raise() {
             if let Err(e) = self.waker.wake() {
                 tracing::error!(reactor = self.index, error = %e, "cannot wake reactor");
             }
@@ -170,7 +195,7 @@ impl Inbox {
 
     /// Step 3 of the handshake: called by the reactor before it drains.
     pub(crate) fn clear_notified(&self) {
-        self.notified.store(false, SeqCst);
+        self.notified.clear();
     }
 }
 
@@ -219,4 +244,69 @@ pub(crate) fn take_local(into: &mut VecDeque<Command>) {
 /// True when commands are waiting in this thread's local queue.
 pub(crate) fn has_local() -> bool {
     LOCAL.with(|local| local.borrow().as_ref().is_some_and(|q| !q.queue.is_empty()))
+}
+
+/// A loom model of the wake-up handshake: whatever the interleaving, a command pushed by a
+/// sender is either drained by the reactor's turn or leaves a wake-up pending (so the
+/// reactor's next `poll` returns and drains it). Run with
+/// `RUSTFLAGS="--cfg loom" cargo test -p weft --lib --release loom`.
+#[cfg(all(test, loom))]
+mod loom_model {
+    use super::WakeFlag;
+    use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use loom::sync::{Arc, Mutex};
+    use loom::thread;
+    use std::collections::VecDeque;
+
+    /// The reactor's side of the world: a queue (the channel), the eventfd counter.
+    struct World {
+        flag: WakeFlag,
+        queue: Mutex<VecDeque<u32>>,
+        eventfd: AtomicUsize,
+    }
+
+    fn send(world: &World, cmd: u32) {
+        world.queue.lock().unwrap().push_back(cmd); // step 1
+        if world.flag.raise() {
+            world.eventfd.fetch_add(1, SeqCst); // step 2: wake
+        }
+    }
+
+    /// One loop turn: `poll` consumes the eventfd, then steps 3 and 4.
+    fn turn(world: &World) -> usize {
+        world.eventfd.swap(0, SeqCst);
+        world.flag.clear();
+        let mut drained = 0;
+        while world.queue.lock().unwrap().pop_front().is_some() {
+            drained += 1;
+        }
+        drained
+    }
+
+    #[test]
+    fn loom_no_command_is_stranded() {
+        loom::model(|| {
+            let world = Arc::new(World {
+                flag: WakeFlag::new(),
+                queue: Mutex::new(VecDeque::new()),
+                eventfd: AtomicUsize::new(0),
+            });
+            let senders: Vec<_> = (0..2)
+                .map(|i| {
+                    let world = world.clone();
+                    thread::spawn(move || send(&world, i))
+                })
+                .collect();
+            let drained = turn(&world);
+            for s in senders {
+                s.join().unwrap();
+            }
+            let left = world.queue.lock().unwrap().len();
+            assert_eq!(drained + left, 2);
+            assert!(
+                left == 0 || world.eventfd.load(SeqCst) > 0,
+                "{left} command(s) stranded with no wake-up pending"
+            );
+        });
+    }
 }
