@@ -88,7 +88,7 @@ impl Handler for IdleCloser {
 fn idle_timeout_closes_a_silent_connection_and_spares_an_active_one() {
     let server = builder(1)
         .idle_timeouts(IdleTimeouts {
-            read: Some(Duration::from_millis(600)),
+            read: Some(Duration::from_millis(1000)),
             ..IdleTimeouts::default()
         })
         .pipeline(|| Pipeline::new(LineCodec::new(64), IdleCloser))
