@@ -4,6 +4,7 @@
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,10 +14,24 @@ struct Counting;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    /// Cleared on the test's own thread where it allocates for bookkeeping (metrics).
+    static COUNTED: Cell<bool> = const { Cell::new(true) };
+}
+
+/// The counter sees the whole process: the tests take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn count() {
+    if COUNTED.with(Cell::get) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 // SAFETY: forwards every call to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
@@ -27,7 +42,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -38,6 +53,7 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn echoing_allocates_nothing_in_steady_state() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let server = echo_server(1, 128);
     let mut client = connect(server.local_addr());
     // 16 pipelined 64-byte lines per round trip, as in the `pipelined` benchmark.
@@ -73,4 +89,39 @@ fn echoing_allocates_nothing_in_steady_state() {
         "heap allocations while echoing {} messages",
         rounds * 16
     );
+}
+
+#[test]
+fn reads_that_end_mid_line_allocate_nothing_in_steady_state() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let server = echo_server(1, 128);
+    let mut client = connect(server.local_addr());
+    let line = b"a line that the server receives in two separate reads, cut here|and here\n";
+    let (head, tail) = line.split_at(64);
+    let mut reply = vec![0u8; line.len()];
+    let mut sent = 0u64;
+    let mut round = |client: &mut std::net::TcpStream| {
+        client.write_all(head).unwrap();
+        sent += head.len() as u64;
+        // Wait until the server has read the head on its own, so it holds a partial line.
+        COUNTED.with(|c| c.set(false));
+        wait_until("the server to read the head", || {
+            server.metrics().bytes_read == sent
+        });
+        COUNTED.with(|c| c.set(true));
+        client.write_all(tail).unwrap();
+        sent += tail.len() as u64;
+        client.read_exact(&mut reply).unwrap();
+        assert!(reply == line);
+    };
+    for _ in 0..50 {
+        round(&mut client);
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    for _ in 0..300 {
+        round(&mut client);
+    }
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    eprintln!("{allocations} allocations for 300 lines each split over two reads");
+    assert_eq!(allocations, 0);
 }

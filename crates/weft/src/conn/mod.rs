@@ -32,7 +32,9 @@
 //! Bytes are read into the reactor's shared buffer unless this connection holds a partial
 //! frame, in which case they are appended to its own buffer. Frames are split off whichever
 //! buffer holds them; a partial frame left in the shared buffer moves to the connection's
-//! own. So an idle connection, or one whose frames arrive whole, owns no read buffer.
+//! own. So an idle connection, or one whose frames arrive whole, owns no read buffer. The
+//! buffers for partial frames come from a small per-reactor pool and go back to it once
+//! they drain, so a read that ends mid-frame allocates nothing in steady state either.
 
 mod outbound;
 mod transport;
@@ -88,6 +90,10 @@ const LINGER: Duration = Duration::from_secs(2);
 
 /// How much the shared read buffer asks the kernel for in one read.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// How much a connection's own (partial-frame) buffer grows by at a time: partial frames
+/// are usually small, and small buffers can go back to the reactor's pool.
+const OWN_CHUNK: usize = 8 * 1024;
 
 struct UserTimer {
     id: TimerId,
@@ -469,7 +475,7 @@ impl<P: Drive> Connection<P> {
             let own = !read_buf.is_empty();
             let buf: &mut BytesMut = if own { read_buf } else { scratch };
             if buf.capacity() - buf.len() < 1024 {
-                buf.reserve(READ_CHUNK);
+                buf.reserve(if own { OWN_CHUNK } else { READ_CHUNK });
             }
             let want = (buf.capacity() - buf.len()).min(budget - total);
             let n = match core.io.read_into(buf, want) {
@@ -492,6 +498,9 @@ impl<P: Drive> Connection<P> {
                 decoded += pipeline.dispatch(buf, core, reactor)
             });
             if !own && !scratch.is_empty() {
+                if read_buf.capacity() == 0 {
+                    *read_buf = reactor.partial_buffers.take();
+                }
                 read_buf.extend_from_slice(scratch);
                 scratch.clear();
             }
@@ -504,7 +513,7 @@ impl<P: Drive> Connection<P> {
             }
         }
         if read_buf.is_empty() && read_buf.capacity() > 0 {
-            *read_buf = BytesMut::new();
+            reactor.partial_buffers.give(std::mem::take(read_buf));
         }
         if decoded > 0 && core.finished.is_none() {
             guarded(core, |core| pipeline.read_complete(core, reactor));

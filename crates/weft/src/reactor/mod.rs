@@ -48,6 +48,34 @@ use crate::pool::PoolSender;
 use crate::server::Config;
 use slab::Slab;
 
+/// Buffers lent to connections that hold a partial frame, returned once drained.
+///
+/// Bounded twice: at most [`PartialBuffers::KEEP`] buffers are kept, and only those no
+/// larger than [`PartialBuffers::MAX_CAPACITY`] (a connection that buffered a huge frame
+/// gives its memory back to the allocator).
+#[derive(Default)]
+pub(crate) struct PartialBuffers {
+    free: Vec<BytesMut>,
+}
+
+impl PartialBuffers {
+    const KEEP: usize = 64;
+    const MAX_CAPACITY: usize = 32 * 1024;
+
+    /// An empty buffer (from the pool when it has one).
+    pub(crate) fn take(&mut self) -> BytesMut {
+        self.free.pop().unwrap_or_default()
+    }
+
+    /// Returns a drained buffer to the pool (or frees it).
+    pub(crate) fn give(&mut self, mut buf: BytesMut) {
+        buf.clear();
+        if self.free.len() < Self::KEEP && buf.capacity() <= Self::MAX_CAPACITY {
+            self.free.push(buf);
+        }
+    }
+}
+
 /// What a timer of the wheel stands for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum TimerEvent {
@@ -83,6 +111,8 @@ pub(crate) struct ReactorCore {
     pub(crate) inbox: Arc<Inbox>,
     pub(crate) config: Arc<Config>,
     pub(crate) pool: PoolSender,
+    /// Buffers for partial frames (see `conn`).
+    pub(crate) partial_buffers: PartialBuffers,
     metrics: Arc<Metrics>,
     acceptor: Option<Arc<AcceptorSignal>>,
 }
@@ -110,6 +140,7 @@ impl ReactorCore {
             inbox,
             config,
             pool,
+            partial_buffers: PartialBuffers::default(),
             metrics,
             acceptor,
         }
