@@ -35,6 +35,10 @@
 //! Expiry is checked when a key is read; [`Store::sweep`] removes expired keys that nobody
 //! reads (the binary runs it once a second).
 //!
+//! `EX`/`PX` amounts are validated as redis-server 7 validates them: positive, and with a
+//! deadline in Unix milliseconds that fits in an `i64`; otherwise `-ERR invalid expire time
+//! in 'set' command`.
+//!
 //! Keys and values are copied out of the request when stored: the request's arguments are
 //! slices of a reactor's read buffer, and keeping one alive would keep the whole buffer.
 
@@ -42,7 +46,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use weft::codec::{CodecErrorKind, RespValue};
 use weft::{Bytes, Context, Error, Handler};
@@ -135,16 +139,19 @@ impl Store {
         lookup(&mut shard, key, now).map(|e| e.value.clone())
     }
 
-    /// Sets `key` to `value`, expiring after `ttl` if given.
+    /// Sets `key` to `value`, expiring after `ttl` if given. A `ttl` too long for an
+    /// [`Instant`] to hold means the key never expires: its deadline lies past the clock's end.
     pub fn set(&self, key: &[u8], value: &[u8], ttl: Option<Duration>, now: Instant) {
-        self.set_if(key, value, ttl, Condition::Always, now);
+        let expires = ttl.and_then(|ttl| now.checked_add(ttl));
+        self.set_if(key, value, expires, Condition::Always, now);
     }
 
+    /// Sets `key` to `value`, expiring at `expires` if given, if `condition` allows.
     fn set_if(
         &self,
         key: &[u8],
         value: &[u8],
-        ttl: Option<Duration>,
+        expires: Option<Instant>,
         condition: Condition,
         now: Instant,
     ) -> bool {
@@ -158,7 +165,7 @@ impl Store {
         if allowed {
             let entry = Entry {
                 value: Bytes::copy_from_slice(value),
-                expires: ttl.map(|ttl| now + ttl),
+                expires,
             };
             shard.insert(Bytes::copy_from_slice(key), entry);
         }
@@ -264,6 +271,53 @@ fn lookup<'a>(shard: &'a mut Shard, key: &[u8], now: Instant) -> Option<&'a Entr
 const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
 const OVERFLOW: &str = "ERR increment or decrement would overflow";
 const SYNTAX: &str = "ERR syntax error";
+const INVALID_EXPIRE: &str = "ERR invalid expire time in 'set' command";
+
+/// The unit of `SET`'s expire amount: `EX` seconds or `PX` milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Seconds,
+    Milliseconds,
+}
+
+/// The wall clock as Unix milliseconds (negative before 1970), which redis-server adds an
+/// expire amount to.
+fn unix_millis() -> i64 {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(since) => i64::try_from(since.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+    }
+}
+
+/// The deadline of a key set at `now` (`unix_ms` on the wall clock) with `EX`/`PX amount`,
+/// validated as redis-server 7 validates it (`getExpireMillisecondsOrReply`): the amount must
+/// be a positive integer; in seconds, it must survive being multiplied by 1000; and the
+/// deadline in Unix milliseconds, amount plus `unix_ms`, must fit in an `i64` and be
+/// positive, because that is how redis-server stores it. An amount that passes but whose
+/// deadline an [`Instant`] cannot hold is refused the same way.
+fn deadline(
+    amount: &[u8],
+    unit: Unit,
+    unix_ms: i64,
+    now: Instant,
+) -> Result<Instant, &'static str> {
+    let amount = parse_integer(amount).ok_or(NOT_AN_INTEGER)?;
+    if amount <= 0 {
+        return Err(INVALID_EXPIRE);
+    }
+    let millis = match unit {
+        // Fails exactly when amount > i64::MAX / 1000, redis-server's bound.
+        Unit::Seconds => amount.checked_mul(1000).ok_or(INVALID_EXPIRE)?,
+        Unit::Milliseconds => amount,
+    };
+    match millis.checked_add(unix_ms) {
+        Some(at) if at > 0 => {}
+        _ => return Err(INVALID_EXPIRE),
+    }
+    // millis > 0, checked above.
+    now.checked_add(Duration::from_millis(millis as u64))
+        .ok_or(INVALID_EXPIRE)
+}
 
 /// An integer as redis-server reads one: an optional `-`, digits, no leading zeros (but
 /// `0`), no `+`, no spaces, within `i64`.
@@ -405,7 +459,9 @@ pub fn execute(store: &Store, args: &[Bytes], now: Instant) -> RespValue {
 /// `SET key value [NX|XX] [EX seconds|PX milliseconds]`.
 fn set(store: &Store, args: &[Bytes], now: Instant) -> RespValue {
     let mut condition = Condition::Always;
-    let mut ttl: Option<Duration> = None;
+    // Judged once every option has parsed, as redis-server does: a syntax error later in
+    // the command wins over a bad amount.
+    let mut expire: Option<(&[u8], Unit)> = None;
     let mut i = 3;
     while i < args.len() {
         let option = &args[i];
@@ -415,28 +471,29 @@ fn set(store: &Store, args: &[Bytes], now: Instant) -> RespValue {
         } else if option.eq_ignore_ascii_case(b"xx") && condition != Condition::IfAbsent {
             condition = Condition::IfPresent;
         } else if (option.eq_ignore_ascii_case(b"ex") || option.eq_ignore_ascii_case(b"px"))
-            && ttl.is_none()
+            && expire.is_none()
             && has_next
         {
-            let Some(amount) = parse_integer(&args[i + 1]) else {
-                return error(NOT_AN_INTEGER);
-            };
-            if amount <= 0 {
-                return error("ERR invalid expire time in 'set' command");
-            }
-            let amount = amount as u64;
-            ttl = Some(if option.eq_ignore_ascii_case(b"ex") {
-                Duration::from_secs(amount)
+            let unit = if option.eq_ignore_ascii_case(b"ex") {
+                Unit::Seconds
             } else {
-                Duration::from_millis(amount)
-            });
+                Unit::Milliseconds
+            };
+            expire = Some((&args[i + 1], unit));
             i += 1;
         } else {
             return error(SYNTAX);
         }
         i += 1;
     }
-    if store.set_if(&args[1], &args[2], ttl, condition, now) {
+    let expires = match expire {
+        None => None,
+        Some((amount, unit)) => match deadline(amount, unit, unix_millis(), now) {
+            Ok(at) => Some(at),
+            Err(message) => return error(message),
+        },
+    };
+    if store.set_if(&args[1], &args[2], expires, condition, now) {
         simple("OK")
     } else {
         RespValue::Null
@@ -552,16 +609,99 @@ mod tests {
         assert_eq!(run(&store, "SET k v EX x"), error(NOT_AN_INTEGER));
         assert_eq!(run(&store, "SET k v EX 1 PX 1"), error(SYNTAX));
         assert_eq!(run(&store, "SET k v NX XX"), error(SYNTAX));
-        assert_eq!(
-            run(&store, "SET k v EX 0"),
-            error("ERR invalid expire time in 'set' command")
-        );
+        assert_eq!(run(&store, "SET k v EX 0"), error(INVALID_EXPIRE));
         assert_eq!(run(&store, "SET s 01"), simple("OK"));
         assert_eq!(run(&store, "INCR s"), error(NOT_AN_INTEGER));
         assert_eq!(run(&store, "SET s 9223372036854775807"), simple("OK"));
         assert_eq!(run(&store, "INCR s"), error(OVERFLOW));
         assert_eq!(run(&store, "MSET a"), wrong_arity("mset"));
         assert_eq!(run(&store, "MSET a 1 b"), wrong_arity("mset"));
+    }
+
+    #[test]
+    fn expire_times_are_validated_like_redis_server() {
+        let store = Store::new();
+        let max = i64::MAX;
+        let now_ms = unix_millis();
+        let set = |amount: String| run(&store, &format!("SET k v {amount}"));
+        for refused in [
+            format!("EX {max}"),
+            // i64::MAX / 1000: its milliseconds fit, plus the clock they do not.
+            "EX 9223372036854775".to_string(),
+            "EX 9223372036854774".to_string(),
+            format!("EX {}", (max - now_ms) / 1000 + 1),
+            format!("PX {max}"),
+            "EX 0".to_string(),
+            "EX -1".to_string(),
+            "PX 0".to_string(),
+            "PX -1".to_string(),
+        ] {
+            assert_eq!(
+                set(refused.clone()),
+                error(INVALID_EXPIRE),
+                "SET k v {refused}"
+            );
+        }
+        assert_eq!(run(&store, "DBSIZE"), RespValue::Integer(0));
+        for accepted in [
+            "EX 100000000000".to_string(),
+            // Near the largest amount redis-server accepts now, with room for the clock
+            // moving on before the command reads it.
+            format!("EX {}", (max - now_ms) / 1000 - 10),
+            format!("PX {}", max - now_ms - 1000),
+        ] {
+            assert_eq!(set(accepted.clone()), simple("OK"), "SET k v {accepted}");
+            assert_eq!(run(&store, "GET k"), bulk("v"), "after SET k v {accepted}");
+        }
+        assert_eq!(run(&store, "SET k v EX 1.5"), error(NOT_AN_INTEGER));
+        assert_eq!(run(&store, "SET k v PX 1e3"), error(NOT_AN_INTEGER));
+        // As in redis-server, the amount is judged after the options parse.
+        assert_eq!(run(&store, "SET k v EX 0 BOGUS"), error(SYNTAX));
+        assert_eq!(run(&store, "SET k v EX x NX XX"), error(SYNTAX));
+        // A refused SET changes nothing.
+        assert_eq!(run(&store, "SET k old"), simple("OK"));
+        assert_eq!(set(format!("EX {max}")), error(INVALID_EXPIRE));
+        assert_eq!(run(&store, "GET k"), bulk("old"));
+    }
+
+    #[test]
+    fn the_expire_deadline_bounds_are_exact() {
+        let now = Instant::now();
+        let unix = 1_800_000_000_000;
+        let max = i64::MAX;
+        let ms =
+            |amount: i64| deadline(amount.to_string().as_bytes(), Unit::Milliseconds, unix, now);
+        let secs = |amount: i64| deadline(amount.to_string().as_bytes(), Unit::Seconds, unix, now);
+        assert_eq!(ms(1500), Ok(now + Duration::from_millis(1500)));
+        assert_eq!(secs(2), Ok(now + Duration::from_secs(2)));
+        assert!(ms(max - unix).is_ok());
+        assert_eq!(ms(max - unix + 1), Err(INVALID_EXPIRE));
+        assert!(secs((max - unix) / 1000).is_ok());
+        assert_eq!(secs((max - unix) / 1000 + 1), Err(INVALID_EXPIRE));
+        assert_eq!(secs(max / 1000 + 1), Err(INVALID_EXPIRE));
+        // A clock before 1970: the deadline must still come out positive.
+        let before = |amount: i64| {
+            deadline(
+                amount.to_string().as_bytes(),
+                Unit::Milliseconds,
+                -5000,
+                now,
+            )
+        };
+        assert_eq!(before(5000), Err(INVALID_EXPIRE));
+        assert!(before(5001).is_ok());
+        assert_eq!(
+            deadline(b"+5", Unit::Seconds, unix, now),
+            Err(NOT_AN_INTEGER)
+        );
+    }
+
+    #[test]
+    fn a_ttl_past_the_clock_never_expires() {
+        let store = Store::new();
+        let now = Instant::now();
+        store.set(b"k", b"v", Some(Duration::MAX), now);
+        assert_eq!(store.get(b"k", now).as_deref(), Some(&b"v"[..]));
     }
 
     #[test]

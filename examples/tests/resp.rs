@@ -3,13 +3,31 @@
 
 mod real_clients;
 
-use std::io::Write;
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use real_clients::{connect, read_to_close, resp_server, run, tool, WAIT};
 use weft::codec::RespLimits;
+
+/// Reads `len` bytes of replies, or what arrived before the server closed the connection.
+fn read_replies(stream: &mut TcpStream, len: usize) -> String {
+    let mut all = vec![0u8; len];
+    let mut filled = 0;
+    while filled < len {
+        match stream.read(&mut all[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!(
+                "reading replies: {e} (after {:?})",
+                String::from_utf8_lossy(&all[..filled])
+            ),
+        }
+    }
+    String::from_utf8_lossy(&all[..filled]).into_owned()
+}
 
 /// `redis-cli -p PORT args...`: what it printed (its non-tty format: raw values, one per
 /// line, an empty line for nil).
@@ -202,5 +220,25 @@ fn an_oversize_argument_is_refused_on_its_length_line() {
         String::from_utf8_lossy(&replies),
         "+PONG\r\n-ERR Protocol error: request too large (limit 1024 bytes)\r\n"
     );
+    server.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn an_expire_time_past_the_clock_is_refused_and_the_connection_stays_open() {
+    let (server, store) = resp_server(RespLimits::default());
+    let mut stream = connect(server.local_addr());
+    // EX i64::MAX: the deadline overflows, in seconds and in milliseconds alike.
+    stream
+        .write_all(
+            b"*5\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n$2\r\nEX\r\n$19\r\n9223372036854775807\r\n\
+*1\r\n$4\r\nPING\r\n",
+        )
+        .unwrap();
+    let expected = "-ERR invalid expire time in 'set' command\r\n+PONG\r\n";
+    assert_eq!(read_replies(&mut stream, expected.len()), expected);
+    // Still open, and nothing more was owed.
+    stream.write_all(b"PING\r\n").unwrap();
+    assert_eq!(read_replies(&mut stream, 7), "+PONG\r\n");
+    assert!(store.is_empty(Instant::now()));
     server.shutdown(Duration::from_secs(5));
 }
