@@ -96,9 +96,16 @@ pub fn builder() -> ServerBuilder<()> {
 
 /// The Redis-compatible server with its own store.
 pub fn resp_server(limits: RespLimits) -> (Server, Arc<Store>) {
+    resp_server_on(NonZeroUsize::new(2).unwrap(), limits)
+}
+
+/// The Redis-compatible server with its own store, on `reactors` reactors (one, to make
+/// every connection share a reactor: connections are dealt to reactors in turn).
+pub fn resp_server_on(reactors: NonZeroUsize, limits: RespLimits) -> (Server, Arc<Store>) {
     let store = Arc::new(Store::new());
     let shared = Arc::clone(&store);
     let server = builder()
+        .reactors(reactors)
         .pipeline(move || Pipeline::new(RespCodec::new(limits), RespHandler::new(shared.clone())))
         .bind()
         .expect("bind");
