@@ -33,6 +33,17 @@ pub trait Decoder {
     /// the contract.
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error>;
 
+    /// True when `src`, as [`decode`](Decoder::decode) left it after returning `Ok(None)`,
+    /// holds the beginning of a frame still arriving. The framework's frame deadline (a
+    /// frame must be complete within a time of its first byte) runs while this is true.
+    ///
+    /// The default says any byte left is the start of a frame, which is right for a
+    /// decoder that consumes nothing until it returns a frame. A decoder that keeps a frame's
+    /// progress in `self` (and has consumed its bytes) should say so here.
+    fn frame_in_progress(&self, src: &BytesMut) -> bool {
+        !src.is_empty()
+    }
+
     /// Decodes a frame after the peer closed its sending side.
     ///
     /// The default calls [`decode`](Decoder::decode) and discards whatever partial frame is

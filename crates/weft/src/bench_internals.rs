@@ -75,7 +75,7 @@ impl OutboundQueue {
         let (server, _) = listener.accept()?;
         server.set_nonblocking(true)?;
         let queue = OutboundQueue {
-            out: Outbound::new(WriteWatermarks::new(0, usize::MAX).expect("valid")),
+            out: Outbound::new(WriteWatermarks::new(1, usize::MAX).expect("valid"), usize::MAX),
             io: Io::Tcp(mio::net::TcpStream::from_std(server)),
         };
         Ok((queue, peer))
@@ -88,7 +88,7 @@ impl OutboundQueue {
 
     /// Queues a shared chunk (as a broadcast does).
     pub fn push_chunk(&mut self, chunk: Bytes) {
-        self.out.push_chunk(chunk);
+        self.out.push_chunk(chunk, false);
     }
 
     /// One flush: returns the bytes the kernel took.

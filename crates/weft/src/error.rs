@@ -180,6 +180,13 @@ pub enum CloseReason {
     CloseTimeout,
     /// The server shut down.
     Shutdown,
+    /// The connection's unsent output would have passed its output limit (see
+    /// [`ServerBuilder::output_limit`](crate::ServerBuilder::output_limit)): the peer does not
+    /// read fast enough, or one reply alone was too large.
+    SlowConsumer,
+    /// A frame had begun but was not complete within the frame timeout (see
+    /// [`ServerBuilder::frame_timeout`](crate::ServerBuilder::frame_timeout)).
+    FrameTimeout,
 }
 
 impl CloseReason {
@@ -192,7 +199,9 @@ impl CloseReason {
             | CloseReason::EncodeError
             | CloseReason::HandlerPanic
             | CloseReason::CloseTimeout
-            | CloseReason::Shutdown => Initiator::Framework,
+            | CloseReason::Shutdown
+            | CloseReason::SlowConsumer
+            | CloseReason::FrameTimeout => Initiator::Framework,
         }
     }
 
@@ -200,7 +209,11 @@ impl CloseReason {
     pub fn is_failure(self) -> bool {
         matches!(
             self,
-            CloseReason::DecodeError | CloseReason::EncodeError | CloseReason::HandlerPanic
+            CloseReason::DecodeError
+                | CloseReason::EncodeError
+                | CloseReason::HandlerPanic
+                | CloseReason::SlowConsumer
+                | CloseReason::FrameTimeout
         )
     }
 }
@@ -217,6 +230,8 @@ impl fmt::Display for CloseReason {
             CloseReason::HandlerPanic => "handler panicked",
             CloseReason::CloseTimeout => "close deadline passed with output unsent",
             CloseReason::Shutdown => "server shutdown",
+            CloseReason::SlowConsumer => "output limit reached (slow consumer)",
+            CloseReason::FrameTimeout => "frame not completed in time",
         };
         f.write_str(text)
     }

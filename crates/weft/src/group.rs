@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use bytes::Bytes;
 use mio::Token;
 
-use crate::conn::ConnectionId;
-use crate::reactor::{Command, Inbox};
+use crate::conn::{posted_cost, Admission, ConnectionId};
+use crate::reactor::{CloseHow, Command, Inbox};
 use crate::remote::ConnectionHandle;
 
 /// A set of connections, possibly on different reactors, that can be broadcast to.
@@ -20,6 +20,12 @@ use crate::remote::ConnectionHandle;
 ///   command per reactor, and each member's outbound queue holds a reference to the same
 ///   bytes: nothing is copied per receiver.
 /// * Ordering: broadcasts from one thread reach each member in the order they were made.
+/// * Limits: a broadcast is charged to every member's output limit when it is made (see
+///   `docs/flow-control.md`). A member it would take past the limit does not get it and is
+///   closed as a slow consumer
+///   ([`CloseReason::SlowConsumer`](crate::CloseReason::SlowConsumer)); from then on it gets
+///   nothing more, so every member receives every broadcast in order, or is closed. Nothing
+///   is dropped for lack of room in a queue.
 ///
 /// `Clone` is cheap (an `Arc`); clones are the same group.
 #[derive(Clone, Default)]
@@ -39,8 +45,13 @@ struct Inner {
     routes: Option<Vec<Route>>,
 }
 
-/// One reactor's inbox and the members it owns.
-type Route = (Arc<Inbox>, Arc<[Token]>);
+/// One reactor's inbox, and the members it owns (their tokens, and their handles in the
+/// same order).
+struct Route {
+    inbox: Arc<Inbox>,
+    tokens: Arc<[Token]>,
+    members: Vec<ConnectionHandle>,
+}
 
 impl fmt::Debug for Group {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -121,35 +132,57 @@ impl Group {
             .and_then(|id| inner.members.get(&id))
             .map(|h| (h.reactor_index(), h.token()));
         if inner.routes.is_none() {
-            let mut by_reactor: HashMap<usize, (Arc<Inbox>, Vec<Token>)> = HashMap::new();
+            let mut by_reactor: HashMap<usize, Vec<ConnectionHandle>> = HashMap::new();
             for handle in inner.members.values() {
                 by_reactor
                     .entry(handle.reactor_index())
-                    .or_insert_with(|| (handle.inbox().clone(), Vec::new()))
-                    .1
-                    .push(handle.token());
+                    .or_default()
+                    .push(handle.clone());
             }
             let routes = by_reactor
                 .into_values()
-                .map(|(inbox, tokens)| (inbox, Arc::from(tokens)))
+                .map(|members| Route {
+                    inbox: members[0].inbox().clone(),
+                    tokens: members.iter().map(ConnectionHandle::token).collect(),
+                    members,
+                })
                 .collect();
             inner.routes = Some(routes);
         }
         let routes = inner.routes.as_ref().expect("just built");
-        for (inbox, tokens) in routes.iter() {
+        let cost = posted_cost(bytes.len());
+        for route in routes.iter() {
+            let except = except
+                .filter(|&(reactor, _)| reactor == route.inbox.index())
+                .map(|(_, token)| token);
+            let mut admitted = 0;
+            let mut refused = Vec::new();
+            for member in &route.members {
+                if Some(member.token()) == except {
+                    continue;
+                }
+                match member.shared().admit(cost) {
+                    Admission::Admitted => admitted += 1,
+                    Admission::Full => {
+                        refused.push(member.token());
+                        if member.shared().mark_overflowed() {
+                            member.send_close(CloseHow::SlowConsumer);
+                        }
+                    }
+                    Admission::Closed => refused.push(member.token()),
+                }
+            }
+            if admitted == 0 {
+                continue;
+            }
             let cmd = Command::Broadcast {
-                tokens: tokens.clone(),
-                except: except
-                    .filter(|&(reactor, _)| reactor == inbox.index())
-                    .map(|(_, token)| token),
+                tokens: route.tokens.clone(),
+                except,
+                refused,
                 bytes: bytes.clone(),
             };
-            if inbox.send(cmd).is_err() {
-                tracing::warn!(
-                    reactor = inbox.index(),
-                    "broadcast dropped: reactor inbox full or closed"
-                );
-            }
+            // Fails only once the reactor has stopped: its connections are gone.
+            let _ = route.inbox.send(cmd);
         }
     }
 }

@@ -86,6 +86,6 @@ pub use metrics::{MetricsSnapshot, ReactorMetrics};
 pub use pipeline::{
     Context, Handler, Identity, Idle, Pipeline, PipelineBuilder, Stage, Then, TimerId,
 };
-pub use pool::OffloadError;
+pub use pool::{Cancellation, OffloadError};
 pub use remote::{ConnectionHandle, WriteError};
 pub use server::{AcceptMode, IdleTimeouts, Server, ServerBuilder, ShutdownHandle};

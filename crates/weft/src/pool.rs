@@ -8,9 +8,21 @@
 //!
 //! The job queue is bounded. When it is full, `offload` returns
 //! [`OffloadError`] at once (the reactor must never wait), and the job is not run.
+//!
+//! # Fairness and cancellation
+//!
+//! * One connection may have at most
+//!   [`jobs_per_connection`](crate::ServerBuilder::jobs_per_connection) jobs queued or
+//!   running; beyond that `offload` fails with [`OffloadError::Busy`], so a connection that
+//!   asks for a thousand jobs cannot put everyone else's behind them.
+//! * A job whose connection has closed before a pool thread picks it up is skipped, not run.
+//! * A running job can see that its connection has gone through the [`Cancellation`] that
+//!   [`Context::offload_cancellable`](crate::Context::offload_cancellable) gives it, and
+//!   stop early; its result would be dropped anyway.
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -26,6 +38,10 @@ pub enum OffloadError {
     Full,
     /// The pool has stopped (the server is shutting down).
     Closed,
+    /// This connection already has its maximum of jobs queued or running
+    /// ([`ServerBuilder::jobs_per_connection`](crate::ServerBuilder::jobs_per_connection)).
+    /// Retry once one of its continuations has run.
+    Busy,
 }
 
 impl OffloadError {
@@ -40,11 +56,40 @@ impl fmt::Display for OffloadError {
         match self {
             OffloadError::Full => f.write_str("worker pool queue is full"),
             OffloadError::Closed => f.write_str("worker pool has stopped"),
+            OffloadError::Busy => f.write_str("this connection has its maximum of jobs out"),
         }
     }
 }
 
 impl std::error::Error for OffloadError {}
+
+/// Tells a running job whether the connection that offloaded it is still there.
+///
+/// Given to the job by [`Context::offload_cancellable`](crate::Context::offload_cancellable).
+/// Polling it is one atomic load.
+pub struct Cancellation {
+    conn: Arc<crate::conn::ConnShared>,
+}
+
+impl Cancellation {
+    pub(crate) fn new(conn: Arc<crate::conn::ConnShared>) -> Self {
+        Cancellation { conn }
+    }
+
+    /// True once the connection has closed: the job's result would be dropped, so the job
+    /// may as well stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.conn.is_closed()
+    }
+}
+
+impl fmt::Debug for Cancellation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cancellation")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
 
 /// The submitting side of the pool, shared by the reactors.
 #[derive(Clone)]

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use mio::Token;
 
-use crate::conn::ConnectionId;
-use crate::reactor::{Command, Inbox, SendError};
+use crate::conn::{posted_cost, Admission, ConnShared, ConnectionId};
+use crate::reactor::{CloseHow, Command, Inbox};
 
 /// A `Send + Clone` handle to one connection, usable from any thread: another connection's
 /// handler, a pool job, a thread of your own.
@@ -17,13 +17,22 @@ use crate::reactor::{Command, Inbox, SendError};
 /// take no cross-thread trip at all (a thread-local queue, drained in the same loop turn).
 /// A handle is two words and an `Arc` clone: no lock, no thread.
 ///
-/// A handle does not keep its connection alive: once the connection closed, operations
-/// through it are accepted and quietly dropped by the reactor.
+/// # Limits
+///
+/// Bytes written through a handle count against the connection's output limit from the
+/// moment they are posted (see `docs/flow-control.md`): a write that would pass it is
+/// refused with [`WriteError::Full`], which hands the bytes back, so the sender decides
+/// whether to retry later, drop the connection ([`abort`](ConnectionHandle::abort)) or
+/// slow down. Nothing posted is ever dropped on the way.
+///
+/// A handle does not keep its connection alive: once the connection has closed, writes
+/// through it fail with [`WriteError::Closed`].
 #[derive(Clone)]
 pub struct ConnectionHandle {
     inbox: Arc<Inbox>,
     token: Token,
     id: ConnectionId,
+    shared: Arc<ConnShared>,
 }
 
 impl fmt::Debug for ConnectionHandle {
@@ -39,10 +48,11 @@ impl fmt::Debug for ConnectionHandle {
 ///
 /// `Debug` does not print the payload.
 pub enum WriteError {
-    /// The reactor's inbox is at its capacity (see
-    /// [`ServerBuilder::inbox_capacity`](crate::ServerBuilder::inbox_capacity)).
+    /// The bytes would take the connection's queued output past its output limit (see
+    /// [`ServerBuilder::output_limit`](crate::ServerBuilder::output_limit)): its peer is not
+    /// reading fast enough. A retry once it has drained may succeed.
     Full(Bytes),
-    /// The reactor has stopped (the server shut down).
+    /// The connection has closed, or its reactor has stopped.
     Closed(Bytes),
 }
 
@@ -72,8 +82,8 @@ impl fmt::Debug for WriteError {
 impl fmt::Display for WriteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            WriteError::Full(_) => f.write_str("reactor inbox is full"),
-            WriteError::Closed(_) => f.write_str("reactor has stopped"),
+            WriteError::Full(_) => f.write_str("connection output limit reached"),
+            WriteError::Closed(_) => f.write_str("connection closed"),
         }
     }
 }
@@ -81,8 +91,18 @@ impl fmt::Display for WriteError {
 impl std::error::Error for WriteError {}
 
 impl ConnectionHandle {
-    pub(crate) fn new(inbox: Arc<Inbox>, token: Token, id: ConnectionId) -> Self {
-        ConnectionHandle { inbox, token, id }
+    pub(crate) fn new(
+        inbox: Arc<Inbox>,
+        token: Token,
+        id: ConnectionId,
+        shared: Arc<ConnShared>,
+    ) -> Self {
+        ConnectionHandle {
+            inbox,
+            token,
+            id,
+            shared,
+        }
     }
 
     /// The connection's id.
@@ -103,36 +123,52 @@ impl ConnectionHandle {
         self.token
     }
 
+    pub(crate) fn shared(&self) -> &ConnShared {
+        &self.shared
+    }
+
     /// Queues pre-encoded bytes for the connection (not copied; a `Bytes` shared by many
-    /// connections stays one allocation).
+    /// connections stays one allocation). Fails, handing the bytes back, when they would
+    /// pass the connection's output limit or the connection has closed.
     pub fn write(&self, bytes: Bytes) -> Result<(), WriteError> {
+        match self.shared.admit(posted_cost(bytes.len())) {
+            Admission::Admitted => {}
+            Admission::Full => return Err(WriteError::Full(bytes)),
+            Admission::Closed => return Err(WriteError::Closed(bytes)),
+        }
         let token = self.token;
         self.inbox
             .send(Command::Write { token, bytes })
-            .map_err(|e| match e {
-                SendError::Full(Command::Write { bytes, .. }) => WriteError::Full(bytes),
-                SendError::Closed(Command::Write { bytes, .. }) => WriteError::Closed(bytes),
+            .map_err(|stopped| match stopped.0 {
+                Command::Write { bytes, .. } => WriteError::Closed(bytes),
                 _ => unreachable!("a write command comes back as itself"),
             })
     }
 
-    /// Closes the connection after its queued output is flushed.
-    pub fn close(&self) -> bool {
-        self.inbox
-            .send(Command::Close {
-                token: self.token,
-                abort: false,
-            })
-            .is_ok()
+    /// True while the connection is open (it may close at any moment after).
+    pub fn is_open(&self) -> bool {
+        !self.shared.is_closed()
     }
 
-    /// Closes the connection now, discarding queued output.
+    /// Closes the connection after its queued output is flushed. False if it had closed
+    /// already.
+    pub fn close(&self) -> bool {
+        self.send_close(CloseHow::Graceful)
+    }
+
+    /// Closes the connection now, discarding queued output. False if it had closed already.
     pub fn abort(&self) -> bool {
-        self.inbox
-            .send(Command::Close {
-                token: self.token,
-                abort: true,
-            })
-            .is_ok()
+        self.send_close(CloseHow::Abort)
+    }
+
+    pub(crate) fn send_close(&self, how: CloseHow) -> bool {
+        !self.shared.is_closed()
+            && self
+                .inbox
+                .send(Command::Close {
+                    token: self.token,
+                    how,
+                })
+                .is_ok()
     }
 }

@@ -312,15 +312,16 @@ where
     fn run_command(&mut self, cmd: Command) {
         let Some(conn) = &mut self.conn else { return };
         match cmd {
-            Command::Write { token: CONN, bytes } => conn.write_bytes(&mut self.core, bytes),
+            Command::Write { token: CONN, bytes } => conn.write_posted(&mut self.core, bytes),
             Command::Broadcast {
                 tokens,
                 except,
+                refused,
                 bytes,
-            } if tokens.contains(&CONN) && except != Some(CONN) => {
-                conn.write_bytes(&mut self.core, bytes);
+            } if tokens.contains(&CONN) && except != Some(CONN) && !refused.contains(&CONN) => {
+                conn.write_posted(&mut self.core, bytes);
             }
-            Command::Close { token: CONN, abort } => conn.close(&mut self.core, abort),
+            Command::Close { token: CONN, how } => conn.close(&mut self.core, how),
             Command::Continue { token: CONN, call } => conn.continuation(&mut self.core, call),
             Command::Task(task) => task(),
             Command::Shutdown { deadline } => conn.shutdown(&mut self.core, deadline),

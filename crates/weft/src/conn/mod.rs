@@ -37,7 +37,10 @@
 //! they drain, so a read that ends mid-frame allocates nothing in steady state either.
 
 mod outbound;
+mod shared;
 mod transport;
+
+pub(crate) use shared::{posted_cost, Admission, ConnShared};
 
 pub(crate) use transport::Io;
 #[cfg(feature = "test-util")]
@@ -51,6 +54,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -58,7 +62,8 @@ use mio::{Interest, Token};
 
 use crate::net;
 use crate::pipeline::{Drive, Idle, TimerId};
-use crate::reactor::{ReactorCore, TimerEvent, TimerKey};
+use crate::reactor::{CloseHow, ReactorCore, TimerEvent, TimerKey};
+use crate::server::deadline_after;
 use crate::CloseReason;
 
 /// Identifies a connection within its server, for logs and for the user's own maps.
@@ -143,11 +148,109 @@ pub(crate) struct ConnCore {
     user_timers: Vec<UserTimer>,
     /// Groups this connection joined (left automatically when it closes).
     pub(crate) groups: Vec<std::sync::Weak<crate::group::GroupShared>>,
+    /// What other threads see of this connection; made by the first handle or offload.
+    shared: Option<Arc<ConnShared>>,
+    /// The output limit was reached: nothing more is queued (but a last reply).
+    overflowed: bool,
+    /// `overflowed` was set and the handler has not been told yet.
+    overflow_notice: bool,
+    /// Set while the handler writes its last reply after the output limit was reached.
+    last_reply: bool,
+    /// When the frame the decoder is waiting for began (its first byte arrived); `None`
+    /// between frames and while reading is paused.
+    frame_since: Option<Instant>,
+    frame_timer: Option<TimerKey>,
 }
 
 impl ConnCore {
     pub(crate) fn accepts_writes(&self) -> bool {
-        self.closing.is_none() && self.finished.is_none()
+        (self.closing.is_none() || self.last_reply) && self.finished.is_none()
+    }
+
+    /// The state other threads share with this connection, made on first use.
+    pub(crate) fn shared_state(&mut self) -> &Arc<ConnShared> {
+        let (cost, limit) = (self.out.cost(), self.out.limit());
+        self.shared
+            .get_or_insert_with(|| ConnShared::new(cost, limit))
+    }
+
+    /// Queues a chunk of pre-encoded bytes, unless it would pass the output limit.
+    pub(crate) fn queue_chunk(&mut self, bytes: Bytes, shared: bool) {
+        if !self.accepts_writes() {
+            return;
+        }
+        if !self.last_reply && self.out.would_pass_limit(Outbound::chunk_cost(&bytes, shared)) {
+            self.output_overflow(bytes.len());
+            return;
+        }
+        self.out.push_chunk(bytes, shared);
+    }
+
+    /// Called when the encoder appended to the tail since `before`: undoes it if that
+    /// passed the output limit.
+    #[inline]
+    pub(crate) fn check_limit_after_encode(&mut self, before: usize) {
+        if !self.last_reply && self.out.cost() > self.out.limit() {
+            let len = self.out.tail_len() - before;
+            self.out.truncate_tail(before);
+            self.output_overflow(len);
+        }
+    }
+
+    /// The output limit would have been passed by a message of `len` bytes: it was not
+    /// queued, and the connection closes as a slow consumer (after its last reply).
+    pub(crate) fn output_overflow(&mut self, len: usize) {
+        if self.overflowed {
+            return;
+        }
+        self.overflowed = true;
+        self.overflow_notice = true;
+        tracing::warn!(
+            conn = %self.id,
+            peer = %self.peer,
+            queued = self.out.cost(),
+            limit = self.out.limit(),
+            message = len,
+            "output limit reached; closing the connection as a slow consumer"
+        );
+        self.request_close(CloseReason::SlowConsumer);
+    }
+
+    /// Takes the pending "output limit reached" notice: true once.
+    pub(crate) fn take_overflow_notice(&mut self) -> bool {
+        std::mem::take(&mut self.overflow_notice)
+    }
+
+    /// Runs `f` (the handler's `on_output_limit`) with a last reply allowed past the limit.
+    pub(crate) fn with_last_reply(&mut self, f: impl FnOnce(&mut Self)) {
+        self.last_reply = true;
+        f(self);
+        self.last_reply = false;
+    }
+
+    /// Records what the decoder said when it stopped: `waiting` for the rest of a frame or
+    /// not, after delivering frames (`progressed`) or not. Drives the frame deadline.
+    #[inline]
+    pub(crate) fn note_frame(&mut self, waiting: bool, progressed: bool, now: Instant) {
+        if !waiting {
+            self.frame_since = None;
+        } else if progressed || self.frame_since.is_none() {
+            self.frame_since = Some(now);
+        }
+    }
+
+    fn arm_frame_timer(&mut self, reactor: &mut ReactorCore) {
+        let (Some(since), Some(timeout), None) = (
+            self.frame_since,
+            reactor.config.frame_timeout,
+            self.frame_timer,
+        ) else {
+            return;
+        };
+        self.frame_timer = Some(reactor.timers.insert(
+            deadline_after(since, timeout),
+            TimerEvent::FrameDeadline(self.token),
+        ));
     }
 
     pub(crate) fn may_dispatch(&self) -> bool {
@@ -177,6 +280,7 @@ impl ConnCore {
     /// Closes now, discarding queued output.
     pub(crate) fn abort(&mut self, reason: CloseReason) {
         self.out.clear();
+        self.overflow_notice = false;
         if self.finished.is_none() {
             self.finished = Some(reason);
         }
@@ -240,6 +344,14 @@ impl ConnCore {
         }
     }
 
+    /// Tells other threads how much output is queued (for their admission check).
+    #[inline]
+    fn publish(&self) {
+        if let Some(shared) = &self.shared {
+            shared.publish(self.out.cost(), self.out.limit());
+        }
+    }
+
     /// Queues this connection for the end-of-turn flush.
     fn mark_dirty(&mut self, reactor: &mut ReactorCore) {
         if !self.dirty && !self.out.is_empty() {
@@ -298,7 +410,7 @@ impl ConnCore {
         period: Option<Duration>,
     ) -> TimerId {
         let key = reactor.timers.insert(
-            reactor.now + delay,
+            deadline_after(reactor.now, delay),
             TimerEvent::User(self.token, TimerId(reactor.next_timer_id)),
         );
         let id = TimerId(reactor.next_timer_id);
@@ -394,7 +506,7 @@ impl<P: Drive> Connection<P> {
                 token,
                 peer,
                 io,
-                out: Outbound::new(reactor.config.watermarks),
+                out: Outbound::new(reactor.config.watermarks, reactor.config.output_limit),
                 user_paused: false,
                 backpressure_paused: false,
                 peer_eof: false,
@@ -414,6 +526,12 @@ impl<P: Drive> Connection<P> {
                 close_deadline: None,
                 user_timers: Vec::new(),
                 groups: Vec::new(),
+                shared: None,
+                overflowed: false,
+                overflow_notice: false,
+                last_reply: false,
+                frame_since: None,
+                frame_timer: None,
             },
             read_buf: BytesMut::new(),
             pipeline,
@@ -515,6 +633,7 @@ impl<P: Drive> Connection<P> {
         if read_buf.is_empty() && read_buf.capacity() > 0 {
             reactor.partial_buffers.give(std::mem::take(read_buf));
         }
+        core.arm_frame_timer(reactor);
         if decoded > 0 && core.finished.is_none() {
             guarded(core, |core| pipeline.read_complete(core, reactor));
         }
@@ -579,6 +698,7 @@ impl<P: Drive> Connection<P> {
             core.mark_dirty(reactor);
         }
         guarded(core, |core| pipeline.writability(core, reactor));
+        core.publish();
         core.progress_close(reactor);
     }
 
@@ -588,21 +708,30 @@ impl<P: Drive> Connection<P> {
         self.settle(reactor, true);
     }
 
-    /// Pre-encoded bytes from a [`ConnectionHandle`](crate::ConnectionHandle) or a group.
-    pub(crate) fn write_bytes(&mut self, reactor: &mut ReactorCore, bytes: Bytes) {
+    /// Pre-encoded bytes from a [`ConnectionHandle`](crate::ConnectionHandle) or a group,
+    /// charged to this connection when they were posted.
+    pub(crate) fn write_posted(&mut self, reactor: &mut ReactorCore, bytes: Bytes) {
+        if let Some(shared) = &self.core.shared {
+            shared.delivered(posted_cost(bytes.len()));
+        }
         if self.core.accepts_writes() {
-            self.core.out.push_chunk(bytes);
+            self.core.queue_chunk(bytes, false);
             self.settle(reactor, false);
         }
     }
 
-    /// A close requested through a handle.
-    pub(crate) fn close(&mut self, reactor: &mut ReactorCore, abort: bool) {
-        if abort {
-            self.core.abort(CloseReason::Aborted);
-        } else {
-            self.core.request_close(CloseReason::Closed);
-            self.settle(reactor, false);
+    /// A close requested through a handle, or by a broadcast that found it over its limit.
+    pub(crate) fn close(&mut self, reactor: &mut ReactorCore, how: CloseHow) {
+        match how {
+            CloseHow::Abort => self.core.abort(CloseReason::Aborted),
+            CloseHow::Graceful => {
+                self.core.request_close(CloseReason::Closed);
+                self.settle(reactor, false);
+            }
+            CloseHow::SlowConsumer => {
+                self.core.output_overflow(0);
+                self.settle(reactor, false);
+            }
         }
     }
 
@@ -668,6 +797,27 @@ impl<P: Drive> Connection<P> {
                     guarded(core, |core| pipeline.timer(core, reactor, id));
                 }
             }
+            TimerEvent::FrameDeadline(_) => {
+                if core.frame_timer != Some(key) {
+                    return;
+                }
+                core.frame_timer = None;
+                let (Some(since), Some(timeout)) = (core.frame_since, reactor.config.frame_timeout)
+                else {
+                    return;
+                };
+                let due = deadline_after(since, timeout);
+                if reactor.now < due {
+                    core.arm_frame_timer(reactor); // the frame began later than we armed for
+                    return;
+                }
+                if core.accepts_writes() {
+                    core.fail(
+                        CloseReason::FrameTimeout,
+                        &format_args!("a frame was still incomplete after {timeout:?}"),
+                    );
+                }
+            }
             TimerEvent::CloseDeadline(_) => {
                 if core.close_timer != Some(key) {
                     return;
@@ -697,11 +847,18 @@ impl<P: Drive> Connection<P> {
         for timer in core.user_timers.drain(..) {
             reactor.timers.cancel(timer.key);
         }
-        for key in [core.idle_timer.take(), core.close_timer.take()]
-            .into_iter()
-            .flatten()
+        for key in [
+            core.idle_timer.take(),
+            core.close_timer.take(),
+            core.frame_timer.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             reactor.timers.cancel(key);
+        }
+        if let Some(shared) = &core.shared {
+            shared.close();
         }
         crate::group::leave_all(&mut core.groups, core.id);
         if let Some(stream) = core.io.tcp() {

@@ -6,8 +6,17 @@
 //!   │ chunk0 │ chunk1 │ chunk2 │  then              │ encoded messages │  spare  │
 //!   └────────┴────────┴────────┘                    └──────────────────┴─────────┘
 //!   invariant: pending == sum of chunk lengths + tail.len()
+//!              shared  == sum of the lengths of the chunks queued as shared
+//!              cost    == pending - shared + chunks.len() * CHUNK_OVERHEAD
 //!   order on the wire: chunks front to back, then tail
 //! ```
+//!
+//! `pending` is what the peer still has to receive; `cost` is what the queue holds in
+//! memory on this connection's account, and is what the watermarks and the output limit
+//! compare: every separately queued chunk costs [`CHUNK_OVERHEAD`] on top of its bytes (so
+//! a million 2-byte broadcasts cannot hide behind a byte count of 2 MB), and a chunk queued
+//! as *shared* (a stored value the server holds anyway, referenced rather than copied)
+//! costs only its overhead.
 //!
 //! One flush is one `send` (tail only) or one `sendmsg` of up to [`MAX_IOVECS`] slices, and
 //! is repeated only while the kernel takes everything offered. Writability follows the
@@ -17,6 +26,7 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 
+use super::shared::CHUNK_OVERHEAD;
 use super::Io;
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -38,9 +48,13 @@ pub struct WriteWatermarks {
 }
 
 impl WriteWatermarks {
-    /// Watermarks with `low <= high`; `None` otherwise.
+    /// Watermarks with `1 <= low <= high`; `None` otherwise.
+    ///
+    /// A low watermark of 0 is refused because it could never be reached from below: a
+    /// connection would become writable again only when less than nothing is queued, so
+    /// once paused it would stay paused forever.
     pub const fn new(low: usize, high: usize) -> Option<Self> {
-        if low <= high {
+        if 1 <= low && low <= high {
             Some(WriteWatermarks { low, high })
         } else {
             None
@@ -77,15 +91,27 @@ pub(crate) enum Flushed {
     Blocked,
 }
 
+/// One chunk of the queue.
+#[derive(Debug)]
+struct Chunk {
+    bytes: Bytes,
+    /// Queued as shared: its bytes do not count toward the cost.
+    shared: bool,
+}
+
 #[derive(Debug)]
 pub(crate) struct Outbound {
-    /// Shared chunks queued before `tail`.
-    chunks: VecDeque<Bytes>,
+    /// Chunks queued before `tail`.
+    chunks: VecDeque<Chunk>,
     /// Encoded bytes queued after every chunk; encoders append here.
     tail: BytesMut,
     /// Unsent bytes: the sum of chunk lengths plus `tail.len()`.
     pending: usize,
+    /// Unsent bytes of the chunks queued as shared.
+    shared: usize,
     watermarks: WriteWatermarks,
+    /// The hard limit on `cost()`, enforced by the connection (see `ConnCore`).
+    limit: usize,
     /// False from the moment `pending` rises above `high` until it falls below `low`.
     writable: bool,
     /// Set when `writable` flipped and the pipeline has not been told yet.
@@ -93,12 +119,14 @@ pub(crate) struct Outbound {
 }
 
 impl Outbound {
-    pub(crate) fn new(watermarks: WriteWatermarks) -> Self {
+    pub(crate) fn new(watermarks: WriteWatermarks, limit: usize) -> Self {
         Outbound {
             chunks: VecDeque::new(),
             tail: BytesMut::new(),
             pending: 0,
+            shared: 0,
             watermarks,
+            limit,
             writable: true,
             writability_changed: false,
         }
@@ -106,6 +134,27 @@ impl Outbound {
 
     pub(crate) fn pending(&self) -> usize {
         self.pending
+    }
+
+    /// What the queue holds on this connection's account (see the module docs).
+    #[inline]
+    pub(crate) fn cost(&self) -> usize {
+        self.pending - self.shared + self.chunks.len() * CHUNK_OVERHEAD
+    }
+
+    /// The hard limit on [`Outbound::cost`].
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    pub(crate) fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
+    /// True when `extra` more cost would pass the limit.
+    #[inline]
+    pub(crate) fn would_pass_limit(&self, extra: usize) -> bool {
+        self.cost().saturating_add(extra) > self.limit
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -155,17 +204,33 @@ impl Outbound {
         }
     }
 
-    /// Queues an already-encoded chunk without copying it.
-    pub(crate) fn push_chunk(&mut self, chunk: Bytes) {
+    /// What queuing `chunk` would add to the cost (at most: the tail may be split off too).
+    pub(crate) fn chunk_cost(chunk: &Bytes, shared: bool) -> usize {
+        let bytes = if shared { 0 } else { chunk.len() };
+        bytes + 2 * CHUNK_OVERHEAD
+    }
+
+    /// Queues an already-encoded chunk without copying it; a `shared` chunk counts only its
+    /// overhead toward the cost.
+    pub(crate) fn push_chunk(&mut self, chunk: Bytes, shared: bool) {
         if chunk.is_empty() {
             return;
         }
         if !self.tail.is_empty() {
             let encoded = self.tail.split().freeze();
-            self.chunks.push_back(encoded);
+            self.chunks.push_back(Chunk {
+                bytes: encoded,
+                shared: false,
+            });
         }
         self.pending += chunk.len();
-        self.chunks.push_back(chunk);
+        if shared {
+            self.shared += chunk.len();
+        }
+        self.chunks.push_back(Chunk {
+            bytes: chunk,
+            shared,
+        });
         self.update_writability();
     }
 
@@ -174,6 +239,7 @@ impl Outbound {
         self.chunks.clear();
         self.tail = BytesMut::new();
         self.pending = 0;
+        self.shared = 0;
         self.update_writability();
     }
 
@@ -188,7 +254,7 @@ impl Outbound {
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                 let mut count = 0;
                 for chunk in self.chunks.iter().take(MAX_IOVECS - 1) {
-                    slices[count] = IoSlice::new(chunk);
+                    slices[count] = IoSlice::new(&chunk.bytes);
                     count += 1;
                 }
                 if !self.tail.is_empty() {
@@ -224,12 +290,18 @@ impl Outbound {
         self.pending -= n;
         while n > 0 {
             match self.chunks.front_mut() {
-                Some(chunk) if chunk.len() <= n => {
-                    n -= chunk.len();
+                Some(chunk) if chunk.bytes.len() <= n => {
+                    n -= chunk.bytes.len();
+                    if chunk.shared {
+                        self.shared -= chunk.bytes.len();
+                    }
                     self.chunks.pop_front();
                 }
                 Some(chunk) => {
-                    chunk.advance(n);
+                    chunk.bytes.advance(n);
+                    if chunk.shared {
+                        self.shared -= n;
+                    }
                     return;
                 }
                 None => {
@@ -242,10 +314,11 @@ impl Outbound {
 
     #[inline]
     fn update_writability(&mut self) {
+        let cost = self.cost();
         let writable = if self.writable {
-            self.pending <= self.watermarks.high
+            cost <= self.watermarks.high
         } else {
-            self.pending < self.watermarks.low
+            cost < self.watermarks.low
         };
         if writable != self.writable {
             self.writable = writable;
@@ -271,11 +344,11 @@ mod tests {
     #[test]
     fn order_is_chunks_then_tail_across_pushes() {
         let (mut server, mut client) = pair();
-        let mut out = Outbound::new(WriteWatermarks::default());
+        let mut out = Outbound::new(WriteWatermarks::default(), usize::MAX);
         out.encode_with(|b| b.put_slice(b"a"));
-        out.push_chunk(Bytes::from_static(b"b"));
+        out.push_chunk(Bytes::from_static(b"b"), false);
         out.encode_with(|b| b.put_slice(b"c"));
-        out.push_chunk(Bytes::from_static(b"d"));
+        out.push_chunk(Bytes::from_static(b"d"), true);
         assert_eq!(out.pending(), 4);
         assert_eq!(out.write_to(&mut server).unwrap(), (4, Flushed::All));
         let mut got = [0u8; 4];
@@ -285,7 +358,7 @@ mod tests {
 
     #[test]
     fn watermarks_flip_with_hysteresis() {
-        let mut out = Outbound::new(WriteWatermarks::new(4, 8).unwrap());
+        let mut out = Outbound::new(WriteWatermarks::new(4, 8).unwrap(), usize::MAX);
         out.encode_with(|b| b.put_slice(&[0; 8]));
         assert!(out.is_writable(), "at high is still writable");
         assert_eq!(out.take_writability_change(), None);
@@ -303,9 +376,26 @@ mod tests {
     }
 
     #[test]
+    fn cost_counts_chunk_overhead_and_not_shared_bytes() {
+        let mut out = Outbound::new(WriteWatermarks::default(), usize::MAX);
+        out.encode_with(|b| b.put_slice(&[0; 10]));
+        assert_eq!(out.cost(), 10, "coalesced encoder output costs its bytes");
+        out.push_chunk(Bytes::from(vec![0; 100]), true);
+        // The tail became a chunk too: 10 + 2 overheads, the shared 100 bytes not counted.
+        assert_eq!(out.pending(), 110);
+        assert_eq!(out.cost(), 10 + 2 * CHUNK_OVERHEAD);
+        out.push_chunk(Bytes::from_static(b"xy"), false);
+        assert_eq!(out.cost(), 12 + 3 * CHUNK_OVERHEAD);
+        out.consume(10 + 50); // the first chunk, and half of the shared one
+        assert_eq!(out.cost(), 2 + 2 * CHUNK_OVERHEAD);
+        out.consume(50);
+        assert_eq!(out.cost(), 2 + CHUNK_OVERHEAD);
+    }
+
+    #[test]
     fn a_flip_and_flip_back_before_notice_cancels_out() {
-        let mut out = Outbound::new(WriteWatermarks::new(1, 1).unwrap());
-        out.push_chunk(Bytes::from_static(b"xx"));
+        let mut out = Outbound::new(WriteWatermarks::new(1, 1).unwrap(), usize::MAX);
+        out.push_chunk(Bytes::from_static(b"xx"), false);
         assert!(!out.is_writable());
         out.clear();
         assert!(out.is_writable());
@@ -315,12 +405,12 @@ mod tests {
     #[test]
     fn partial_writes_resume_where_they_stopped() {
         let (mut server, mut client) = pair();
-        let mut out = Outbound::new(WriteWatermarks::new(0, usize::MAX).unwrap());
+        let mut out = Outbound::new(WriteWatermarks::new(1, usize::MAX).unwrap(), usize::MAX);
         // More than the socket buffers hold, in chunks and tail.
         let chunk = Bytes::from(vec![7u8; 1 << 20]);
-        out.push_chunk(chunk.clone());
+        out.push_chunk(chunk.clone(), true);
         out.encode_with(|b| b.put_slice(&[9u8; 1 << 20]));
-        out.push_chunk(chunk);
+        out.push_chunk(chunk, false);
         let total = 3 << 20;
         let reader = std::thread::spawn(move || {
             let mut all = Vec::new();
@@ -338,6 +428,7 @@ mod tests {
             }
         }
         assert!(out.is_empty());
+        assert_eq!(out.cost(), 0, "shared bytes are accounted as they leave");
         drop(server);
         let all = reader.join().unwrap();
         assert_eq!(all.len(), total);

@@ -11,7 +11,7 @@ use crate::conn::{ConnCore, ConnectionId};
 use crate::group::Group;
 use crate::pipeline::drive::Continuation;
 use crate::pipeline::{Handler, TimerId};
-use crate::pool::OffloadError;
+use crate::pool::{Cancellation, OffloadError};
 use crate::reactor::{Command, ReactorCore};
 use crate::remote::ConnectionHandle;
 use crate::{CloseReason, Error, WriteWatermarks};
@@ -91,7 +91,11 @@ impl<'a, H: Handler> Context<'a, H> {
     ///
     /// Discarded once the connection is closing. If the encoder fails, nothing of the
     /// message is queued and the connection closes (after flushing what came before), with
-    /// the reason logged.
+    /// the reason logged. If the encoded message would take the queued output past the
+    /// [output limit](crate::ServerBuilder::output_limit), it is not queued either, and the
+    /// connection closes as a slow consumer (see [`Handler::on_output_limit`]); the check is
+    /// made once the encoder has run, so a reply that refers to large stored data is better
+    /// sent with [`write_shared`](Context::write_shared).
     #[inline]
     pub fn write(&mut self, msg: H::Out) {
         if !self.conn.accepts_writes() {
@@ -100,18 +104,33 @@ impl<'a, H: Handler> Context<'a, H> {
         let out = &mut self.conn.out;
         let before = out.tail_len();
         let encoder = &mut *self.encoder;
-        if let Err(err) = out.encode_with(|dst| encoder.encode_item(msg, dst)) {
-            self.conn.out.truncate_tail(before);
-            self.conn.fail(CloseReason::EncodeError, &err);
+        match out.encode_with(|dst| encoder.encode_item(msg, dst)) {
+            Ok(()) => self.conn.check_limit_after_encode(before),
+            Err(err) => {
+                self.conn.out.truncate_tail(before);
+                self.conn.fail(CloseReason::EncodeError, &err);
+            }
         }
     }
 
     /// Queues already-encoded bytes, without copying them (a `Bytes` shared with other
-    /// connections stays shared). Discarded once the connection is closing.
+    /// connections stays shared). Discarded once the connection is closing; counted in full
+    /// against the output limit.
     pub fn write_bytes(&mut self, bytes: Bytes) {
-        if self.conn.accepts_writes() {
-            self.conn.out.push_chunk(bytes);
-        }
+        self.conn.queue_chunk(bytes, false);
+    }
+
+    /// Queues already-encoded bytes that the server holds anyway (a stored value the reply
+    /// refers to without copying it): they count against the output limit only for their
+    /// bookkeeping (64 bytes), not their length, so a large stored value can be sent to a
+    /// connection whose limit is smaller. The watermarks count them the same way, so a
+    /// client that asks for the same large value many times is still paused.
+    ///
+    /// Use it only for bytes that stay alive without this connection (a value in a shared
+    /// store, a static file cached in memory): otherwise the limit no longer bounds what
+    /// the connection holds.
+    pub fn write_shared(&mut self, bytes: Bytes) {
+        self.conn.queue_chunk(bytes, true);
     }
 
     /// Sends queued output now instead of at the end of the batch.
@@ -176,6 +195,18 @@ impl<'a, H: Handler> Context<'a, H> {
         self.conn.out.set_watermarks(watermarks);
     }
 
+    /// This connection's output limit (see
+    /// [`ServerBuilder::output_limit`](crate::ServerBuilder::output_limit)).
+    pub fn output_limit(&self) -> usize {
+        self.conn.out.limit()
+    }
+
+    /// Overrides the server's output limit for this connection (at least 1 byte). Output
+    /// already queued stays queued; the new limit applies to what comes next.
+    pub fn set_output_limit(&mut self, bytes: usize) {
+        self.conn.out.set_limit(bytes.max(1));
+    }
+
     /// Schedules [`Handler::on_timer`] once, after `delay`.
     pub fn schedule(&mut self, delay: Duration) -> TimerId {
         self.conn.schedule(self.reactor, delay, None)
@@ -195,8 +226,14 @@ impl<'a, H: Handler> Context<'a, H> {
 
     /// A `Send + Clone` handle through which any thread can write to or close this
     /// connection.
-    pub fn handle(&self) -> ConnectionHandle {
-        ConnectionHandle::new(self.reactor.inbox.clone(), self.conn.token, self.conn.id)
+    pub fn handle(&mut self) -> ConnectionHandle {
+        let shared = self.conn.shared_state().clone();
+        ConnectionHandle::new(
+            self.reactor.inbox.clone(),
+            self.conn.token,
+            self.conn.id,
+            shared,
+        )
     }
 
     /// Adds this connection to `group`; it leaves automatically when it closes.
@@ -209,7 +246,11 @@ impl<'a, H: Handler> Context<'a, H> {
     /// with this connection's handler and context. If the connection has closed by then,
     /// `then` is dropped unrun.
     ///
-    /// Fails at once (running nothing) when the pool's queue is full: the reactor never
+    /// If the connection has closed before a pool thread picks the job up, the job is
+    /// skipped.
+    ///
+    /// Fails at once (running nothing) when the pool's queue is full, or this connection
+    /// already has its maximum of jobs out ([`OffloadError::Busy`]): the reactor never
     /// waits. See the [`pool`](crate::pool) docs.
     pub fn offload<R, J, T>(&mut self, job: J, then: T) -> Result<(), OffloadError>
     where
@@ -217,17 +258,54 @@ impl<'a, H: Handler> Context<'a, H> {
         R: Send + 'static,
         T: FnOnce(&mut H, &mut Context<'_, H>, R) + Send + 'static,
     {
+        self.offload_cancellable(move |_| job(), then)
+    }
+
+    /// Like [`offload`](Context::offload), and the job is given a [`Cancellation`] it can
+    /// poll to stop early once the connection has gone (a long computation for a client
+    /// that reset has no one to answer).
+    pub fn offload_cancellable<R, J, T>(&mut self, job: J, then: T) -> Result<(), OffloadError>
+    where
+        J: FnOnce(&Cancellation) -> R + Send + 'static,
+        R: Send + 'static,
+        T: FnOnce(&mut H, &mut Context<'_, H>, R) + Send + 'static,
+    {
+        let shared = self.conn.shared_state().clone();
+        if !shared.start_job(self.reactor.config.jobs_per_connection) {
+            return Err(OffloadError::Busy);
+        }
         let inbox = self.reactor.inbox.clone();
         let token = self.conn.token;
-        self.reactor.pool.submit(Box::new(move || {
-            let result = job();
-            let call: Continuation<H> = Box::new(move |handler, ctx| then(handler, ctx, result));
-            // A pool thread may wait for room in the inbox; a reactor never does.
-            inbox.send_blocking(Command::Continue {
-                token,
-                call: Box::new(call),
-            });
-        }))
+        let submitted = self.reactor.pool.submit(Box::new({
+            let shared = shared.clone();
+            move || {
+                // Ends the job's place in its connection's count however the job ends.
+                struct Slot(std::sync::Arc<crate::conn::ConnShared>);
+                impl Drop for Slot {
+                    fn drop(&mut self) {
+                        self.0.end_job();
+                    }
+                }
+                let slot = Slot(shared);
+                if slot.0.is_closed() {
+                    return; // nobody is waiting for the answer
+                }
+                let cancel = Cancellation::new(slot.0.clone());
+                let result = job(&cancel);
+                drop(slot);
+                let call: Continuation<H> =
+                    Box::new(move |handler, ctx| then(handler, ctx, result));
+                // Fails only once the reactor has stopped: the connection is gone.
+                let _ = inbox.send(Command::Continue {
+                    token,
+                    call: Box::new(call),
+                });
+            }
+        }));
+        if submitted.is_err() {
+            shared.end_job();
+        }
+        submitted
     }
 
     /// Runs `task` later on this reactor (after the current batch), with this connection's

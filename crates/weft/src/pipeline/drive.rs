@@ -84,6 +84,9 @@ where
         reactor: &mut ReactorCore,
     ) -> usize {
         let mut decoded = 0;
+        // Whether the decoder stopped waiting for the rest of a frame (not paused, not
+        // failed): what the frame deadline counts.
+        let mut waiting = false;
         while conn.may_dispatch() {
             let frame = if conn.peer_eof {
                 self.codec.decode_eof(buf)
@@ -100,7 +103,10 @@ where
                     });
                     self.writability(conn, reactor);
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    waiting = self.codec.frame_in_progress(buf);
+                    break;
+                }
                 Err(err) => {
                     let err = Error::decode(err);
                     self.with(conn, reactor, |h, _, ctx| h.on_decode_error(ctx, &err));
@@ -109,6 +115,7 @@ where
                 }
             }
         }
+        conn.note_frame(waiting, decoded > 0, reactor.now);
         decoded
     }
 
@@ -123,6 +130,11 @@ where
     }
 
     fn writability(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore) {
+        if conn.take_overflow_notice() {
+            conn.with_last_reply(|conn| {
+                self.with(conn, reactor, |h, _, ctx| h.on_output_limit(ctx));
+            });
+        }
         while let Some(writable) = conn.out.take_writability_change() {
             conn.apply_backpressure(reactor, writable);
             self.with(conn, reactor, |h, _, ctx| {

@@ -40,6 +40,7 @@ impl fmt::Debug for TimerId {
 ///   ( on_message* on_read_complete )*          one on_read_complete per read batch
 ///     interleaved with on_writability_changed, on_idle, on_timer, continuations
 ///   [ on_decode_error ]                         then the connection closes
+///   [ on_output_limit ]                         then the connection closes
 ///   [ on_read_closed ]                          the peer half-closed; default: close
 ///   on_inactive                                 exactly once, last
 /// ```
@@ -73,6 +74,18 @@ pub trait Handler: Sized + 'static {
     /// The connection's unsent output crossed a watermark: `false` once it rose above the
     /// high watermark, `true` once it fell below the low one again.
     fn on_writability_changed(&mut self, _ctx: &mut Context<'_, Self>, _writable: bool) {}
+
+    /// The connection's queued output would have passed its output limit
+    /// ([`ServerBuilder::output_limit`](crate::ServerBuilder::output_limit)): its peer reads
+    /// too slowly, or one reply alone was too large. The message that would have passed it
+    /// was not queued, and nothing after it will be; the connection closes with
+    /// [`CloseReason::SlowConsumer`] once what was queued before is flushed (or the close
+    /// deadline passes).
+    ///
+    /// Called once. A write made here is queued despite the limit: the place for a last
+    /// error reply (`-ERR reply too large`). [`Context::abort`] discards what is queued
+    /// instead. The default does nothing.
+    fn on_output_limit(&mut self, _ctx: &mut Context<'_, Self>) {}
 
     /// The connection has been idle (see the server's idle settings). Fires again after each
     /// further idle period. The default does nothing.

@@ -3,12 +3,17 @@
 //!
 //! # Pausing
 //!
-//! Accepting pauses in two cases, and neither may spin:
+//! Accepting pauses in three cases, and none may spin:
 //!
 //! * **At the connection limit.** The acceptor sets `paused`, re-checks the count, and sleeps
 //!   without a timeout; a reactor that closes a connection decrements the count and, seeing
 //!   `paused`, wakes it. (Both sides use `SeqCst`: either the acceptor's re-check sees the
 //!   decrement, or the reactor sees `paused` and wakes it.)
+//! * **Every reactor's inbox holds its maximum of new connections** (a reactor busy for a
+//!   long turn while connections pour in). The same handshake: the acceptor sets `paused`
+//!   and re-checks for room; a reactor that takes a new connection from a full inbox wakes
+//!   it. A connection is never accepted unless a reactor has room for it, so none is
+//!   dropped; the ones that wait stay in the listen backlog.
 //! * **Out of descriptors or memory** (EMFILE, ENFILE, ENOBUFS, ENOMEM). Retrying at once
 //!   would fail at once, forever: the acceptor logs once per episode, sleeps for
 //!   [`BACKOFF`] (or until a connection closes, which frees a descriptor) and tries again.
@@ -23,7 +28,7 @@ use std::time::Duration;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Waker};
 
-use super::{Command, Inbox, SendError, LISTENER, WAKER};
+use super::{Command, Inbox, LISTENER, WAKER};
 use crate::conn::ConnectionId;
 use crate::metrics::Metrics;
 use crate::net::{self, AcceptError};
@@ -54,8 +59,9 @@ impl AcceptorSignal {
         }
     }
 
-    /// Called by a reactor after it removed a connection.
-    pub(crate) fn connection_closed(&self) {
+    /// Called by a reactor after it removed a connection, or took a new one from a full
+    /// inbox: wakes the acceptor if it waits for either.
+    pub(crate) fn wake_if_paused(&self) {
         if self.paused.load(SeqCst) {
             let _ = self.waker.wake();
         }
@@ -76,20 +82,32 @@ pub(crate) enum AcceptOutcome {
     More,
     /// At the connection limit: wait for a close.
     AtLimit,
+    /// No reactor can take another new connection now: wait for one to make room.
+    ReactorsBusy,
     /// Out of descriptors (or similar; the OS error code): wait [`BACKOFF`].
     BackOff(Option<i32>),
 }
 
-/// Accepts until `WouldBlock`, the batch limit, the connection limit or an error, applying
-/// the child options and handing each connection to `deliver`.
+/// Accepts until `WouldBlock`, the batch limit, the connection limit, a lack of room
+/// (`has_room`, asked before each accept) or an error, applying the child options and
+/// handing each connection to `deliver`.
 pub(crate) fn accept_batch(
     listener: &TcpListener,
     config: &Config,
     metrics: &Metrics,
     signal: Option<&AcceptorSignal>,
+    has_room: impl Fn() -> bool,
     mut deliver: impl FnMut(TcpStream, SocketAddr, ConnectionId),
 ) -> AcceptOutcome {
     for _ in 0..ACCEPT_BATCH {
+        if !has_room() {
+            if let Some(signal) = signal {
+                signal.paused.store(true, SeqCst);
+            }
+            if !has_room() {
+                return AcceptOutcome::ReactorsBusy;
+            }
+        }
         if let Some(max) = config.max_connections {
             if metrics.open_total.load(SeqCst) >= max {
                 if let Some(signal) = signal {
@@ -195,6 +213,7 @@ impl Acceptor {
                 config,
                 metrics,
                 Some(signal),
+                || inboxes.iter().any(|inbox| inbox.has_registration_room()),
                 |stream, peer, id| {
                     hand_off(inboxes, next, metrics, stream, peer, id);
                 },
@@ -206,6 +225,13 @@ impl Acceptor {
                     if !in_episode {
                         metrics.accept_pauses.fetch_add(1, SeqCst);
                         tracing::info!(limit = ?config.max_connections, "at the connection limit; accepting paused");
+                    }
+                    None
+                }
+                AcceptOutcome::ReactorsBusy => {
+                    if !in_episode {
+                        metrics.accept_pauses.fetch_add(1, SeqCst);
+                        tracing::warn!("every reactor has a full inbox of new connections; accepting paused");
                     }
                     None
                 }
@@ -224,7 +250,10 @@ impl Acceptor {
                     Some(BACKOFF)
                 }
             };
-            let paused = matches!(outcome, AcceptOutcome::AtLimit | AcceptOutcome::BackOff(_));
+            let paused = matches!(
+                outcome,
+                AcceptOutcome::AtLimit | AcceptOutcome::ReactorsBusy | AcceptOutcome::BackOff(_)
+            );
             if in_episode && !paused {
                 tracing::info!("accepting again");
             }
@@ -233,7 +262,8 @@ impl Acceptor {
     }
 }
 
-/// Gives a new connection to the next reactor in turn.
+/// Gives a new connection to the next reactor in turn that has room for it (one has: the
+/// batch checked before accepting).
 fn hand_off(
     inboxes: &[Arc<Inbox>],
     next: &mut usize,
@@ -242,13 +272,19 @@ fn hand_off(
     peer: SocketAddr,
     id: ConnectionId,
 ) {
-    let inbox = &inboxes[*next];
-    *next = (*next + 1) % inboxes.len();
-    match inbox.send(Command::Register { stream, peer, id }) {
-        Ok(()) => {}
-        Err(SendError::Full(_) | SendError::Closed(_)) => {
-            metrics.open_total.fetch_sub(1, SeqCst);
-            tracing::warn!(conn = %id, reactor = inbox.index(), "reactor inbox full or closed; connection dropped");
-        }
+    let count = inboxes.len();
+    let chosen = (0..count)
+        .map(|i| (*next + i) % count)
+        .find(|&i| inboxes[i].has_registration_room())
+        .unwrap_or(*next);
+    *next = (chosen + 1) % count;
+    let inbox = &inboxes[chosen];
+    if inbox
+        .send_registration(Command::Register { stream, peer, id })
+        .is_err()
+    {
+        // The reactor has stopped: the server is shutting down, so refusing is right.
+        metrics.open_total.fetch_sub(1, SeqCst);
+        tracing::debug!(conn = %id, reactor = inbox.index(), "reactor stopped; connection refused");
     }
 }

@@ -17,6 +17,20 @@
 //! the flag clear (2) and wakes the reactor, whose next `poll` returns at once. Both orders
 //! use `SeqCst` so the push cannot be reordered after the flag test.
 //!
+//! # Nothing is dropped: what bounds the inbox
+//!
+//! The channel itself is unbounded, so no sender ever has a command refused for want of
+//! room (the first draft's bounded channel dropped broadcasts and new connections in a
+//! burst). What it holds is bounded by who may send what:
+//!
+//! | command | bounded by |
+//! |---|---|
+//! | `Write`, `Broadcast` | bytes: charged to each target connection's output limit when posted (`ConnShared`); a target over its limit is refused or closed, never queued for |
+//! | `Register` | at most [`MAX_REGISTRATIONS`] waiting per reactor: the acceptor stops accepting while every reactor is at it, and the reactor wakes it as it registers |
+//! | `Continue` | offloaded jobs: the pool's queue and the per-connection job cap |
+//! | `Task` from another thread | the inbox capacity: `Server::execute` returns false beyond it |
+//! | `Close`, `Shutdown` | one per connection or server action |
+//!
 //! # Commands from the reactor's own thread
 //!
 //! A handler writing through a [`ConnectionHandle`](crate::ConnectionHandle) to a
@@ -28,12 +42,13 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{AcqRel, SeqCst};
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use mio::net::TcpStream;
 use mio::{Token, Waker};
 
@@ -47,17 +62,18 @@ pub(crate) enum Command {
         peer: SocketAddr,
         id: ConnectionId,
     },
-    /// Pre-encoded bytes for one connection.
+    /// Pre-encoded bytes for one connection, already charged to it (see `ConnShared`).
     Write { token: Token, bytes: Bytes },
     /// The same bytes for several connections of this reactor (one group broadcast),
-    /// skipping `except`.
+    /// skipping `except` and the members in `refused` (not charged: over their limit).
     Broadcast {
         tokens: Arc<[Token]>,
         except: Option<Token>,
+        refused: Vec<Token>,
         bytes: Bytes,
     },
-    /// Close a connection: flush first, or `abort` and discard what is queued.
-    Close { token: Token, abort: bool },
+    /// Close a connection.
+    Close { token: Token, how: CloseHow },
     /// An offload continuation (a boxed `FnOnce(&mut H, &mut Context<H>)`, typed by the
     /// pipeline that created it).
     Continue {
@@ -84,13 +100,27 @@ impl fmt::Debug for Command {
                     bytes.len()
                 )
             }
-            Command::Close { token, abort } => write!(f, "Close({token:?}, abort: {abort})"),
+            Command::Close { token, how } => write!(f, "Close({token:?}, {how:?})"),
             Command::Continue { token, .. } => write!(f, "Continue({token:?})"),
             Command::Task(_) => f.write_str("Task"),
             Command::Shutdown { .. } => f.write_str("Shutdown"),
         }
     }
 }
+
+/// How a `Close` command closes its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloseHow {
+    /// Flush what is queued, then close (`ConnectionHandle::close`).
+    Graceful,
+    /// Close now, discarding what is queued (`ConnectionHandle::abort`).
+    Abort,
+    /// A broadcast found it over its output limit.
+    SlowConsumer,
+}
+
+/// New connections that may wait in one reactor's inbox before the acceptor waits too.
+pub(crate) const MAX_REGISTRATIONS: usize = 1024;
 
 #[cfg(all(test, loom))]
 use loom::sync::atomic::AtomicBool;
@@ -117,13 +147,8 @@ impl WakeFlag {
     }
 }
 
-/// Why a command could not be queued; the command is handed back.
-pub(crate) enum SendError {
-    /// The inbox is at its capacity.
-    Full(Command),
-    /// The reactor has stopped.
-    Closed(Command),
-}
+/// The command could not be queued because the reactor has stopped; it is handed back.
+pub(crate) struct Stopped(pub(crate) Command);
 
 /// The sending side of a reactor's inbox, shared by every thread that talks to it.
 pub(crate) struct Inbox {
@@ -132,6 +157,11 @@ pub(crate) struct Inbox {
     waker: Waker,
     /// Set by a sender that woke the reactor; cleared by the reactor before it drains.
     notified: WakeFlag,
+    /// Tasks from other threads waiting in the channel, and their cap.
+    tasks: AtomicUsize,
+    task_capacity: usize,
+    /// New connections waiting in the channel (at most [`MAX_REGISTRATIONS`]).
+    registrations: AtomicUsize,
 }
 
 impl fmt::Debug for Inbox {
@@ -144,14 +174,22 @@ impl fmt::Debug for Inbox {
 }
 
 impl Inbox {
-    /// A bounded inbox for reactor `index`, waking it through `waker`.
-    pub(crate) fn new(index: usize, capacity: usize, waker: Waker) -> (Self, Receiver<Command>) {
-        let (tx, rx) = crossbeam_channel::bounded(capacity);
+    /// The inbox of reactor `index`, waking it through `waker`; at most `task_capacity`
+    /// tasks from other threads wait in it at once.
+    pub(crate) fn new(
+        index: usize,
+        task_capacity: usize,
+        waker: Waker,
+    ) -> (Self, Receiver<Command>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
         let inbox = Inbox {
             index,
             tx,
             waker,
             notified: WakeFlag::new(),
+            tasks: AtomicUsize::new(0),
+            task_capacity,
+            registrations: AtomicUsize::new(0),
         };
         (inbox, rx)
     }
@@ -161,28 +199,62 @@ impl Inbox {
     }
 
     /// Queues `cmd` for the reactor. From the reactor's own thread it goes to the local
-    /// queue (no channel, no wake-up); from any other thread through the channel.
-    pub(crate) fn send(&self, cmd: Command) -> Result<(), SendError> {
+    /// queue (no channel, no wake-up); from any other thread through the channel. Fails only
+    /// once the reactor has stopped. The caller has accounted for what `cmd` holds (see the
+    /// module docs).
+    pub(crate) fn send(&self, cmd: Command) -> Result<(), Stopped> {
         let cmd = match push_local(self, cmd) {
             Ok(()) => return Ok(()),
             Err(cmd) => cmd,
         };
-        match self.tx.try_send(cmd) {
-            Ok(()) => {}
-            Err(TrySendError::Full(cmd)) => return Err(SendError::Full(cmd)),
-            Err(TrySendError::Disconnected(cmd)) => return Err(SendError::Closed(cmd)),
-        }
+        self.tx.send(cmd).map_err(|e| Stopped(e.into_inner()))?;
         self.wake();
         Ok(())
     }
 
-    /// Queues `cmd` through the channel, waiting for room if the inbox is full (for control
-    /// commands that must not be lost, such as shutdown). Never call it from a reactor.
-    pub(crate) fn send_blocking(&self, cmd: Command) {
-        if self.tx.send(cmd).is_ok() {
-            self.wake();
+    /// Queues a task from another thread, unless `task_capacity` tasks are waiting already;
+    /// true if queued. (From the reactor's own thread it always goes to the local queue.)
+    pub(crate) fn send_task(&self, task: Box<dyn FnOnce() + Send>) -> bool {
+        let cmd = match push_local(self, Command::Task(task)) {
+            Ok(()) => return true,
+            Err(cmd) => cmd,
+        };
+        if self.tasks.fetch_add(1, AcqRel) >= self.task_capacity {
+            self.tasks.fetch_sub(1, AcqRel);
+            return false;
         }
+        if self.tx.send(cmd).is_err() {
+            self.tasks.fetch_sub(1, AcqRel);
+            return false;
+        }
+        self.wake();
+        true
     }
+
+    /// The reactor took a task from the channel.
+    pub(crate) fn task_taken(&self) {
+        self.tasks.fetch_sub(1, AcqRel);
+    }
+
+    /// True if the reactor can take another new connection now.
+    pub(crate) fn has_registration_room(&self) -> bool {
+        self.registrations.load(SeqCst) < MAX_REGISTRATIONS
+    }
+
+    /// Hands a new connection to the reactor (the acceptor checked for room first).
+    pub(crate) fn send_registration(&self, cmd: Command) -> Result<(), Stopped> {
+        self.registrations.fetch_add(1, SeqCst);
+        self.send(cmd).inspect_err(|_| {
+            self.registrations.fetch_sub(1, SeqCst);
+        })
+    }
+
+    /// The reactor took a new connection from the channel; true if the inbox was full of
+    /// them (the acceptor may be waiting for room).
+    pub(crate) fn registration_taken(&self) -> bool {
+        self.registrations.fetch_sub(1, SeqCst) >= MAX_REGISTRATIONS
+    }
+
 
     /// Wakes the reactor unless a wake-up is already on its way.
     pub(crate) fn wake(&self) {

@@ -24,7 +24,7 @@ mod timer;
 
 use acceptor::AcceptOutcome;
 pub(crate) use acceptor::{Acceptor, AcceptorSignal};
-pub(crate) use inbox::{has_local, install_local, take_local, Command, Inbox, SendError};
+pub(crate) use inbox::{has_local, install_local, take_local, CloseHow, Command, Inbox};
 pub(crate) use slab::{LISTENER, WAKER};
 pub(crate) use timer::{TimerKey, TimerWheel};
 
@@ -85,12 +85,17 @@ pub(crate) enum TimerEvent {
     User(Token, TimerId),
     /// A closing connection's time is up.
     CloseDeadline(Token),
+    /// A connection's current frame may have been arriving for too long.
+    FrameDeadline(Token),
 }
 
 impl TimerEvent {
     fn token(self) -> Token {
         match self {
-            TimerEvent::Idle(t) | TimerEvent::User(t, _) | TimerEvent::CloseDeadline(t) => t,
+            TimerEvent::Idle(t)
+            | TimerEvent::User(t, _)
+            | TimerEvent::CloseDeadline(t)
+            | TimerEvent::FrameDeadline(t) => t,
         }
     }
 }
@@ -315,7 +320,21 @@ where
         self.inbox_backlog = false;
         while handled < INBOX_BATCH {
             match self.rx.try_recv() {
-                Ok(cmd) => self.run_command(cmd),
+                Ok(cmd) => {
+                    // Counted commands give their place back as they leave the channel.
+                    match &cmd {
+                        Command::Task(_) => self.core.inbox.task_taken(),
+                        Command::Register { .. } => {
+                            if self.core.inbox.registration_taken() {
+                                if let Some(signal) = &self.core.acceptor {
+                                    signal.wake_if_paused();
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.run_command(cmd);
+                }
                 Err(_) => break,
             }
             handled += 1;
@@ -333,20 +352,24 @@ where
         match cmd {
             Command::Register { stream, peer, id } => self.register(stream, peer, id),
             Command::Write { token, bytes } => {
-                self.with_conn(token, |conn, core| conn.write_bytes(core, bytes))
+                self.with_conn(token, |conn, core| conn.write_posted(core, bytes))
             }
             Command::Broadcast {
                 tokens,
                 except,
+                refused,
                 bytes,
             } => {
-                for &token in tokens.iter().filter(|&&t| Some(t) != except) {
+                for &token in tokens
+                    .iter()
+                    .filter(|&&t| Some(t) != except && !refused.contains(&t))
+                {
                     let bytes = bytes.clone();
-                    self.with_conn(token, |conn, core| conn.write_bytes(core, bytes));
+                    self.with_conn(token, |conn, core| conn.write_posted(core, bytes));
                 }
             }
-            Command::Close { token, abort } => {
-                self.with_conn(token, |conn, core| conn.close(core, abort))
+            Command::Close { token, how } => {
+                self.with_conn(token, |conn, core| conn.close(core, how))
             }
             Command::Continue { token, call } => {
                 self.with_conn(token, |conn, core| conn.continuation(core, call))
@@ -415,6 +438,7 @@ where
             &self.core.config,
             &self.core.metrics,
             None,
+            || true, // this reactor registers what it accepts itself
             |stream, peer, id| accepted.push((stream, peer, id)),
         );
         // Edge-triggered: connections left in the backlog raise no new event, so every
@@ -422,7 +446,7 @@ where
         self.accept_retry = match outcome {
             AcceptOutcome::Drained => None,
             AcceptOutcome::More => Some(self.core.now),
-            AcceptOutcome::AtLimit | AcceptOutcome::BackOff(_) => {
+            AcceptOutcome::AtLimit | AcceptOutcome::ReactorsBusy | AcceptOutcome::BackOff(_) => {
                 if !self.accept_paused {
                     self.core
                         .metrics
@@ -519,6 +543,6 @@ fn remove<P: Drive>(conns: &mut Slab<Connection<P>>, core: &mut ReactorCore, tok
     core.counters().closed();
     core.metrics.open_total.fetch_sub(1, Ordering::AcqRel);
     if let Some(signal) = &core.acceptor {
-        signal.connection_closed();
+        signal.wake_if_paused();
     }
 }

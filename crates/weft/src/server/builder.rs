@@ -11,6 +11,7 @@ use crossbeam_channel::bounded;
 use mio::{Poll, Waker};
 use weft_codec::{Decoder, Encoder};
 
+use super::config::MAX_TIMEOUT;
 use super::{AcceptMode, Config, IdleTimeouts, Server, Shared};
 use crate::metrics::Metrics;
 use crate::net;
@@ -115,6 +116,22 @@ impl<F> ServerBuilder<F> {
         self
     }
 
+    /// The hard limit on each connection's queued output, counted as memory (its bytes plus
+    /// a small overhead per separately queued chunk; see `docs/flow-control.md`). Default
+    /// 16 MiB; `usize::MAX` for none.
+    ///
+    /// Unlike the watermarks, which pause reading, this limit closes: a write (or a write
+    /// from another thread, or a broadcast) that would take the queued output past it is not
+    /// queued, [`Handler::on_output_limit`](crate::Handler::on_output_limit) may queue a last
+    /// reply, and the connection closes with
+    /// [`CloseReason::SlowConsumer`](crate::CloseReason::SlowConsumer) after flushing what
+    /// was queued before. A handler can change it per connection with
+    /// [`Context::set_output_limit`](crate::Context::set_output_limit).
+    pub fn output_limit(mut self, bytes: usize) -> Self {
+        self.config.output_limit = bytes;
+        self
+    }
+
     /// Whether weft stops reading from a connection while it is unwritable (above its high
     /// watermark) and resumes once it is writable again. Default on: a peer that sends
     /// without reading then costs at most the high watermark of output plus one read of
@@ -144,6 +161,18 @@ impl<F> ServerBuilder<F> {
         self
     }
 
+    /// How long a frame may take to arrive once its first byte has: a connection whose
+    /// decoder has been holding an incomplete frame for longer is closed with
+    /// [`CloseReason::FrameTimeout`](crate::CloseReason::FrameTimeout), after the replies it
+    /// is owed are flushed. Separate from the idle timeouts, which count silence: a peer
+    /// trickling one byte at a time is never idle, but its frame still times out (nginx's
+    /// `client_header_timeout`, generalised). The clock stops while reading is paused.
+    /// Default: none.
+    pub fn frame_timeout(mut self, timeout: Duration) -> Self {
+        self.config.frame_timeout = Some(timeout);
+        self
+    }
+
     /// Bytes read from one connection per loop turn before the reactor serves the others.
     /// Default 256 KiB.
     pub fn read_budget(mut self, bytes: NonZeroUsize) -> Self {
@@ -151,8 +180,10 @@ impl<F> ServerBuilder<F> {
         self
     }
 
-    /// Commands each reactor's inbox holds (new connections, writes through handles).
-    /// Default 65,536.
+    /// Tasks from other threads ([`Server::execute`]) that may wait in one reactor's inbox;
+    /// `execute` returns false beyond it. Default 65,536. (Writes through handles and
+    /// broadcasts are bounded by each target's output limit instead, new connections by the
+    /// acceptor waiting; see `docs/flow-control.md`.)
     pub fn inbox_capacity(mut self, commands: NonZeroUsize) -> Self {
         self.config.inbox_capacity = commands.get();
         self
@@ -169,6 +200,15 @@ impl<F> ServerBuilder<F> {
     /// [`OffloadError::Full`](crate::OffloadError::Full) beyond it. Default 1024.
     pub fn pool_queue(mut self, jobs: NonZeroUsize) -> Self {
         self.config.pool_queue = jobs.get();
+        self
+    }
+
+    /// Offloaded jobs one connection may have queued or running at once; beyond it
+    /// [`Context::offload`](crate::Context::offload) fails with
+    /// [`OffloadError::Busy`](crate::OffloadError::Busy), so that one connection cannot fill
+    /// the pool's queue ahead of everyone else. Default 16.
+    pub fn jobs_per_connection(mut self, jobs: NonZeroUsize) -> Self {
+        self.config.jobs_per_connection = jobs.get();
         self
     }
 
@@ -323,17 +363,25 @@ where
 }
 
 fn validate(config: &Config) -> Result<(), Error> {
-    if config.close_timeout.is_zero() {
-        return Err(Error::config("close timeout must be positive"));
-    }
     for (name, value) in [
+        ("close", Some(config.close_timeout)),
         ("read idle", config.idle.read),
         ("write idle", config.idle.write),
         ("all idle", config.idle.all),
+        ("frame", config.frame_timeout),
     ] {
         if value.is_some_and(|d| d.is_zero()) {
             return Err(Error::config(format!("{name} timeout must be positive")));
         }
+        if value.is_some_and(|d| d > MAX_TIMEOUT) {
+            return Err(Error::config(format!(
+                "{name} timeout must be at most {} seconds",
+                MAX_TIMEOUT.as_secs()
+            )));
+        }
+    }
+    if config.output_limit == 0 {
+        return Err(Error::config("output limit must be at least 1 byte"));
     }
     if config.backlog == 0 {
         return Err(Error::config("backlog must be at least 1"));

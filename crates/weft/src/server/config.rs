@@ -41,6 +41,20 @@ impl IdleTimeouts {
     }
 }
 
+/// The default hard limit on one connection's queued output: 16 MiB.
+pub(crate) const DEFAULT_OUTPUT_LIMIT: usize = 16 << 20;
+
+/// The longest timeout or delay weft accepts (about 100 years): anything longer is surely a
+/// mistake, and every deadline `now + timeout` stays representable.
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `now + delay`, with `delay` capped at [`MAX_TIMEOUT`], so that no user-supplied delay can
+/// overflow an `Instant`.
+pub(crate) fn deadline_after(now: std::time::Instant, delay: Duration) -> std::time::Instant {
+    let delay = delay.min(MAX_TIMEOUT);
+    now.checked_add(delay).unwrap_or(now + Duration::from_secs(365 * 24 * 3600))
+}
+
 /// Everything a server was built with (see [`ServerBuilder`](crate::ServerBuilder) for
 /// each knob's meaning and default).
 #[derive(Debug, Clone)]
@@ -52,15 +66,20 @@ pub(crate) struct Config {
     pub(crate) backlog: u32,
     pub(crate) child: ChildOptions,
     pub(crate) watermarks: WriteWatermarks,
+    /// The hard limit on a connection's queued output (its cost, see `Outbound`).
+    pub(crate) output_limit: usize,
     pub(crate) pause_read_when_unwritable: bool,
     pub(crate) max_connections: Option<usize>,
     pub(crate) idle: IdleTimeouts,
     pub(crate) close_timeout: Duration,
+    pub(crate) frame_timeout: Option<Duration>,
     pub(crate) read_budget: usize,
     pub(crate) inbox_capacity: usize,
     pub(crate) timer_tick: Duration,
     pub(crate) pool_threads: usize,
     pub(crate) pool_queue: usize,
+    /// Offloaded jobs one connection may have queued or running at once.
+    pub(crate) jobs_per_connection: usize,
 }
 
 impl Default for Config {
@@ -73,15 +92,18 @@ impl Default for Config {
             backlog: 1024,
             child: ChildOptions::default(),
             watermarks: WriteWatermarks::default(),
+            output_limit: DEFAULT_OUTPUT_LIMIT,
             pause_read_when_unwritable: true,
             max_connections: None,
             idle: IdleTimeouts::default(),
             close_timeout: Duration::from_secs(10),
+            frame_timeout: None,
             read_budget: 256 * 1024,
             inbox_capacity: 64 * 1024,
             timer_tick: Duration::from_millis(1),
             pool_threads: std::thread::available_parallelism().map_or(1, usize::from),
             pool_queue: 1024,
+            jobs_per_connection: 16,
         }
     }
 }

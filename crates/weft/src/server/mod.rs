@@ -20,7 +20,7 @@ mod builder;
 mod config;
 
 pub use builder::ServerBuilder;
-pub(crate) use config::Config;
+pub(crate) use config::{deadline_after, Config};
 pub use config::{AcceptMode, IdleTimeouts};
 
 use std::fmt;
@@ -92,9 +92,10 @@ impl Shared {
         if let Some(acceptor) = &self.acceptor {
             acceptor.stop();
         }
-        let deadline = Instant::now() + grace;
+        let deadline = deadline_after(Instant::now(), grace);
         for inbox in &self.inboxes {
-            inbox.send_blocking(Command::Shutdown { deadline });
+            // Fails only for a reactor that has stopped already.
+            let _ = inbox.send(Command::Shutdown { deadline });
         }
     }
 }
@@ -129,11 +130,13 @@ impl Server {
         self.metrics.snapshot()
     }
 
-    /// Runs `task` on reactor `reactor` (modulo the number of reactors). Returns false if
-    /// the reactor's inbox is full or the server has stopped.
+    /// Runs `task` on reactor `reactor` (modulo the number of reactors). Returns false,
+    /// running nothing, if that reactor already has
+    /// [`inbox_capacity`](ServerBuilder::inbox_capacity) tasks waiting, or the server has
+    /// stopped.
     pub fn execute(&self, reactor: usize, task: impl FnOnce() + Send + 'static) -> bool {
         let inbox = &self.shared.inboxes[reactor % self.shared.inboxes.len()];
-        inbox.send(Command::Task(Box::new(task))).is_ok()
+        inbox.send_task(Box::new(task))
     }
 
     /// A handle that can start the shutdown from any thread (a signal handler thread, say).
