@@ -6,7 +6,7 @@
 //!     [--accept-mode acceptor|reuseport]
 //! ```
 //!
-//! The wire behaviour follows `PROTOCOLS.md` (the shared protocol page):
+//! The wire behaviour is the contract in `docs/protocols.md` ("line_echo"):
 //!
 //! * a line is the bytes up to and including `\n`; every byte value passes unchanged;
 //! * a line longer than `--max-line` (not counting `\n`) gets `ERR line too long\n`, after
@@ -17,6 +17,12 @@
 //! * half-close: when the client shuts down its sending side, every owed reply is written,
 //!   then the connection closes; a trailing partial line is dropped;
 //! * a connection that sends nothing for `--idle-timeout` seconds is closed (no message);
+//! * a line whose first byte arrived more than `--frame-timeout` seconds ago (default 60)
+//!   and is still incomplete closes the connection, after the replies owed before it;
+//! * at most `--max-connections` connections are served at once (default: the open-file
+//!   limit less a reserve); more wait in the listen backlog;
+//! * `--max-line` must be at least 2 below `--max-pending` (one echoed line must fit in the
+//!   pending output); other combinations are refused at start with exit status 2;
 //! * SIGINT/SIGTERM: stop accepting, flush what is owed, close, exit 0 within
 //!   `--shutdown-timeout` seconds.
 //!
@@ -28,18 +34,15 @@
 
 mod common;
 
-use std::num::NonZeroUsize;
-
 use common::Flags;
 use weft::codec::LineCodec;
 use weft::{
-    AcceptMode, Bytes, Context, Error, Handler, Idle, IdleTimeouts, Pipeline, Server,
-    WriteWatermarks,
+    AcceptMode, Bytes, Context, Error, Handler, Idle, IdleTimeouts, Pipeline, WriteWatermarks,
 };
 
 const USAGE: &str = "usage: line_echo [--addr HOST:PORT] [--workers N] [--max-line BYTES] \
-[--max-pending BYTES] [--idle-timeout SECS] [--shutdown-timeout SECS] \
-[--accept-mode acceptor|reuseport]";
+[--max-pending BYTES] [--idle-timeout SECS] [--frame-timeout SECS] [--max-connections N] \
+[--shutdown-timeout SECS] [--accept-mode acceptor|reuseport]";
 
 /// Echoes each line; answers an oversize line; closes an idle connection.
 struct Echo;
@@ -63,26 +66,34 @@ impl Handler for Echo {
     }
 }
 
+/// The watermarks for `--max-line` and `--max-pending`, or why the pair cannot work.
+///
+/// Reading stops once output passes the high watermark, and one more echoed line can
+/// overshoot it by `max_line + 1` bytes: so `high = max_pending - (max_line + 1)` keeps the
+/// output within `--max-pending`, and reading resumes below `min(high, max_pending / 2)`.
+/// That needs `high >= 1`, i.e. `max_line + 2 <= max_pending`: a line limit at or above the
+/// pending limit would let one echoed line alone pass it (and a high watermark of 0 would
+/// never let the connection read again), so it is refused at start.
+fn watermarks(max_line: usize, max_pending: usize) -> Result<WriteWatermarks, String> {
+    let high = max_pending
+        .checked_sub(max_line.saturating_add(1))
+        .filter(|&h| h >= 1)
+        .ok_or_else(|| {
+            format!(
+                "--max-line ({max_line}) must be at least 2 bytes below --max-pending \
+                 ({max_pending}): one echoed line must fit in the pending output"
+            )
+        })?;
+    Ok(WriteWatermarks::new(high.min(max_pending / 2).max(1), high).expect("1 <= low <= high"))
+}
+
 fn main() {
-    let flags = Flags::parse(
-        "line_echo",
-        &[
-            "addr",
-            "workers",
-            "max-line",
-            "max-pending",
-            "idle-timeout",
-            "shutdown-timeout",
-            "accept-mode",
-        ],
-        USAGE,
-    );
-    let addr: std::net::SocketAddr = flags.get("addr", "127.0.0.1:7000".parse().unwrap());
-    let workers: usize = flags.get_at_least("workers", Flags::cpus(), 1);
+    let mut known = common::COMMON_FLAGS.to_vec();
+    known.extend(["max-line", "idle-timeout", "accept-mode"]);
+    let flags = Flags::parse("line_echo", &known, USAGE);
+    let common = flags.common("127.0.0.1:7000");
     let max_line: usize = flags.get_at_least("max-line", 8192, 1);
-    let max_pending: usize = flags.get_at_least("max-pending", 1 << 20, 1);
     let idle = flags.seconds("idle-timeout", 300.0);
-    let grace = flags.seconds("shutdown-timeout", 5.0);
     let accept_mode = match flags.get("accept-mode", "acceptor".to_string()).as_str() {
         "acceptor" => AcceptMode::Acceptor,
         "reuseport" => AcceptMode::ReusePort,
@@ -91,28 +102,28 @@ fn main() {
             format!("invalid value '{other}' for --accept-mode: expected acceptor or reuseport"),
         ),
     };
+    let watermarks =
+        watermarks(max_line, common.max_pending).unwrap_or_else(|e| common::fail("line_echo", e));
     common::init_logging();
 
-    // Reading stops once output passes the high watermark, which one more echoed line can
-    // overshoot by at most max_line + 1 bytes: keep that much headroom below max-pending.
-    let high = max_pending.saturating_sub(max_line + 1);
-    let watermarks = WriteWatermarks::new(high.min(max_pending / 2), high).expect("low <= high");
-
-    let server = Server::builder()
-        .addr(addr)
-        .reactors(NonZeroUsize::new(workers).expect("checked above"))
+    let server = common
+        .builder()
         .accept_mode(accept_mode)
         .write_watermarks(watermarks)
         .idle_timeouts(IdleTimeouts {
             read: Some(idle),
             ..IdleTimeouts::default()
         })
-        .close_timeout(grace)
         .pipeline(move || Pipeline::new(LineCodec::new(max_line), Echo))
         .bind()
-        .unwrap_or_else(|e| common::fail("line_echo", format!("cannot listen on {addr}: {e}")));
+        .unwrap_or_else(|e| {
+            common::fail(
+                "line_echo",
+                format!("cannot listen on {}: {e}", common.addr),
+            )
+        });
     common::announce(server.local_addr());
 
     common::wait_for_signal("line_echo");
-    server.shutdown(grace);
+    server.shutdown(common.grace);
 }

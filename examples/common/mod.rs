@@ -6,6 +6,8 @@
 #![allow(dead_code)] // each example uses a different subset
 
 use std::fmt::Display;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -79,7 +81,8 @@ impl Flags {
         value
     }
 
-    /// A duration given in (possibly fractional) seconds.
+    /// A duration given in (possibly fractional) seconds: positive, and at most
+    /// [`MAX_SECONDS`] (a larger value is surely a mistake, and would overflow a deadline).
     pub fn seconds(&self, name: &str, default: f64) -> Duration {
         let secs: f64 = self.get(name, default);
         if !secs.is_finite() || secs <= 0.0 {
@@ -88,13 +91,102 @@ impl Flags {
                 format!("--{name} must be a positive number of seconds"),
             );
         }
-        Duration::from_secs_f64(secs)
+        if secs > MAX_SECONDS {
+            fail(
+                self.program,
+                format!("--{name} must be at most {MAX_SECONDS} seconds"),
+            );
+        }
+        Duration::try_from_secs_f64(secs)
+            .unwrap_or_else(|e| fail(self.program, format!("invalid value for --{name}: {e}")))
+    }
+
+    /// The flags every sample server takes (see `docs/protocols.md`, "Common to every
+    /// sample server"), with `default_addr` as the default `--addr`.
+    pub fn common(&self, default_addr: &str) -> Common {
+        let addr = self.get("addr", default_addr.parse().expect("a valid default"));
+        let workers = self.get_at_least("workers", Flags::cpus(), 1);
+        let max_pending = self.get_at_least("max-pending", 1 << 20, 1);
+        let frame_timeout = self.seconds("frame-timeout", 60.0);
+        let max_connections = self.get_at_least("max-connections", default_max_connections(), 1);
+        let grace = self.seconds("shutdown-timeout", 5.0);
+        Common {
+            addr,
+            workers: NonZeroUsize::new(workers).expect("checked above"),
+            max_pending,
+            frame_timeout,
+            max_connections: NonZeroUsize::new(max_connections).expect("checked above"),
+            grace,
+        }
     }
 
     /// The number of CPUs, the default for `--workers`.
     pub fn cpus() -> usize {
         std::thread::available_parallelism().map_or(1, usize::from)
     }
+}
+
+/// The longest duration a flag accepts, in seconds (about 31 years).
+pub const MAX_SECONDS: f64 = 1e9;
+
+/// The names of the flags [`Flags::common`] reads, for [`Flags::parse`]'s list.
+pub const COMMON_FLAGS: [&str; 6] = [
+    "addr",
+    "workers",
+    "max-pending",
+    "frame-timeout",
+    "max-connections",
+    "shutdown-timeout",
+];
+
+/// The usage text of [`COMMON_FLAGS`].
+pub const COMMON_USAGE: &str = "[--addr HOST:PORT] [--workers N] [--max-pending BYTES] \
+[--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS]";
+
+/// The flags every sample server shares, parsed and checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Common {
+    /// `--addr`.
+    pub addr: SocketAddr,
+    /// `--workers`: reactors.
+    pub workers: NonZeroUsize,
+    /// `--max-pending`: the most output held for one connection.
+    pub max_pending: usize,
+    /// `--frame-timeout`.
+    pub frame_timeout: Duration,
+    /// `--max-connections`.
+    pub max_connections: NonZeroUsize,
+    /// `--shutdown-timeout`.
+    pub grace: Duration,
+}
+
+impl Common {
+    /// A server builder with these settings: address, reactors, the output limit at
+    /// `--max-pending`, the frame timeout, the connection limit, and the close timeout at
+    /// the shutdown grace.
+    pub fn builder(&self) -> weft::ServerBuilder<()> {
+        weft::Server::builder()
+            .addr(self.addr)
+            .reactors(self.workers)
+            .output_limit(self.max_pending)
+            .frame_timeout(self.frame_timeout)
+            .max_connections(self.max_connections)
+            .close_timeout(self.grace)
+    }
+}
+
+/// What the open-file limit allows, less a reserve for the server's own descriptors (its
+/// listener, polls, wakers, log files): the default `--max-connections`.
+pub fn default_max_connections() -> usize {
+    const RESERVE: u64 = 64;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit through a valid pointer to a local.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    let soft = if ok { limit.rlim_cur } else { 1024 };
+    usize::try_from(soft.saturating_sub(RESERVE).max(1)).unwrap_or(usize::MAX)
 }
 
 /// Prints `program: message` on stderr and exits with status 2.

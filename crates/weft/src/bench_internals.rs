@@ -75,7 +75,10 @@ impl OutboundQueue {
         let (server, _) = listener.accept()?;
         server.set_nonblocking(true)?;
         let queue = OutboundQueue {
-            out: Outbound::new(WriteWatermarks::new(1, usize::MAX).expect("valid"), usize::MAX),
+            out: Outbound::new(
+                WriteWatermarks::new(1, usize::MAX).expect("valid"),
+                usize::MAX,
+            ),
             io: Io::Tcp(mio::net::TcpStream::from_std(server)),
         };
         Ok((queue, peer))

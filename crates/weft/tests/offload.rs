@@ -246,7 +246,10 @@ fn foreign_threads_write_and_close_through_handles() {
     });
     // A handle outliving its connection is harmless, and says so.
     let late = handles[0].write(Bytes::from_static(b"late\n")).unwrap_err();
-    assert!(!late.is_full() && late.into_inner() == "late\n", "Closed, with the bytes back");
+    assert!(
+        !late.is_full() && late.into_inner() == "late\n",
+        "Closed, with the bytes back"
+    );
     assert!(!handles[0].is_open());
     let survivor = owner[1];
     clients[survivor].write_all(b"echo\n").unwrap();

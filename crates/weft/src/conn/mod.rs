@@ -179,7 +179,11 @@ impl ConnCore {
         if !self.accepts_writes() {
             return;
         }
-        if !self.last_reply && self.out.would_pass_limit(Outbound::chunk_cost(&bytes, shared)) {
+        if !self.last_reply
+            && self
+                .out
+                .would_pass_limit(Outbound::chunk_cost(&bytes, shared))
+        {
             self.output_overflow(bytes.len());
             return;
         }

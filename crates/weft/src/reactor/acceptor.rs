@@ -231,7 +231,9 @@ impl Acceptor {
                 AcceptOutcome::ReactorsBusy => {
                     if !in_episode {
                         metrics.accept_pauses.fetch_add(1, SeqCst);
-                        tracing::warn!("every reactor has a full inbox of new connections; accepting paused");
+                        tracing::warn!(
+                            "every reactor has a full inbox of new connections; accepting paused"
+                        );
                     }
                     None
                 }

@@ -255,7 +255,6 @@ impl Inbox {
         self.registrations.fetch_sub(1, SeqCst) >= MAX_REGISTRATIONS
     }
 
-
     /// Wakes the reactor unless a wake-up is already on its way.
     pub(crate) fn wake(&self) {
         if self.notified.raise() {

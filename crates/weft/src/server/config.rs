@@ -52,7 +52,8 @@ pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 36
 /// overflow an `Instant`.
 pub(crate) fn deadline_after(now: std::time::Instant, delay: Duration) -> std::time::Instant {
     let delay = delay.min(MAX_TIMEOUT);
-    now.checked_add(delay).unwrap_or(now + Duration::from_secs(365 * 24 * 3600))
+    now.checked_add(delay)
+        .unwrap_or(now + Duration::from_secs(365 * 24 * 3600))
 }
 
 /// Everything a server was built with (see [`ServerBuilder`](crate::ServerBuilder) for
