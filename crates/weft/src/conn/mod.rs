@@ -713,13 +713,15 @@ impl<P: Drive> Connection<P> {
     }
 
     /// Pre-encoded bytes from a [`ConnectionHandle`](crate::ConnectionHandle) or a group,
-    /// charged to this connection when they were posted.
+    /// charged to this connection (and so admitted under its limit) when they were posted:
+    /// they are queued without a second check, which could only refuse what the sender was
+    /// told had been taken.
     pub(crate) fn write_posted(&mut self, reactor: &mut ReactorCore, bytes: Bytes) {
         if let Some(shared) = &self.core.shared {
             shared.delivered(posted_cost(bytes.len()));
         }
-        if self.core.accepts_writes() {
-            self.core.queue_chunk(bytes, false);
+        if self.core.accepts_writes() && !self.core.overflowed {
+            self.core.out.push_chunk(bytes, false);
             self.settle(reactor, false);
         }
     }
@@ -832,10 +834,13 @@ impl<P: Drive> Connection<P> {
                     core.finished = Some(reason);
                 } else {
                     tracing::debug!(conn = %core.id, pending = core.out.pending(), "close deadline passed, output discarded");
-                    core.abort(if reason == CloseReason::Shutdown {
-                        reason
-                    } else {
-                        CloseReason::CloseTimeout
+                    // A reason that already says why the peer is behind stays; an ordinary
+                    // close whose output was cut off becomes a close timeout.
+                    core.abort(match reason {
+                        CloseReason::Shutdown
+                        | CloseReason::SlowConsumer
+                        | CloseReason::FrameTimeout => reason,
+                        _ => CloseReason::CloseTimeout,
                     });
                 }
                 return;
