@@ -7,8 +7,11 @@
 //!
 //! * **At the connection limit.** The acceptor sets `paused`, re-checks the count, and sleeps
 //!   without a timeout; a reactor that closes a connection decrements the count and, seeing
-//!   `paused`, wakes it. (Both sides use `SeqCst`: either the acceptor's re-check sees the
-//!   decrement, or the reactor sees `paused` and wakes it.)
+//!   `paused`, wakes it. Either the acceptor's re-check sees the decrement, or the reactor
+//!   sees `paused` and wakes it. Every access in this handshake is a read-modify-write
+//!   (a re-check is `fetch_add(0)`, a look at `paused` is `fetch_or(false)`): an RMW reads
+//!   the latest value of its location, so the argument holds under acquire/release alone,
+//!   and the loom model below (loom treats `SeqCst` as acquire/release) can check it.
 //! * **Every reactor's inbox holds its maximum of new connections** (a reactor busy for a
 //!   long turn while connections pour in). The same handshake: the acceptor sets `paused`
 //!   and re-checks for room; a reactor that takes a new connection from a full inbox wakes
@@ -62,7 +65,7 @@ impl AcceptorSignal {
     /// Called by a reactor after it removed a connection, or took a new one from a full
     /// inbox: wakes the acceptor if it waits for either.
     pub(crate) fn wake_if_paused(&self) {
-        if self.paused.load(SeqCst) {
+        if self.paused.fetch_or(false, SeqCst) {
             let _ = self.waker.wake();
         }
     }
@@ -102,7 +105,7 @@ pub(crate) fn accept_batch(
     for _ in 0..ACCEPT_BATCH {
         if !has_room() {
             if let Some(signal) = signal {
-                signal.paused.store(true, SeqCst);
+                signal.paused.swap(true, SeqCst);
             }
             if !has_room() {
                 return AcceptOutcome::ReactorsBusy;
@@ -111,9 +114,9 @@ pub(crate) fn accept_batch(
         if let Some(max) = config.max_connections {
             if metrics.open_total.load(SeqCst) >= max {
                 if let Some(signal) = signal {
-                    signal.paused.store(true, SeqCst);
+                    signal.paused.swap(true, SeqCst);
                 }
-                if metrics.open_total.load(SeqCst) >= max {
+                if metrics.open_total.fetch_add(0, SeqCst) >= max {
                     return AcceptOutcome::AtLimit;
                 }
             }
@@ -288,5 +291,59 @@ fn hand_off(
         // The reactor has stopped: the server is shutting down, so refusing is right.
         metrics.open_total.fetch_sub(1, SeqCst);
         tracing::debug!(conn = %id, reactor = inbox.index(), "reactor stopped; connection refused");
+    }
+}
+
+/// A loom model of the pause handshake (module docs, "Pausing"), with the orderings the
+/// acceptor and the reactors use: the acceptor raises `paused` and re-checks for room
+/// before sleeping; a reactor frees room (a registration taken, or a connection closed) and
+/// then looks at `paused`. Whatever the interleaving, an acceptor that goes to sleep is
+/// woken. Run with `RUSTFLAGS="--cfg loom" cargo test -p weft --lib --release loom`.
+#[cfg(all(test, loom))]
+mod loom_model {
+    use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    const CAP: usize = 1;
+
+    struct World {
+        paused: AtomicBool,
+        /// Registrations waiting in the reactor's inbox (at `CAP`: no room).
+        waiting: AtomicUsize,
+        wakes: AtomicUsize,
+    }
+
+    #[test]
+    fn loom_a_sleeping_acceptor_is_always_woken() {
+        loom::model(|| {
+            let world = Arc::new(World {
+                paused: AtomicBool::new(false),
+                waiting: AtomicUsize::new(CAP),
+                wakes: AtomicUsize::new(0),
+            });
+            let reactor = {
+                let world = world.clone();
+                thread::spawn(move || {
+                    // `Inbox::registration_taken`, then `AcceptorSignal::wake_if_paused`.
+                    let was_full = world.waiting.fetch_sub(1, SeqCst) >= CAP;
+                    if was_full && world.paused.fetch_or(false, SeqCst) {
+                        world.wakes.fetch_add(1, SeqCst);
+                    }
+                })
+            };
+            // `accept_batch`: no room, so raise `paused` and look again before sleeping.
+            let sleeps = if world.waiting.load(SeqCst) >= CAP {
+                world.paused.swap(true, SeqCst);
+                world.waiting.fetch_add(0, SeqCst) >= CAP
+            } else {
+                false
+            };
+            reactor.join().unwrap();
+            assert!(
+                !sleeps || world.wakes.load(SeqCst) > 0,
+                "the acceptor slept with room freed and no wake-up"
+            );
+        });
     }
 }

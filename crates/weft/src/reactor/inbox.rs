@@ -236,9 +236,10 @@ impl Inbox {
         self.tasks.fetch_sub(1, AcqRel);
     }
 
-    /// True if the reactor can take another new connection now.
+    /// True if the reactor can take another new connection now. (A read-modify-write, so
+    /// that the acceptor's pause handshake holds; see `acceptor`.)
     pub(crate) fn has_registration_room(&self) -> bool {
-        self.registrations.load(SeqCst) < MAX_REGISTRATIONS
+        self.registrations.fetch_add(0, SeqCst) < MAX_REGISTRATIONS
     }
 
     /// Hands a new connection to the reactor (the acceptor checked for room first).
