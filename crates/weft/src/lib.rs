@@ -67,6 +67,7 @@ pub mod codec {
 pub mod bench_internals;
 mod conn;
 mod error;
+mod flood;
 mod group;
 mod metrics;
 mod net;

@@ -60,11 +60,11 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use mio::{Interest, Token};
 
-use crate::net;
 use crate::pipeline::{Drive, Idle, TimerId};
 use crate::reactor::{CloseHow, ReactorCore, TimerEvent, TimerKey};
 use crate::server::deadline_after;
 use crate::CloseReason;
+use crate::{flood, net};
 
 /// Identifies a connection within its server, for logs and for the user's own maps.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -209,14 +209,17 @@ impl ConnCore {
         }
         self.overflowed = true;
         self.overflow_notice = true;
-        tracing::warn!(
-            conn = %self.id,
-            peer = %self.peer,
-            queued = self.out.cost(),
-            limit = self.out.limit(),
-            message = len,
-            "output limit reached; closing the connection as a slow consumer"
-        );
+        if let Some(suppressed) = flood::admit(flood::Kind::SlowConsumer) {
+            tracing::warn!(
+                conn = %self.id,
+                peer = %self.peer,
+                queued = self.out.cost(),
+                limit = self.out.limit(),
+                message = len,
+                suppressed,
+                "output limit reached; closing the connection as a slow consumer"
+            );
+        }
         self.request_close(CloseReason::SlowConsumer);
     }
 
@@ -292,7 +295,9 @@ impl ConnCore {
 
     /// Logs why the connection must close, then closes it gracefully.
     pub(crate) fn fail(&mut self, reason: CloseReason, detail: &dyn fmt::Display) {
-        tracing::warn!(conn = %self.id, peer = %self.peer, %reason, "closing connection: {detail}");
+        if let Some(suppressed) = flood::admit(flood::Kind::Failure) {
+            tracing::warn!(conn = %self.id, peer = %self.peer, %reason, suppressed, "closing connection: {detail}");
+        }
         self.request_close(reason);
     }
 
@@ -480,7 +485,9 @@ fn guarded(core: &mut ConnCore, f: impl FnOnce(&mut ConnCore)) {
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(&mut *core))) {
         core.panicked = true;
         let message = panic_message(&*payload);
-        tracing::error!(conn = %core.id, peer = %core.peer, "handler panicked: {message}");
+        if let Some(suppressed) = flood::admit(flood::Kind::Panic) {
+            tracing::error!(conn = %core.id, peer = %core.peer, suppressed, "handler panicked: {message}");
+        }
         core.request_close(CloseReason::HandlerPanic);
     }
 }
@@ -877,7 +884,9 @@ impl<P: Drive> Connection<P> {
         }
         guarded(core, |core| pipeline.inactive(core, reactor, reason));
         if reason.is_failure() {
-            tracing::info!(conn = %core.id, peer = %core.peer, %reason, "connection closed");
+            if let Some(suppressed) = flood::admit(flood::Kind::Closed) {
+                tracing::info!(conn = %core.id, peer = %core.peer, %reason, suppressed, "connection closed");
+            }
         } else {
             tracing::debug!(conn = %core.id, peer = %core.peer, %reason, "connection closed");
         }
