@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mio::{Events, Poll, Waker};
 
+use crate::config::WriteWatermarks;
 use crate::conn::{Io, Outbound};
-use crate::reactor::{Command, Inbox, TimerKey, TimerWheel, WAKER};
-use crate::WriteWatermarks;
+use crate::inbox::{Command, Inbox};
+use crate::reactor::WAKER;
+use crate::timer::{TimerKey, TimerWheel};
 
 /// The reactor's timer wheel holding plain numbers.
 pub struct Wheel {

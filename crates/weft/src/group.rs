@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use bytes::Bytes;
 use mio::Token;
 
-use crate::conn::{posted_cost, Admission, ConnectionId};
-use crate::reactor::{CloseHow, Command, Inbox};
+use crate::id::ConnectionId;
+use crate::inbox::{CloseHow, Command, Inbox};
 use crate::remote::ConnectionHandle;
+use crate::shared::{posted_cost, Admission};
 
 /// A set of connections, possibly on different reactors, that can be broadcast to.
 ///

@@ -62,13 +62,17 @@ pub mod codec {
     pub use weft_codec::*;
 }
 
+mod admission;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench_internals;
+mod config;
 mod conn;
 mod error;
 mod flood;
 mod group;
+mod id;
+mod inbox;
 mod metrics;
 mod net;
 mod pipeline;
@@ -76,17 +80,19 @@ pub mod pool;
 mod reactor;
 mod remote;
 mod server;
+mod services;
+mod shared;
 #[cfg(feature = "test-util")]
 pub mod testing;
+mod timer;
 
 pub use bytes::{Bytes, BytesMut};
-pub use conn::{ConnectionId, WriteWatermarks};
+pub use config::{AcceptMode, Idle, IdleTimeouts, WriteWatermarks};
 pub use error::{CloseReason, Error, Initiator};
 pub use group::Group;
+pub use id::{ConnectionId, TimerId};
 pub use metrics::{MetricsSnapshot, ReactorMetrics};
-pub use pipeline::{
-    Context, Handler, Identity, Idle, Pipeline, PipelineBuilder, Stage, Then, TimerId,
-};
+pub use pipeline::{Context, Handler, Identity, Pipeline, PipelineBuilder, Stage, Then};
 pub use pool::{Cancellation, OffloadError};
 pub use remote::{ConnectionHandle, WriteError};
-pub use server::{AcceptMode, IdleTimeouts, Server, ServerBuilder, ShutdownHandle};
+pub use server::{Server, ServerBuilder, ShutdownHandle};

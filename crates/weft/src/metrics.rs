@@ -56,8 +56,6 @@ impl ReactorCounters {
 #[derive(Debug)]
 pub(crate) struct Metrics {
     pub(crate) reactors: Box<[ReactorCounters]>,
-    /// Open connections over all reactors (the max-connections limit reads this).
-    pub(crate) open_total: AtomicUsize,
     pub(crate) accept_errors: AtomicU64,
     pub(crate) accept_pauses: AtomicU64,
     /// The next connection id to hand out.
@@ -68,7 +66,6 @@ impl Metrics {
     pub(crate) fn new(reactors: usize) -> Self {
         Metrics {
             reactors: (0..reactors).map(|_| ReactorCounters::default()).collect(),
-            open_total: AtomicUsize::new(0),
             accept_errors: AtomicU64::new(0),
             accept_pauses: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
@@ -76,7 +73,7 @@ impl Metrics {
     }
 
     pub(crate) fn next_connection_id(&self) -> crate::ConnectionId {
-        crate::conn::ConnectionId(self.next_id.fetch_add(1, Relaxed))
+        crate::id::ConnectionId(self.next_id.fetch_add(1, Relaxed))
     }
 
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {

@@ -68,11 +68,11 @@ impl std::error::Error for OffloadError {}
 /// Given to the job by [`Context::offload_cancellable`](crate::Context::offload_cancellable).
 /// Polling it is one atomic load.
 pub struct Cancellation {
-    conn: Arc<crate::conn::ConnShared>,
+    conn: Arc<crate::shared::ConnShared>,
 }
 
 impl Cancellation {
-    pub(crate) fn new(conn: Arc<crate::conn::ConnShared>) -> Self {
+    pub(crate) fn new(conn: Arc<crate::shared::ConnShared>) -> Self {
         Cancellation { conn }
     }
 

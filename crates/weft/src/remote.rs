@@ -6,8 +6,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use mio::Token;
 
-use crate::conn::{posted_cost, Admission, ConnShared, ConnectionId};
-use crate::reactor::{CloseHow, Command, Inbox};
+use crate::id::ConnectionId;
+use crate::inbox::{CloseHow, Command, Inbox};
+use crate::shared::{posted_cost, Admission, ConnShared};
 
 /// A `Send + Clone` handle to one connection, usable from any thread: another connection's
 /// handler, a pool job, a thread of your own.

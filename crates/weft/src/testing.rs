@@ -49,12 +49,17 @@ use crossbeam_channel::Receiver;
 use mio::{Poll, Token, Waker};
 use weft_codec::{Decoder, Encoder};
 
-use crate::conn::{Connection, ConnectionId, Io, MemoryIo};
+use crate::admission::Admission;
+use crate::conn::{Connection, Io, MemoryIo};
+use crate::error::CloseReason;
+use crate::id::ConnectionId;
+use crate::inbox::{install_local, take_local, Command, Inbox};
 use crate::metrics::Metrics;
 use crate::pipeline::{Handler, Pipeline, Stage};
 use crate::pool::Job;
-use crate::reactor::{install_local, take_local, Command, Inbox, ReactorCore, WAKER};
-use crate::{CloseReason, ServerBuilder};
+use crate::reactor::WAKER;
+use crate::server::ServerBuilder;
+use crate::services::ReactorCore;
 
 /// The token of the one connection of an embedded pipeline.
 const CONN: Token = Token(0);
@@ -114,7 +119,7 @@ where
             config,
             pool,
             metrics,
-            None,
+            Admission::new(None),
             Instant::now(),
         );
         let conn = Connection::new(
@@ -123,6 +128,7 @@ where
             Io::Embedded(Box::default()),
             ([127, 0, 0, 1], 1).into(),
             pipeline,
+            core.admission().admit(),
             &core,
         );
         let mut embedded = EmbeddedPipeline {
@@ -136,7 +142,7 @@ where
             written: BytesMut::new(),
             _poll: poll,
         };
-        install_local(&embedded.core.inbox);
+        install_local(embedded.core.inbox());
         if let Some(conn) = &mut embedded.conn {
             conn.activate(&mut embedded.core);
         }
@@ -154,7 +160,7 @@ where
     /// Bytes from the peer, delivered as one read batch (push in several calls to split
     /// them anywhere).
     pub fn push(&mut self, bytes: impl AsRef<[u8]>) {
-        install_local(&self.core.inbox);
+        install_local(self.core.inbox());
         if let Some(mem) = self.memory() {
             mem.inbound.extend_from_slice(bytes.as_ref());
         }
@@ -163,7 +169,7 @@ where
 
     /// The peer shuts down its sending side (end of stream).
     pub fn push_eof(&mut self) {
-        install_local(&self.core.inbox);
+        install_local(self.core.inbox());
         if let Some(mem) = self.memory() {
             mem.inbound_closed = true;
         }
@@ -190,7 +196,7 @@ where
     /// so the watermarks, writability events and automatic read pause behave as with a
     /// peer that stopped reading. Setting it back flushes.
     pub fn set_peer_reading(&mut self, reading: bool) {
-        install_local(&self.core.inbox);
+        install_local(self.core.inbox());
         if let Some(mem) = self.memory() {
             mem.blocked = !reading;
         }
@@ -205,15 +211,15 @@ where
     /// Advances the virtual clock by `by`, firing every timer due by then (idle checks,
     /// scheduled tasks, close deadlines) in deadline order.
     pub fn advance(&mut self, by: Duration) {
-        install_local(&self.core.inbox);
-        let until = self.core.now + by;
+        install_local(self.core.inbox());
+        let until = self.core.now() + by;
         let mut due = Vec::new();
         // Fire in steps, so timers that re-arm (repeating, idle) fire again if due.
         loop {
-            let next = self.core.timers.next_deadline().filter(|&d| d <= until);
+            let next = self.core.next_timer_deadline().filter(|&d| d <= until);
             let Some(at) = next else { break };
-            self.core.now = at.max(self.core.now);
-            self.core.timers.expire(self.core.now, &mut due);
+            self.core.set_now(at);
+            self.core.expire_timers(self.core.now(), &mut due);
             for (key, event) in due.drain(..) {
                 if let Some(conn) = &mut self.conn {
                     conn.on_timer(&mut self.core, key, event);
@@ -221,13 +227,13 @@ where
             }
             self.settle();
         }
-        self.core.now = until;
+        self.core.set_now(until);
     }
 
     /// Runs every offloaded job queued so far on this thread, then their continuations.
     /// Returns how many jobs ran.
     pub fn run_offloaded(&mut self) -> usize {
-        install_local(&self.core.inbox);
+        install_local(self.core.inbox());
         let mut ran = 0;
         while let Ok(job) = self.jobs.try_recv() {
             job();
@@ -278,13 +284,17 @@ where
                 worked = true;
                 self.run_command(cmd);
             }
-            for token in std::mem::take(&mut self.core.ready) {
+            let mut ready = Vec::new();
+            self.core.take_ready(&mut ready);
+            for token in ready {
                 if let (CONN, Some(conn)) = (token, &mut self.conn) {
                     worked = true;
                     conn.on_readable(&mut self.core, &mut self.scratch);
                 }
             }
-            for token in std::mem::take(&mut self.core.dirty) {
+            let mut dirty = Vec::new();
+            self.core.take_dirty(&mut dirty);
+            for token in dirty {
                 if let (CONN, Some(conn)) = (token, &mut self.conn) {
                     worked = true;
                     conn.flush_dirty(&mut self.core);

@@ -36,17 +36,16 @@
 //! buffers for partial frames come from a small per-reactor pool and go back to it once
 //! they drain, so a read that ends mid-frame allocates nothing in steady state either.
 
+mod drive;
 mod outbound;
-mod shared;
 mod transport;
 
-pub(crate) use shared::{posted_cost, Admission, ConnShared};
+pub(crate) use drive::Drive;
 
 pub(crate) use transport::Io;
 #[cfg(feature = "test-util")]
 pub(crate) use transport::MemoryIo;
 
-pub use outbound::WriteWatermarks;
 pub(crate) use outbound::{Flushed, Outbound};
 
 use std::any::Any;
@@ -60,34 +59,15 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use mio::{Interest, Token};
 
-use crate::pipeline::{Drive, Idle, TimerId};
-use crate::reactor::{CloseHow, ReactorCore, TimerEvent, TimerKey};
-use crate::server::deadline_after;
-use crate::CloseReason;
+use crate::admission::OpenPermit;
+use crate::config::{deadline_after, Idle};
+use crate::error::CloseReason;
+use crate::id::{ConnectionId, TimerId};
+use crate::inbox::CloseHow;
+use crate::services::{ReactorCore, TimerEvent};
+use crate::shared::{posted_cost, ConnShared};
+use crate::timer::TimerKey;
 use crate::{flood, net};
-
-/// Identifies a connection within its server, for logs and for the user's own maps.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnectionId(pub(crate) u64);
-
-impl ConnectionId {
-    /// The id as a number (unique within one server; assigned in accept order).
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Debug for ConnectionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "conn#{}", self.0)
-    }
-}
-
-impl fmt::Display for ConnectionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "conn#{}", self.0)
-    }
-}
 
 /// How long a connection lingers after its FIN for the peer's EOF (bounded further by the
 /// close deadline): long enough for in-flight input to arrive and be discarded.
@@ -249,12 +229,12 @@ impl ConnCore {
     fn arm_frame_timer(&mut self, reactor: &mut ReactorCore) {
         let (Some(since), Some(timeout), None) = (
             self.frame_since,
-            reactor.config.frame_timeout,
+            reactor.config().frame_timeout,
             self.frame_timer,
         ) else {
             return;
         };
-        self.frame_timer = Some(reactor.timers.insert(
+        self.frame_timer = Some(reactor.insert_timer(
             deadline_after(since, timeout),
             TimerEvent::FrameDeadline(self.token),
         ));
@@ -311,13 +291,13 @@ impl ConnCore {
     }
 
     pub(crate) fn apply_backpressure(&mut self, reactor: &mut ReactorCore, writable: bool) {
-        if !reactor.config.pause_read_when_unwritable {
+        if !reactor.config().pause_read_when_unwritable {
             return;
         }
         if !writable {
             self.backpressure_paused = true;
         } else if std::mem::take(&mut self.backpressure_paused) {
-            reactor.ready.push(self.token);
+            reactor.mark_ready(self.token);
         }
     }
 
@@ -330,7 +310,7 @@ impl ConnCore {
             Ok((written, flushed)) => {
                 if written > 0 {
                     reactor.counters().wrote(written);
-                    self.last_write = reactor.now;
+                    self.last_write = reactor.now();
                 }
                 let want_writable = flushed == Flushed::Blocked;
                 if want_writable != self.write_interest {
@@ -341,7 +321,7 @@ impl ConnCore {
                     };
                     let token = self.token;
                     if let Some(stream) = self.io.tcp() {
-                        if let Err(e) = reactor.registry.reregister(stream, token, interest) {
+                        if let Err(e) = reactor.registry().reregister(stream, token, interest) {
                             self.io_failed("reregister", &e);
                             return;
                         }
@@ -365,7 +345,7 @@ impl ConnCore {
     fn mark_dirty(&mut self, reactor: &mut ReactorCore) {
         if !self.dirty && !self.out.is_empty() {
             self.dirty = true;
-            reactor.dirty.push(self.token);
+            reactor.mark_dirty(self.token);
         }
     }
 
@@ -376,7 +356,7 @@ impl ConnCore {
             return;
         }
         if self.close_timer.is_none() {
-            let deadline = reactor.now + reactor.config.close_timeout;
+            let deadline = reactor.now() + reactor.config().close_timeout;
             self.arm_close_deadline(reactor, deadline);
         }
         if self.fin_sent || !self.out.is_empty() {
@@ -393,23 +373,20 @@ impl ConnCore {
         }
         // LINGERING: the peer's EOF (or the deadline) ends it; anything it still sends must
         // be read, because closing a socket with unread input sends a reset.
-        let linger_end = reactor.now + LINGER;
+        let linger_end = reactor.now() + LINGER;
         if self.close_deadline.is_none_or(|d| linger_end < d) {
             self.arm_close_deadline(reactor, linger_end);
         }
-        reactor.ready.push(self.token);
+        reactor.mark_ready(self.token);
     }
 
     fn arm_close_deadline(&mut self, reactor: &mut ReactorCore, deadline: Instant) {
         if let Some(key) = self.close_timer.take() {
-            reactor.timers.cancel(key);
+            reactor.cancel_timer(key);
         }
         self.close_deadline = Some(deadline);
-        self.close_timer = Some(
-            reactor
-                .timers
-                .insert(deadline, TimerEvent::CloseDeadline(self.token)),
-        );
+        self.close_timer =
+            Some(reactor.insert_timer(deadline, TimerEvent::CloseDeadline(self.token)));
     }
 
     pub(crate) fn schedule(
@@ -418,12 +395,11 @@ impl ConnCore {
         delay: Duration,
         period: Option<Duration>,
     ) -> TimerId {
-        let key = reactor.timers.insert(
-            deadline_after(reactor.now, delay),
-            TimerEvent::User(self.token, TimerId(reactor.next_timer_id)),
+        let id = reactor.new_timer_id();
+        let key = reactor.insert_timer(
+            deadline_after(reactor.now(), delay),
+            TimerEvent::User(self.token, id),
         );
-        let id = TimerId(reactor.next_timer_id);
-        reactor.next_timer_id += 1;
         self.user_timers.push(UserTimer { id, key, period });
         id
     }
@@ -432,7 +408,7 @@ impl ConnCore {
         match self.user_timers.iter().position(|t| t.id == id) {
             Some(i) => {
                 let timer = self.user_timers.swap_remove(i);
-                reactor.timers.cancel(timer.key);
+                reactor.cancel_timer(timer.key);
                 true
             }
             None => false,
@@ -453,17 +429,13 @@ impl ConnCore {
 
     /// (Re)arms the one idle timer of this connection at the earliest idle deadline.
     fn arm_idle(&mut self, reactor: &mut ReactorCore) {
-        let idle = reactor.config.idle;
+        let idle = reactor.config().idle;
         let deadline = [Idle::Read, Idle::Write, Idle::All]
             .into_iter()
             .filter_map(|kind| Some(self.idle_since(kind) + idle.get(kind)?))
             .min();
         if let Some(deadline) = deadline {
-            self.idle_timer = Some(
-                reactor
-                    .timers
-                    .insert(deadline, TimerEvent::Idle(self.token)),
-            );
+            self.idle_timer = Some(reactor.insert_timer(deadline, TimerEvent::Idle(self.token)));
         }
     }
 }
@@ -475,6 +447,8 @@ pub(crate) struct Connection<P> {
     /// whenever the connection is between frames.
     read_buf: BytesMut,
     pipeline: P,
+    /// This connection's place in the server's open count, given back when it is dropped.
+    _permit: OpenPermit,
 }
 
 /// Runs user code; a panic marks the connection broken and closes it.
@@ -509,6 +483,7 @@ impl<P: Drive> Connection<P> {
         io: Io,
         peer: SocketAddr,
         pipeline: P,
+        permit: OpenPermit,
         reactor: &ReactorCore,
     ) -> Self {
         Connection {
@@ -517,7 +492,7 @@ impl<P: Drive> Connection<P> {
                 token,
                 peer,
                 io,
-                out: Outbound::new(reactor.config.watermarks, reactor.config.output_limit),
+                out: Outbound::new(reactor.config().watermarks, reactor.config().output_limit),
                 user_paused: false,
                 backpressure_paused: false,
                 peer_eof: false,
@@ -529,8 +504,8 @@ impl<P: Drive> Connection<P> {
                 panicked: false,
                 write_interest: false,
                 dirty: false,
-                last_read: reactor.now,
-                last_write: reactor.now,
+                last_read: reactor.now(),
+                last_write: reactor.now(),
                 idle_reported: [None; 3],
                 idle_timer: None,
                 close_timer: None,
@@ -546,6 +521,7 @@ impl<P: Drive> Connection<P> {
             },
             read_buf: BytesMut::new(),
             pipeline,
+            _permit: permit,
         }
     }
 
@@ -590,6 +566,7 @@ impl<P: Drive> Connection<P> {
             core,
             read_buf,
             pipeline,
+            ..
         } = self;
         let mut decoded = 0;
         // Frames left buffered by a pause go first.
@@ -598,7 +575,7 @@ impl<P: Drive> Connection<P> {
                 decoded += pipeline.dispatch(read_buf, core, reactor)
             });
         }
-        let budget = reactor.config.read_budget;
+        let budget = reactor.config().read_budget;
         let mut total = 0;
         while core.may_read() {
             let own = !read_buf.is_empty();
@@ -620,7 +597,7 @@ impl<P: Drive> Connection<P> {
                 core.peer_eof = true;
             } else {
                 total += n;
-                core.last_read = reactor.now;
+                core.last_read = reactor.now();
                 reactor.counters().read(n);
             }
             guarded(core, |core| {
@@ -628,7 +605,7 @@ impl<P: Drive> Connection<P> {
             });
             if !own && !scratch.is_empty() {
                 if read_buf.capacity() == 0 {
-                    *read_buf = reactor.partial_buffers.take();
+                    *read_buf = reactor.take_partial_buffer();
                 }
                 read_buf.extend_from_slice(scratch);
                 scratch.clear();
@@ -637,12 +614,12 @@ impl<P: Drive> Connection<P> {
                 break; // drained for now: another read would only say WouldBlock
             }
             if total >= budget {
-                reactor.ready.push(core.token); // more to read: next turn, after the others
+                reactor.mark_ready(core.token); // more to read: next turn, after the others
                 break;
             }
         }
         if read_buf.is_empty() && read_buf.capacity() > 0 {
-            reactor.partial_buffers.give(std::mem::take(read_buf));
+            reactor.give_partial_buffer(std::mem::take(read_buf));
         }
         core.arm_frame_timer(reactor);
         if decoded > 0 && core.finished.is_none() {
@@ -679,8 +656,8 @@ impl<P: Drive> Connection<P> {
                     if n < want && !core.hangup_seen {
                         break;
                     }
-                    if total >= reactor.config.read_budget {
-                        reactor.ready.push(core.token);
+                    if total >= reactor.config().read_budget {
+                        reactor.mark_ready(core.token);
                         break;
                     }
                 }
@@ -777,13 +754,13 @@ impl<P: Drive> Connection<P> {
                 if !core.accepts_writes() {
                     return;
                 }
-                let idle = reactor.config.idle;
+                let idle = reactor.config().idle;
                 for kind in [Idle::Read, Idle::Write, Idle::All] {
                     let Some(timeout) = idle.get(kind) else {
                         continue;
                     };
-                    if reactor.now >= core.idle_since(kind) + timeout {
-                        core.idle_reported[kind as usize] = Some(reactor.now);
+                    if reactor.now() >= core.idle_since(kind) + timeout {
+                        core.idle_reported[kind as usize] = Some(reactor.now());
                         guarded(core, |core| pipeline.idle(core, reactor, kind));
                     }
                 }
@@ -797,10 +774,9 @@ impl<P: Drive> Connection<P> {
                 };
                 match core.user_timers[i].period {
                     Some(period) => {
-                        let next = reactor.now + period;
-                        core.user_timers[i].key = reactor
-                            .timers
-                            .insert(next, TimerEvent::User(core.token, id));
+                        let next = reactor.now() + period;
+                        core.user_timers[i].key =
+                            reactor.insert_timer(next, TimerEvent::User(core.token, id));
                     }
                     None => {
                         core.user_timers.swap_remove(i);
@@ -815,12 +791,13 @@ impl<P: Drive> Connection<P> {
                     return;
                 }
                 core.frame_timer = None;
-                let (Some(since), Some(timeout)) = (core.frame_since, reactor.config.frame_timeout)
+                let (Some(since), Some(timeout)) =
+                    (core.frame_since, reactor.config().frame_timeout)
                 else {
                     return;
                 };
                 let due = deadline_after(since, timeout);
-                if reactor.now < due {
+                if reactor.now() < due {
                     core.arm_frame_timer(reactor); // the frame began later than we armed for
                     return;
                 }
@@ -861,7 +838,7 @@ impl<P: Drive> Connection<P> {
         let reason = self.core.finished.unwrap_or(CloseReason::Reset);
         let Connection { core, pipeline, .. } = &mut self;
         for timer in core.user_timers.drain(..) {
-            reactor.timers.cancel(timer.key);
+            reactor.cancel_timer(timer.key);
         }
         for key in [
             core.idle_timer.take(),
@@ -871,14 +848,14 @@ impl<P: Drive> Connection<P> {
         .into_iter()
         .flatten()
         {
-            reactor.timers.cancel(key);
+            reactor.cancel_timer(key);
         }
         if let Some(shared) = &core.shared {
             shared.close();
         }
         crate::group::leave_all(&mut core.groups, core.id);
         if let Some(stream) = core.io.tcp() {
-            if let Err(e) = reactor.registry.deregister(stream) {
+            if let Err(e) = reactor.registry().deregister(stream) {
                 tracing::debug!(conn = %core.id, error = %e, "deregister failed");
             }
         }

@@ -26,8 +26,9 @@
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 
-use super::shared::CHUNK_OVERHEAD;
 use super::Io;
+use crate::config::WriteWatermarks;
+use crate::shared::CHUNK_OVERHEAD;
 use bytes::{Buf, Bytes, BytesMut};
 
 /// At most this many slices go into one `sendmsg`.
@@ -36,51 +37,6 @@ pub(crate) const MAX_IOVECS: usize = 64;
 /// A drained tail keeps its allocation for the next batch only up to this size, so an idle
 /// connection that once sent a burst does not pin the burst's memory.
 const RETAIN_TAIL: usize = 8 * 1024;
-
-/// High and low watermarks on a connection's unsent output, in bytes.
-///
-/// When unsent output rises above `high` the connection becomes unwritable (and, by default,
-/// weft stops reading from it); when it falls below `low` it becomes writable again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriteWatermarks {
-    low: usize,
-    high: usize,
-}
-
-impl WriteWatermarks {
-    /// Watermarks with `1 <= low <= high`; `None` otherwise.
-    ///
-    /// A low watermark of 0 is refused because it could never be reached from below: a
-    /// connection would become writable again only when less than nothing is queued, so
-    /// once paused it would stay paused forever.
-    pub const fn new(low: usize, high: usize) -> Option<Self> {
-        if 1 <= low && low <= high {
-            Some(WriteWatermarks { low, high })
-        } else {
-            None
-        }
-    }
-
-    /// The level below which an unwritable connection becomes writable again.
-    pub fn low(&self) -> usize {
-        self.low
-    }
-
-    /// The level above which a connection becomes unwritable.
-    pub fn high(&self) -> usize {
-        self.high
-    }
-}
-
-impl Default for WriteWatermarks {
-    /// 32 KiB low, 64 KiB high, as in Netty.
-    fn default() -> Self {
-        WriteWatermarks {
-            low: 32 * 1024,
-            high: 64 * 1024,
-        }
-    }
-}
 
 /// What a flush achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,9 +272,9 @@ impl Outbound {
     fn update_writability(&mut self) {
         let cost = self.cost();
         let writable = if self.writable {
-            cost <= self.watermarks.high
+            cost <= self.watermarks.high()
         } else {
-            cost < self.watermarks.low
+            cost < self.watermarks.low()
         };
         if writable != self.writable {
             self.writable = writable;

@@ -7,14 +7,18 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use weft_codec::Encoder;
 
-use crate::conn::{ConnCore, ConnectionId};
+use crate::config::WriteWatermarks;
+use crate::conn::ConnCore;
+use crate::error::{CloseReason, Error};
 use crate::group::Group;
+use crate::id::{ConnectionId, TimerId};
+use crate::inbox::Command;
 use crate::pipeline::drive::Continuation;
-use crate::pipeline::{Handler, TimerId};
+use crate::pipeline::Handler;
 use crate::pool::{Cancellation, OffloadError};
-use crate::reactor::{Command, ReactorCore};
 use crate::remote::ConnectionHandle;
-use crate::{CloseReason, Error, WriteWatermarks};
+use crate::services::ReactorCore;
+use crate::shared::ConnShared;
 
 /// An encoder seen through the one item type a handler writes (so that [`Context`] need not
 /// name the codec's type).
@@ -60,7 +64,7 @@ impl<H: Handler> fmt::Debug for Context<'_, H> {
         f.debug_struct("Context")
             .field("id", &self.conn.id)
             .field("peer", &self.conn.peer)
-            .field("reactor", &self.reactor.index)
+            .field("reactor", &self.reactor.index())
             .field("pending", &self.conn.out.pending())
             .finish()
     }
@@ -79,12 +83,12 @@ impl<'a, H: Handler> Context<'a, H> {
 
     /// The index of the reactor that owns this connection.
     pub fn reactor_index(&self) -> usize {
-        self.reactor.index
+        self.reactor.index()
     }
 
     /// The reactor's clock, read once per loop turn (cheaper than `Instant::now`).
     pub fn now(&self) -> Instant {
-        self.reactor.now
+        self.reactor.now()
     }
 
     /// Encodes `msg` into the outbound queue.
@@ -165,7 +169,7 @@ impl<'a, H: Handler> Context<'a, H> {
     /// first, in this same loop turn.
     pub fn resume_read(&mut self) {
         if std::mem::take(&mut self.conn.user_paused) {
-            self.reactor.ready.push(self.conn.token);
+            self.reactor.mark_ready(self.conn.token);
         }
     }
 
@@ -229,7 +233,7 @@ impl<'a, H: Handler> Context<'a, H> {
     pub fn handle(&mut self) -> ConnectionHandle {
         let shared = self.conn.shared_state().clone();
         ConnectionHandle::new(
-            self.reactor.inbox.clone(),
+            self.reactor.inbox().clone(),
             self.conn.token,
             self.conn.id,
             shared,
@@ -271,16 +275,16 @@ impl<'a, H: Handler> Context<'a, H> {
         T: FnOnce(&mut H, &mut Context<'_, H>, R) + Send + 'static,
     {
         let shared = self.conn.shared_state().clone();
-        if !shared.start_job(self.reactor.config.jobs_per_connection) {
+        if !shared.start_job(self.reactor.config().jobs_per_connection) {
             return Err(OffloadError::Busy);
         }
-        let inbox = self.reactor.inbox.clone();
+        let inbox = self.reactor.inbox().clone();
         let token = self.conn.token;
-        let submitted = self.reactor.pool.submit(Box::new({
+        let submitted = self.reactor.pool().submit(Box::new({
             let shared = shared.clone();
             move || {
                 // Ends the job's place in its connection's count however the job ends.
-                struct Slot(std::sync::Arc<crate::conn::ConnShared>);
+                struct Slot(std::sync::Arc<ConnShared>);
                 impl Drop for Slot {
                     fn drop(&mut self) {
                         self.0.end_job();
@@ -320,6 +324,6 @@ impl<'a, H: Handler> Context<'a, H> {
             call: Box::new(call),
         };
         // From the reactor's own thread this goes to the local queue and cannot fail.
-        let _ = self.reactor.inbox.send(cmd);
+        let _ = self.reactor.inbox().send(cmd);
     }
 }

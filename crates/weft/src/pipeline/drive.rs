@@ -1,44 +1,20 @@
-//! How a connection drives its pipeline: the crate-private `Drive` trait.
+//! [`Drive`] for every [`Pipeline`] whose parts fit together: how the events a connection
+//! delivers reach the codec, the stages and the handler.
 
 use std::any::Any;
 
 use bytes::BytesMut;
 use weft_codec::{Decoder, Encoder};
 
-use super::{Context, Handler, Idle, Pipeline, Stage, TimerId};
-use crate::conn::ConnCore;
-use crate::reactor::ReactorCore;
-use crate::{CloseReason, Error};
+use super::{Context, Handler, Pipeline, Stage};
+use crate::config::Idle;
+use crate::conn::{ConnCore, Drive};
+use crate::error::{CloseReason, Error};
+use crate::id::TimerId;
+use crate::services::ReactorCore;
 
 /// A continuation posted back to the reactor by an offloaded job or a task.
 pub(crate) type Continuation<H> = Box<dyn for<'a> FnOnce(&mut H, &mut Context<'a, H>) + Send>;
-
-/// The events a connection delivers to its pipeline. Implemented for every [`Pipeline`]
-/// whose parts fit together; the reactor is generic over it, so every call is static.
-pub(crate) trait Drive: 'static {
-    fn active(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
-    /// Decodes and delivers frames from `buf` for as long as the connection may dispatch.
-    /// Returns how many messages were decoded.
-    fn dispatch(
-        &mut self,
-        buf: &mut BytesMut,
-        conn: &mut ConnCore,
-        reactor: &mut ReactorCore,
-    ) -> usize;
-    fn read_complete(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
-    fn read_closed(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
-    /// Delivers pending writability notices (and applies the automatic read pause).
-    fn writability(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
-    fn idle(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore, idle: Idle);
-    fn timer(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore, timer: TimerId);
-    fn continuation(
-        &mut self,
-        conn: &mut ConnCore,
-        reactor: &mut ReactorCore,
-        call: Box<dyn Any + Send>,
-    );
-    fn inactive(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore, reason: CloseReason);
-}
 
 impl<C, S, H> Pipeline<C, S, H>
 where
@@ -115,7 +91,7 @@ where
                 }
             }
         }
-        conn.note_frame(waiting, decoded > 0, reactor.now);
+        conn.note_frame(waiting, decoded > 0, reactor.now());
         decoded
     }
 

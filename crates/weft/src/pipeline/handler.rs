@@ -1,30 +1,9 @@
 //! The [`Handler`] trait: what a connection's user code implements.
 
-use std::fmt;
-
+use crate::config::Idle;
+use crate::error::{CloseReason, Error};
+use crate::id::TimerId;
 use crate::pipeline::Context;
-use crate::{CloseReason, Error};
-
-/// Which side of a connection has been quiet for its configured idle time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Idle {
-    /// Nothing was read for the read-idle time.
-    Read,
-    /// Nothing was written for the write-idle time.
-    Write,
-    /// Nothing was read or written for the all-idle time.
-    All,
-}
-
-/// Names a timer scheduled with [`Context::schedule`] or [`Context::schedule_repeating`].
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TimerId(pub(crate) u64);
-
-impl fmt::Debug for TimerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TimerId({})", self.0)
-    }
-}
 
 /// The user code of a connection: receives decoded messages and lifecycle events.
 ///

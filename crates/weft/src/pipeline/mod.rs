@@ -11,17 +11,16 @@
 //!
 //! Every step is a concrete type: a frame goes from the decoder through the stages to the
 //! handler by direct (inlinable) calls, with no boxing or allocation. The connection (in
-//! `conn/`) drives its pipeline through the crate-private `Drive` trait; the pipeline knows
-//! nothing of sockets or mio.
+//! `conn/`) drives its pipeline through the crate-private `Drive` trait it defines, which
+//! this module implements; the pipeline knows nothing of sockets or mio.
 
 mod context;
-pub(crate) mod drive;
+mod drive;
 mod handler;
 mod stage;
 
 pub use context::Context;
-pub(crate) use drive::Drive;
-pub use handler::{Handler, Idle, TimerId};
+pub use handler::Handler;
 pub use stage::{Identity, Stage, Then};
 
 use weft_codec::{Decoder, Encoder};

@@ -24,57 +24,26 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Waker};
 
-use super::{Command, Inbox, LISTENER, WAKER};
-use crate::conn::ConnectionId;
+use super::{LISTENER, WAKER};
+use crate::admission::{AcceptorSignal, Admission, OpenPermit};
+use crate::config::Config;
+use crate::id::ConnectionId;
+use crate::inbox::{Command, Inbox};
 use crate::metrics::Metrics;
 use crate::net::{self, AcceptError};
-use crate::server::Config;
 
 /// How long accepting pauses after running out of descriptors.
 pub(crate) const BACKOFF: Duration = Duration::from_millis(100);
 
 /// Accepts handled per readiness event before the acceptor polls again.
 const ACCEPT_BATCH: usize = 1024;
-
-/// Shared between the acceptor and the reactors (and the server handle, to stop it).
-#[derive(Debug)]
-pub(crate) struct AcceptorSignal {
-    waker: Waker,
-    /// Accepting is paused and waits for a connection to close.
-    paused: AtomicBool,
-    /// The server is shutting down: drop the listener and exit.
-    stop: AtomicBool,
-}
-
-impl AcceptorSignal {
-    pub(crate) fn new(waker: Waker) -> Self {
-        AcceptorSignal {
-            waker,
-            paused: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
-        }
-    }
-
-    /// Called by a reactor after it removed a connection, or took a new one from a full
-    /// inbox: wakes the acceptor if it waits for either.
-    pub(crate) fn wake_if_paused(&self) {
-        if self.paused.fetch_or(false, SeqCst) {
-            let _ = self.waker.wake();
-        }
-    }
-
-    pub(crate) fn stop(&self) {
-        self.stop.store(true, SeqCst);
-        let _ = self.waker.wake();
-    }
-}
 
 /// How an accept batch ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,25 +67,26 @@ pub(crate) fn accept_batch(
     listener: &TcpListener,
     config: &Config,
     metrics: &Metrics,
-    signal: Option<&AcceptorSignal>,
+    admission: &Arc<Admission>,
     has_room: impl Fn() -> bool,
-    mut deliver: impl FnMut(TcpStream, SocketAddr, ConnectionId),
+    mut deliver: impl FnMut(TcpStream, SocketAddr, ConnectionId, OpenPermit),
 ) -> AcceptOutcome {
+    let signal = admission.signal();
     for _ in 0..ACCEPT_BATCH {
         if !has_room() {
             if let Some(signal) = signal {
-                signal.paused.swap(true, SeqCst);
+                signal.raise_pause();
             }
             if !has_room() {
                 return AcceptOutcome::ReactorsBusy;
             }
         }
         if let Some(max) = config.max_connections {
-            if metrics.open_total.load(SeqCst) >= max {
+            if admission.open() >= max {
                 if let Some(signal) = signal {
-                    signal.paused.swap(true, SeqCst);
+                    signal.raise_pause();
                 }
-                if metrics.open_total.fetch_add(0, SeqCst) >= max {
+                if admission.open() >= max {
                     return AcceptOutcome::AtLimit;
                 }
             }
@@ -124,14 +94,14 @@ pub(crate) fn accept_batch(
         match listener.accept() {
             Ok((stream, peer)) => {
                 if let Some(signal) = signal {
-                    signal.paused.store(false, SeqCst);
+                    signal.clear_pause();
                 }
                 if let Err(e) = net::apply_child_options(&stream, &config.child) {
                     tracing::debug!(%peer, error = %e, "cannot set socket options; connection dropped");
                     continue;
                 }
-                metrics.open_total.fetch_add(1, SeqCst);
-                deliver(stream, peer, metrics.next_connection_id());
+                let permit = admission.admit();
+                deliver(stream, peer, metrics.next_connection_id(), permit);
             }
             Err(e) => match net::classify_accept_error(&e) {
                 AcceptError::Drained => return AcceptOutcome::Drained,
@@ -141,7 +111,7 @@ pub(crate) fn accept_batch(
                 AcceptError::BackOff | AcceptError::Unexpected => {
                     metrics.accept_errors.fetch_add(1, SeqCst);
                     if let Some(signal) = signal {
-                        signal.paused.store(true, SeqCst);
+                        signal.raise_pause();
                     }
                     return AcceptOutcome::BackOff(e.raw_os_error());
                 }
@@ -159,21 +129,22 @@ pub(crate) struct Acceptor {
     next: usize,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
-    signal: Arc<AcceptorSignal>,
+    admission: Arc<Admission>,
 }
 
 impl Acceptor {
-    /// Creates the acceptor's poll (and its waker, inside the returned signal).
+    /// Creates the acceptor's poll (and its waker, inside the returned admission's signal).
     pub(crate) fn new(
         mut listener: TcpListener,
         inboxes: Vec<Arc<Inbox>>,
         config: Arc<Config>,
         metrics: Arc<Metrics>,
-    ) -> io::Result<(Self, Arc<AcceptorSignal>)> {
+    ) -> io::Result<(Self, Arc<Admission>)> {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let signal = Arc::new(AcceptorSignal::new(Waker::new(poll.registry(), WAKER)?));
+        let admission = Admission::new(Some(signal));
         let acceptor = Acceptor {
             poll,
             listener,
@@ -181,9 +152,9 @@ impl Acceptor {
             next: 0,
             config,
             metrics,
-            signal: signal.clone(),
+            admission: admission.clone(),
         };
-        Ok((acceptor, signal))
+        Ok((acceptor, admission))
     }
 
     /// The acceptor loop: returns (dropping the listener) once stopped.
@@ -198,7 +169,7 @@ impl Acceptor {
                     return;
                 }
             }
-            if self.signal.stop.load(SeqCst) {
+            if self.admission.signal().is_some_and(|s| s.is_stopping()) {
                 tracing::debug!("acceptor stopped");
                 return;
             }
@@ -208,17 +179,17 @@ impl Acceptor {
                 next,
                 config,
                 metrics,
-                signal,
+                admission,
                 ..
             } = &mut self;
             let outcome = accept_batch(
                 listener,
                 config,
                 metrics,
-                Some(signal),
+                admission,
                 || inboxes.iter().any(|inbox| inbox.has_registration_room()),
-                |stream, peer, id| {
-                    hand_off(inboxes, next, metrics, stream, peer, id);
+                |stream, peer, id, permit| {
+                    hand_off(inboxes, next, stream, peer, id, permit);
                 },
             );
             timeout = match outcome {
@@ -272,10 +243,10 @@ impl Acceptor {
 fn hand_off(
     inboxes: &[Arc<Inbox>],
     next: &mut usize,
-    metrics: &Metrics,
     stream: TcpStream,
     peer: SocketAddr,
     id: ConnectionId,
+    permit: OpenPermit,
 ) {
     let count = inboxes.len();
     let chosen = (0..count)
@@ -285,11 +256,16 @@ fn hand_off(
     *next = (chosen + 1) % count;
     let inbox = &inboxes[chosen];
     if inbox
-        .send_registration(Command::Register { stream, peer, id })
+        .send_registration(Command::Register {
+            stream,
+            peer,
+            id,
+            permit,
+        })
         .is_err()
     {
-        // The reactor has stopped: the server is shutting down, so refusing is right.
-        metrics.open_total.fetch_sub(1, SeqCst);
+        // The reactor has stopped: the server is shutting down, so refusing is right (the
+        // permit went with the command).
         tracing::debug!(conn = %id, reactor = inbox.index(), "reactor stopped; connection refused");
     }
 }

@@ -18,15 +18,11 @@
 //! Only this thread ever touches its connections' sockets, buffers and pipelines.
 
 mod acceptor;
-mod inbox;
 mod slab;
-mod timer;
 
 use acceptor::AcceptOutcome;
-pub(crate) use acceptor::{Acceptor, AcceptorSignal};
-pub(crate) use inbox::{has_local, install_local, take_local, CloseHow, Command, Inbox};
+pub(crate) use acceptor::Acceptor;
 pub(crate) use slab::{LISTENER, WAKER};
-pub(crate) use timer::{TimerKey, TimerWheel};
 
 use std::collections::VecDeque;
 use std::io;
@@ -39,122 +35,18 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use crossbeam_channel::Receiver;
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Registry, Token};
+use mio::{Events, Interest, Poll, Token};
 
-use crate::conn::{Connection, ConnectionId, Io};
-use crate::metrics::{Metrics, ReactorCounters};
-use crate::pipeline::{Drive, TimerId};
+use crate::admission::{Admission, OpenPermit};
+use crate::config::Config;
+use crate::conn::{Connection, Drive, Io};
+use crate::id::ConnectionId;
+use crate::inbox::{has_local, install_local, take_local, Command, Inbox};
+use crate::metrics::Metrics;
 use crate::pool::PoolSender;
-use crate::server::Config;
+use crate::services::{ReactorCore, TimerEvent};
+use crate::timer::TimerKey;
 use slab::Slab;
-
-/// Buffers lent to connections that hold a partial frame, returned once drained.
-///
-/// Bounded twice: at most [`PartialBuffers::KEEP`] buffers are kept, and only those no
-/// larger than [`PartialBuffers::MAX_CAPACITY`] (a connection that buffered a huge frame
-/// gives its memory back to the allocator).
-#[derive(Default)]
-pub(crate) struct PartialBuffers {
-    free: Vec<BytesMut>,
-}
-
-impl PartialBuffers {
-    const KEEP: usize = 64;
-    const MAX_CAPACITY: usize = 32 * 1024;
-
-    /// An empty buffer (from the pool when it has one).
-    pub(crate) fn take(&mut self) -> BytesMut {
-        self.free.pop().unwrap_or_default()
-    }
-
-    /// Returns a drained buffer to the pool (or frees it).
-    pub(crate) fn give(&mut self, mut buf: BytesMut) {
-        buf.clear();
-        if self.free.len() < Self::KEEP && buf.capacity() <= Self::MAX_CAPACITY {
-            self.free.push(buf);
-        }
-    }
-}
-
-/// What a timer of the wheel stands for.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum TimerEvent {
-    /// Check a connection for idleness.
-    Idle(Token),
-    /// A timer the handler scheduled.
-    User(Token, TimerId),
-    /// A closing connection's time is up.
-    CloseDeadline(Token),
-    /// A connection's current frame may have been arriving for too long.
-    FrameDeadline(Token),
-}
-
-impl TimerEvent {
-    fn token(self) -> Token {
-        match self {
-            TimerEvent::Idle(t)
-            | TimerEvent::User(t, _)
-            | TimerEvent::CloseDeadline(t)
-            | TimerEvent::FrameDeadline(t) => t,
-        }
-    }
-}
-
-/// The reactor state a connection and its [`Context`](crate::Context) may use.
-pub(crate) struct ReactorCore {
-    pub(crate) index: usize,
-    /// Read once per loop turn, after `poll` returns.
-    pub(crate) now: Instant,
-    pub(crate) registry: Registry,
-    pub(crate) timers: TimerWheel<TimerEvent>,
-    pub(crate) next_timer_id: u64,
-    /// Connections to read from this turn without a readiness event (budget spent,
-    /// reading resumed, lingering).
-    pub(crate) ready: Vec<Token>,
-    /// Connections with output queued outside a read batch, flushed at the end of the turn.
-    pub(crate) dirty: Vec<Token>,
-    pub(crate) inbox: Arc<Inbox>,
-    pub(crate) config: Arc<Config>,
-    pub(crate) pool: PoolSender,
-    /// Buffers for partial frames (see `conn`).
-    pub(crate) partial_buffers: PartialBuffers,
-    metrics: Arc<Metrics>,
-    acceptor: Option<Arc<AcceptorSignal>>,
-}
-
-impl ReactorCore {
-    #[allow(clippy::too_many_arguments)] // every field a reactor is started with
-    pub(crate) fn new(
-        index: usize,
-        registry: Registry,
-        inbox: Arc<Inbox>,
-        config: Arc<Config>,
-        pool: PoolSender,
-        metrics: Arc<Metrics>,
-        acceptor: Option<Arc<AcceptorSignal>>,
-        now: Instant,
-    ) -> Self {
-        ReactorCore {
-            index,
-            now,
-            registry,
-            timers: TimerWheel::new(now, config.timer_tick),
-            next_timer_id: 0,
-            ready: Vec::new(),
-            dirty: Vec::new(),
-            inbox,
-            config,
-            pool,
-            partial_buffers: PartialBuffers::default(),
-            metrics,
-            acceptor,
-        }
-    }
-
-    pub(crate) fn counters(&self) -> &ReactorCounters {
-        &self.metrics.reactors[self.index]
-    }
-}
 
 /// Commands handled per turn before the loop goes back to I/O.
 const INBOX_BATCH: usize = 4096;
@@ -195,7 +87,7 @@ pub(crate) struct ReactorParts<F> {
     pub(crate) factory: Arc<F>,
     pub(crate) config: Arc<Config>,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) acceptor: Option<Arc<AcceptorSignal>>,
+    pub(crate) admission: Arc<Admission>,
     pub(crate) listener: Option<TcpListener>,
     pub(crate) pool: PoolSender,
 }
@@ -220,7 +112,7 @@ where
                 parts.config,
                 parts.pool,
                 parts.metrics,
-                parts.acceptor,
+                parts.admission,
                 now,
             ),
             poll: parts.poll,
@@ -242,18 +134,18 @@ where
 
     /// The loop. Returns once shutdown has closed every connection.
     pub(crate) fn run(mut self) {
-        install_local(&self.core.inbox);
+        install_local(self.core.inbox());
         loop {
             let timeout = self.poll_timeout();
             if let Err(e) = self.poll.poll(&mut self.events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
-                    tracing::error!(reactor = self.core.index, error = %e, "poll failed; reactor stops");
+                    tracing::error!(reactor = self.core.index(), error = %e, "poll failed; reactor stops");
                     break;
                 }
             }
-            self.core.now = Instant::now();
+            self.core.set_now(Instant::now());
             self.handle_io();
-            if self.accept_retry.is_some_and(|t| t <= self.core.now) {
+            if self.accept_retry.is_some_and(|t| t <= self.core.now()) {
                 self.accept_own();
             }
             self.drain_inbox();
@@ -268,14 +160,10 @@ where
     }
 
     fn poll_timeout(&mut self) -> Option<Duration> {
-        if !self.core.ready.is_empty()
-            || !self.core.dirty.is_empty()
-            || self.inbox_backlog
-            || has_local()
-        {
+        if self.core.has_work() || self.inbox_backlog || has_local() {
             return Some(Duration::ZERO);
         }
-        let timer = self.core.timers.next_deadline();
+        let timer = self.core.next_timer_deadline();
         let next = match (timer, self.accept_retry) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -315,7 +203,7 @@ where
     }
 
     fn drain_inbox(&mut self) {
-        self.core.inbox.clear_notified();
+        self.core.inbox().clear_notified();
         let mut handled = 0;
         self.inbox_backlog = false;
         while handled < INBOX_BATCH {
@@ -323,12 +211,11 @@ where
                 Ok(cmd) => {
                     // Counted commands give their place back as they leave the channel.
                     match &cmd {
-                        Command::Task(_) => self.core.inbox.task_taken(),
+                        Command::Task(_) => self.core.inbox().task_taken(),
                         Command::Register { .. } => {
-                            if self.core.inbox.registration_taken() {
-                                if let Some(signal) = &self.core.acceptor {
-                                    signal.wake_if_paused();
-                                }
+                            let was_full = self.core.inbox().registration_taken();
+                            if was_full {
+                                self.core.admission().room_made();
                             }
                         }
                         _ => {}
@@ -350,7 +237,12 @@ where
 
     fn run_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Register { stream, peer, id } => self.register(stream, peer, id),
+            Command::Register {
+                stream,
+                peer,
+                id,
+                permit,
+            } => self.register(stream, peer, id, permit),
             Command::Write { token, bytes } => {
                 self.with_conn(token, |conn, core| conn.write_posted(core, bytes))
             }
@@ -376,7 +268,7 @@ where
             }
             Command::Task(task) => {
                 if panic::catch_unwind(AssertUnwindSafe(task)).is_err() {
-                    tracing::error!(reactor = self.core.index, "a task panicked");
+                    tracing::error!(reactor = self.core.index(), "a task panicked");
                 }
             }
             Command::Shutdown { deadline } => self.begin_shutdown(deadline),
@@ -392,34 +284,39 @@ where
         }
     }
 
-    fn register(&mut self, stream: TcpStream, peer: SocketAddr, id: ConnectionId) {
+    /// Takes a new connection in. Every early return drops `permit` with the stream: the
+    /// connection is refused and its place in the open count given back.
+    fn register(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        id: ConnectionId,
+        permit: OpenPermit,
+    ) {
         if self.shutdown.is_some() {
-            self.core.metrics.open_total.fetch_sub(1, Ordering::AcqRel);
             return; // dropping the stream refuses the connection
         }
         let pipeline = match panic::catch_unwind(AssertUnwindSafe(|| (self.factory)())) {
             Ok(p) => p,
             Err(_) => {
                 tracing::error!(conn = %id, "pipeline factory panicked; connection dropped");
-                self.core.metrics.open_total.fetch_sub(1, Ordering::AcqRel);
                 return;
             }
         };
         let core = &mut self.core;
         // Registered right below; a failure removes it again before anything else runs.
-        let token = self
-            .conns
-            .insert_with(|token| Connection::new(id, token, Io::Tcp(stream), peer, pipeline, core));
+        let token = self.conns.insert_with(|token| {
+            Connection::new(id, token, Io::Tcp(stream), peer, pipeline, permit, core)
+        });
         let conn = self.conns.get_mut(token).expect("just inserted");
         let stream = conn.core.io.tcp().expect("a TCP connection");
-        if let Err(e) = core.registry.register(stream, token, Interest::READABLE) {
+        if let Err(e) = core.registry().register(stream, token, Interest::READABLE) {
             tracing::warn!(conn = %id, error = %e, "cannot register connection");
             self.conns.remove(token);
-            core.metrics.open_total.fetch_sub(1, Ordering::AcqRel);
             return;
         }
         core.counters().opened();
-        tracing::debug!(conn = %id, %peer, reactor = core.index, "connection opened");
+        tracing::debug!(conn = %id, %peer, reactor = core.index(), "connection opened");
         conn.activate(core);
         if conn.core.finished.is_some() {
             remove(&mut self.conns, core, token);
@@ -435,42 +332,42 @@ where
         let mut accepted = Vec::new();
         let outcome = acceptor::accept_batch(
             listener,
-            &self.core.config,
-            &self.core.metrics,
-            None,
+            self.core.config(),
+            self.core.metrics(),
+            self.core.admission(),
             || true, // this reactor registers what it accepts itself
-            |stream, peer, id| accepted.push((stream, peer, id)),
+            |stream, peer, id, permit| accepted.push((stream, peer, id, permit)),
         );
         // Edge-triggered: connections left in the backlog raise no new event, so every
         // outcome but "drained" schedules another look.
         self.accept_retry = match outcome {
             AcceptOutcome::Drained => None,
-            AcceptOutcome::More => Some(self.core.now),
+            AcceptOutcome::More => Some(self.core.now()),
             AcceptOutcome::AtLimit | AcceptOutcome::ReactorsBusy | AcceptOutcome::BackOff(_) => {
                 if !self.accept_paused {
                     self.core
-                        .metrics
+                        .metrics()
                         .accept_pauses
                         .fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
-                        reactor = self.core.index,
+                        reactor = self.core.index(),
                         ?outcome,
                         "accepting paused; retrying every {:?}",
                         acceptor::BACKOFF
                     );
                 }
-                Some(self.core.now + acceptor::BACKOFF)
+                Some(self.core.now() + acceptor::BACKOFF)
             }
         };
-        self.accept_paused = self.accept_retry.is_some_and(|t| t > self.core.now);
-        for (stream, peer, id) in accepted {
-            self.register(stream, peer, id);
+        self.accept_paused = self.accept_retry.is_some_and(|t| t > self.core.now());
+        for (stream, peer, id, permit) in accepted {
+            self.register(stream, peer, id, permit);
         }
     }
 
     fn serve_ready(&mut self) {
-        std::mem::swap(&mut self.core.ready, &mut self.serving);
         let mut serving = std::mem::take(&mut self.serving);
+        self.core.take_ready(&mut serving);
         for token in serving.drain(..) {
             if let Some(conn) = self.conns.get_mut(token) {
                 conn.on_readable(&mut self.core, &mut self.scratch);
@@ -483,7 +380,7 @@ where
     }
 
     fn fire_timers(&mut self) {
-        self.core.timers.expire(self.core.now, &mut self.due);
+        self.core.expire_timers(self.core.now(), &mut self.due);
         let mut due = std::mem::take(&mut self.due);
         for (key, event) in due.drain(..) {
             self.with_conn(event.token(), |conn, core| conn.on_timer(core, key, event));
@@ -492,8 +389,8 @@ where
     }
 
     fn flush_dirty(&mut self) {
-        std::mem::swap(&mut self.core.dirty, &mut self.serving);
         let mut dirty = std::mem::take(&mut self.serving);
+        self.core.take_dirty(&mut dirty);
         for token in dirty.drain(..) {
             self.with_conn(token, |conn, core| conn.flush_dirty(core));
         }
@@ -506,11 +403,11 @@ where
         }
         self.shutdown = Some(deadline);
         if let Some(mut listener) = self.listener.take() {
-            let _ = self.core.registry.deregister(&mut listener);
+            let _ = self.core.registry().deregister(&mut listener);
         }
         self.accept_retry = None;
         tracing::debug!(
-            reactor = self.core.index,
+            reactor = self.core.index(),
             open = self.conns.len(),
             "reactor shutting down"
         );
@@ -539,10 +436,6 @@ fn remove<P: Drive>(conns: &mut Slab<Connection<P>>, core: &mut ReactorCore, tok
     let Some(conn) = conns.remove(token) else {
         return;
     };
-    conn.finish(core);
+    conn.finish(core); // drops the connection and with it its open permit
     core.counters().closed();
-    core.metrics.open_total.fetch_sub(1, Ordering::AcqRel);
-    if let Some(signal) = &core.acceptor {
-        signal.wake_if_paused();
-    }
 }

@@ -11,13 +11,16 @@ use crossbeam_channel::bounded;
 use mio::{Poll, Waker};
 use weft_codec::{Decoder, Encoder};
 
-use super::config::MAX_TIMEOUT;
-use super::{AcceptMode, Config, IdleTimeouts, Server, Shared};
+use super::{Server, Shared};
+use crate::admission::Admission;
+use crate::config::{AcceptMode, Config, IdleTimeouts, WriteWatermarks, MAX_TIMEOUT};
+use crate::conn::Drive;
+use crate::error::Error;
+use crate::inbox::Inbox;
 use crate::metrics::Metrics;
 use crate::net;
-use crate::pipeline::{Drive, Handler, Pipeline, Stage};
-use crate::reactor::{Acceptor, Inbox, Reactor, ReactorParts, WAKER};
-use crate::{Error, WriteWatermarks};
+use crate::pipeline::{Handler, Pipeline, Stage};
+use crate::reactor::{Acceptor, Reactor, ReactorParts, WAKER};
 
 /// Configures and starts a [`Server`].
 ///
@@ -276,13 +279,13 @@ where
     let mut config = config;
     config.addr = local_addr;
     let config = Arc::new(config);
-    let (acceptor, signal) = if reuse_port {
-        (None, None)
+    let (acceptor, admission) = if reuse_port {
+        (None, Admission::new(None))
     } else {
         let listener = listeners.pop().expect("one listener");
-        let (acceptor, signal) =
+        let (acceptor, admission) =
             Acceptor::new(listener, inboxes.clone(), config.clone(), metrics.clone())?;
-        (Some(acceptor), Some(signal))
+        (Some(acceptor), admission)
     };
 
     let (pool, pool_threads) = crate::pool::start(config.pool_threads, config.pool_queue)?;
@@ -303,7 +306,7 @@ where
             factory: factory.clone(),
             config: config.clone(),
             metrics: metrics.clone(),
-            acceptor: signal.clone(),
+            admission: admission.clone(),
             listener: listeners.next(),
             pool: pool.clone(),
         };
@@ -345,7 +348,7 @@ where
         local_addr,
         metrics,
         shared: Arc::new(Shared {
-            acceptor: signal,
+            admission,
             inboxes,
             stopping: AtomicBool::new(false),
         }),

@@ -17,11 +17,8 @@
 //!    every thread.
 
 mod builder;
-mod config;
 
 pub use builder::ServerBuilder;
-pub(crate) use config::{deadline_after, Config};
-pub use config::{AcceptMode, IdleTimeouts};
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -30,8 +27,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::admission::Admission;
+use crate::config::deadline_after;
+use crate::inbox::{Command, Inbox};
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::reactor::{AcceptorSignal, Command, Inbox};
 
 /// A running server: its address, its live metrics, and the way to stop it.
 ///
@@ -78,7 +77,7 @@ pub struct Server {
 
 /// What a [`ShutdownHandle`] needs.
 struct Shared {
-    acceptor: Option<Arc<AcceptorSignal>>,
+    admission: Arc<Admission>,
     inboxes: Vec<Arc<Inbox>>,
     stopping: AtomicBool,
 }
@@ -89,7 +88,7 @@ impl Shared {
             return;
         }
         tracing::info!(?grace, "shutting down");
-        if let Some(acceptor) = &self.acceptor {
+        if let Some(acceptor) = self.admission.signal() {
             acceptor.stop();
         }
         let deadline = deadline_after(Instant::now(), grace);

@@ -1,11 +1,10 @@
-//! Validated server configuration, shared read-only by every thread of a server.
+//! Configuration values: what a server is built with (shared read-only by its threads),
+//! and the public value types its knobs take.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::net::ChildOptions;
-use crate::pipeline::Idle;
-use crate::WriteWatermarks;
 
 /// How connections reach the reactors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -17,6 +16,62 @@ pub enum AcceptMode {
     /// Every reactor owns a listener on the same port (`SO_REUSEPORT`) and the kernel
     /// spreads connections over them; there is no acceptor thread.
     ReusePort,
+}
+
+/// Which side of a connection has been quiet for its configured idle time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Idle {
+    /// Nothing was read for the read-idle time.
+    Read,
+    /// Nothing was written for the write-idle time.
+    Write,
+    /// Nothing was read or written for the all-idle time.
+    All,
+}
+
+/// High and low watermarks on a connection's unsent output, in bytes.
+///
+/// When unsent output rises above `high` the connection becomes unwritable (and, by default,
+/// weft stops reading from it); when it falls below `low` it becomes writable again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteWatermarks {
+    low: usize,
+    high: usize,
+}
+
+impl WriteWatermarks {
+    /// Watermarks with `1 <= low <= high`; `None` otherwise.
+    ///
+    /// A low watermark of 0 is refused because it could never be reached from below: a
+    /// connection would become writable again only when less than nothing is queued, so
+    /// once paused it would stay paused forever.
+    pub const fn new(low: usize, high: usize) -> Option<Self> {
+        if 1 <= low && low <= high {
+            Some(WriteWatermarks { low, high })
+        } else {
+            None
+        }
+    }
+
+    /// The level below which an unwritable connection becomes writable again.
+    pub fn low(&self) -> usize {
+        self.low
+    }
+
+    /// The level above which a connection becomes unwritable.
+    pub fn high(&self) -> usize {
+        self.high
+    }
+}
+
+impl Default for WriteWatermarks {
+    /// 32 KiB low, 64 KiB high, as in Netty.
+    fn default() -> Self {
+        WriteWatermarks {
+            low: 32 * 1024,
+            high: 64 * 1024,
+        }
+    }
 }
 
 /// Idle times after which [`Handler::on_idle`](crate::Handler::on_idle) fires.

@@ -52,7 +52,8 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::net::TcpStream;
 use mio::{Token, Waker};
 
-use crate::conn::ConnectionId;
+use crate::admission::OpenPermit;
+use crate::id::ConnectionId;
 
 /// Work for a reactor.
 pub(crate) enum Command {
@@ -61,6 +62,7 @@ pub(crate) enum Command {
         stream: TcpStream,
         peer: SocketAddr,
         id: ConnectionId,
+        permit: OpenPermit,
     },
     /// Pre-encoded bytes for one connection, already charged to it (see `ConnShared`).
     Write { token: Token, bytes: Bytes },
