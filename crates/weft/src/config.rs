@@ -128,6 +128,8 @@ pub(crate) struct Config {
     pub(crate) max_connections: Option<usize>,
     pub(crate) idle: IdleTimeouts,
     pub(crate) close_timeout: Duration,
+    /// How long a closed connection reads and discards after its FIN (LINGERING).
+    pub(crate) linger: Duration,
     pub(crate) frame_timeout: Option<Duration>,
     pub(crate) read_budget: usize,
     pub(crate) inbox_capacity: usize,
@@ -153,6 +155,7 @@ impl Default for Config {
             max_connections: None,
             idle: IdleTimeouts::default(),
             close_timeout: Duration::from_secs(10),
+            linger: Duration::from_secs(2),
             frame_timeout: None,
             read_budget: 256 * 1024,
             inbox_capacity: 64 * 1024,

@@ -300,13 +300,9 @@ where
                     conn.flush_dirty(&mut self.core);
                 }
             }
-            if self
-                .conn
-                .as_ref()
-                .is_some_and(|c| c.core.finished.is_some())
-            {
+            if self.conn.as_ref().is_some_and(|c| c.core.is_closed()) {
                 let conn = self.conn.take().expect("checked");
-                self.closed = conn.core.finished;
+                self.closed = conn.core.close_reason();
                 if let Io::Embedded(mem) = &conn.core.io {
                     self.written.extend_from_slice(&mem.written);
                 }

@@ -162,20 +162,20 @@ impl<'a, H: Handler> Context<'a, H> {
     /// Messages already decoded in this batch are still delivered; undecoded bytes stay
     /// buffered.
     pub fn pause_read(&mut self) {
-        self.conn.user_paused = true;
+        self.conn.reading.user_paused = true;
     }
 
     /// Resumes reading after [`pause_read`](Context::pause_read). Buffered bytes are decoded
     /// first, in this same loop turn.
     pub fn resume_read(&mut self) {
-        if std::mem::take(&mut self.conn.user_paused) {
+        if std::mem::take(&mut self.conn.reading.user_paused) {
             self.reactor.mark_ready(self.conn.token);
         }
     }
 
     /// True while reading is paused by [`pause_read`](Context::pause_read).
     pub fn is_read_paused(&self) -> bool {
-        self.conn.user_paused
+        self.conn.reading.user_paused
     }
 
     /// False while unsent output is above the high watermark (until it falls below the low

@@ -64,7 +64,7 @@ where
         // failed): what the frame deadline counts.
         let mut waiting = false;
         while conn.may_dispatch() {
-            let frame = if conn.peer_eof {
+            let frame = if conn.reading.peer_eof {
                 self.codec.decode_eof(buf)
             } else {
                 self.codec.decode(buf)

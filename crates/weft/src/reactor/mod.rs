@@ -191,7 +191,7 @@ where
                         writable,
                         hangup,
                     );
-                    if conn.core.finished.is_some() {
+                    if conn.core.is_closed() {
                         remove(&mut self.conns, &mut self.core, token);
                     }
                 }
@@ -278,7 +278,7 @@ where
     fn with_conn(&mut self, token: Token, f: impl FnOnce(&mut Connection<P>, &mut ReactorCore)) {
         if let Some(conn) = self.conns.get_mut(token) {
             f(conn, &mut self.core);
-            if conn.core.finished.is_some() {
+            if conn.core.is_closed() {
                 remove(&mut self.conns, &mut self.core, token);
             }
         }
@@ -318,7 +318,7 @@ where
         core.counters().opened();
         tracing::debug!(conn = %id, %peer, reactor = core.index(), "connection opened");
         conn.activate(core);
-        if conn.core.finished.is_some() {
+        if conn.core.is_closed() {
             remove(&mut self.conns, core, token);
         }
     }
@@ -371,7 +371,7 @@ where
         for token in serving.drain(..) {
             if let Some(conn) = self.conns.get_mut(token) {
                 conn.on_readable(&mut self.core, &mut self.scratch);
-                if conn.core.finished.is_some() {
+                if conn.core.is_closed() {
                     remove(&mut self.conns, &mut self.core, token);
                 }
             }

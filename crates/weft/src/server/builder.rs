@@ -164,6 +164,21 @@ impl<F> ServerBuilder<F> {
         self
     }
 
+    /// How long a connection that closed (sent its FIN) goes on reading and discarding
+    /// input, waiting for the peer's own end of stream, before it lets go of the socket.
+    /// Default 2 s; bounded by the close timeout too.
+    ///
+    /// Closing a socket with unread input makes the kernel send a reset, which can destroy
+    /// replies the peer has received but not read yet (the last answer before a `QUIT`, an
+    /// `ERR line too long`): the linger avoids that for a peer whose input is in flight. A
+    /// peer that keeps its socket open after our FIN holds it for the whole linger; a
+    /// protocol that closes on errors promptly (redis does, in about 40 ms) may want less.
+    /// Zero closes right after the FIN.
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.config.linger = linger;
+        self
+    }
+
     /// How long a frame may take to arrive once its first byte has: a connection whose
     /// decoder has been holding an incomplete frame for longer is closed with
     /// [`CloseReason::FrameTimeout`](crate::CloseReason::FrameTimeout), after the replies it
@@ -382,6 +397,9 @@ fn validate(config: &Config) -> Result<(), Error> {
                 MAX_TIMEOUT.as_secs()
             )));
         }
+    }
+    if config.linger > MAX_TIMEOUT {
+        return Err(Error::config("linger must be at most 100 years"));
     }
     if config.output_limit == 0 {
         return Err(Error::config("output limit must be at least 1 byte"));

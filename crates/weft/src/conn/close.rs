@@ -1,0 +1,162 @@
+//! Closing: requesting a close, aborting, moving CLOSING along to LINGERING or CLOSED,
+//! the close deadline, and removing a finished connection.
+
+use std::fmt;
+use std::io;
+use std::time::Instant;
+
+use super::guard::guarded;
+use super::{ConnCore, Connection, Drive};
+use crate::error::CloseReason;
+use crate::inbox::CloseHow;
+use crate::services::{ReactorCore, TimerEvent};
+use crate::{flood, net};
+
+impl ConnCore {
+    /// ACTIVE → CLOSING: starts a graceful close (flush, FIN, linger); the first reason
+    /// given sticks.
+    pub(crate) fn request_close(&mut self, reason: CloseReason) {
+        // A handler closing after the peer's end of stream completes the peer's close.
+        let reason = match reason {
+            CloseReason::Closed if self.reading.peer_eof => CloseReason::PeerClosed,
+            other => other,
+        };
+        self.phase.request_close(reason);
+    }
+
+    /// Any → CLOSED: closes now, discarding queued output.
+    pub(crate) fn abort(&mut self, reason: CloseReason) {
+        self.out.clear();
+        self.overflow_notice = false;
+        self.phase.finish(reason);
+    }
+
+    /// Logs why the connection must close, then closes it gracefully.
+    pub(crate) fn fail(&mut self, reason: CloseReason, detail: &dyn fmt::Display) {
+        if let Some(suppressed) = flood::admit(flood::Kind::Failure) {
+            tracing::warn!(conn = %self.id, peer = %self.peer, %reason, suppressed, "closing connection: {detail}");
+        }
+        self.request_close(reason);
+    }
+
+    /// A socket operation failed: the connection is gone (any → CLOSED).
+    pub(super) fn io_failed(&mut self, op: &str, err: &io::Error) {
+        if net::is_disconnect(err) {
+            tracing::debug!(conn = %self.id, error = %err, "{op} failed: peer gone");
+        } else {
+            tracing::warn!(conn = %self.id, error = %err, "{op} failed");
+        }
+        self.abort(CloseReason::Reset);
+    }
+
+    /// Moves a closing connection along: FIN once drained, and a deadline for it all.
+    pub(super) fn progress_close(&mut self, reactor: &mut ReactorCore) {
+        let super::Phase::Closing(_) = self.phase else {
+            return; // not closing, or the FIN is out already
+        };
+        if self.close_timer.is_none() {
+            let deadline = reactor.now() + reactor.config().close_timeout;
+            self.arm_close_deadline(reactor, deadline);
+        }
+        if !self.out.is_empty() {
+            return;
+        }
+        if self.reading.peer_eof {
+            self.phase.finish_close(); // CLOSING → CLOSED: drained, and the peer is done
+            return;
+        }
+        if let Err(e) = self.io.shutdown_write() {
+            self.io_failed("shutdown", &e);
+            return;
+        }
+        // CLOSING → LINGERING: the peer's EOF (or the deadline) ends it; anything it still
+        // sends must be read, because closing a socket with unread input sends a reset.
+        self.phase.fin_sent();
+        let linger_end = reactor.now() + reactor.config().linger;
+        if self.close_deadline.is_none_or(|d| linger_end < d) {
+            self.arm_close_deadline(reactor, linger_end);
+        }
+        reactor.mark_ready(self.token);
+    }
+
+    pub(super) fn arm_close_deadline(&mut self, reactor: &mut ReactorCore, deadline: Instant) {
+        if let Some(key) = self.close_timer.take() {
+            reactor.cancel_timer(key);
+        }
+        self.close_deadline = Some(deadline);
+        self.close_timer =
+            Some(reactor.insert_timer(deadline, TimerEvent::CloseDeadline(self.token)));
+    }
+
+    /// The close deadline passed (any → CLOSED): output still queued is discarded.
+    pub(super) fn close_deadline_passed(&mut self) {
+        let reason = self
+            .phase
+            .closing_reason()
+            .unwrap_or(CloseReason::CloseTimeout);
+        if self.out.is_empty() {
+            self.phase.finish(reason);
+            return;
+        }
+        tracing::debug!(conn = %self.id, pending = self.out.pending(), "close deadline passed, output discarded");
+        // A reason that already says why the peer is behind stays; an ordinary close whose
+        // output was cut off becomes a close timeout.
+        self.abort(match reason {
+            CloseReason::Shutdown | CloseReason::SlowConsumer | CloseReason::FrameTimeout => reason,
+            _ => CloseReason::CloseTimeout,
+        });
+    }
+}
+
+impl<P: Drive> Connection<P> {
+    /// A close requested through a handle, or by a broadcast that found it over its limit.
+    pub(crate) fn close(&mut self, reactor: &mut ReactorCore, how: CloseHow) {
+        match how {
+            CloseHow::Abort => self.core.abort(CloseReason::Aborted),
+            CloseHow::Graceful => {
+                self.core.request_close(CloseReason::Closed);
+                self.settle(reactor, false);
+            }
+            CloseHow::SlowConsumer => {
+                self.core.output_overflow(0);
+                self.settle(reactor, false);
+            }
+        }
+    }
+
+    /// Server shutdown: close gracefully, abort whatever is left at `deadline`.
+    pub(crate) fn shutdown(&mut self, reactor: &mut ReactorCore, deadline: Instant) {
+        self.core.request_close(CloseReason::Shutdown);
+        self.core.arm_close_deadline(reactor, deadline);
+        self.settle(reactor, true);
+    }
+
+    /// Removes the connection: timers, registration, `on_inactive`, counters. Dropping it
+    /// at the end gives its place in the open count back.
+    pub(crate) fn finish(mut self, reactor: &mut ReactorCore) {
+        let reason = self
+            .core
+            .phase
+            .closed_reason()
+            .unwrap_or(CloseReason::Reset);
+        let Connection { core, pipeline, .. } = &mut self;
+        core.cancel_all_timers(reactor);
+        if let Some(shared) = &core.shared {
+            shared.close();
+        }
+        crate::group::leave_all(&mut core.groups, core.id);
+        if let Some(stream) = core.io.tcp() {
+            if let Err(e) = reactor.registry().deregister(stream) {
+                tracing::debug!(conn = %core.id, error = %e, "deregister failed");
+            }
+        }
+        guarded(core, |core| pipeline.inactive(core, reactor, reason));
+        if reason.is_failure() {
+            if let Some(suppressed) = flood::admit(flood::Kind::Closed) {
+                tracing::info!(conn = %core.id, peer = %core.peer, %reason, suppressed, "connection closed");
+            }
+        } else {
+            tracing::debug!(conn = %core.id, peer = %core.peer, %reason, "connection closed");
+        }
+    }
+}

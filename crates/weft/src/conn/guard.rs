@@ -1,0 +1,35 @@
+//! The panic guard: every call into user code runs inside it, so that a panic closes that
+//! one connection and the loop carries on.
+
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+
+use super::ConnCore;
+use crate::error::CloseReason;
+use crate::flood;
+
+/// Runs user code; a panic marks the connection's pipeline broken (never called again) and
+/// closes the connection, after flushing what it was owed.
+pub(super) fn guarded(core: &mut ConnCore, f: impl FnOnce(&mut ConnCore)) {
+    if core.panicked {
+        return;
+    }
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(&mut *core))) {
+        core.panicked = true;
+        let message = panic_message(&*payload);
+        if let Some(suppressed) = flood::admit(flood::Kind::Panic) {
+            tracing::error!(conn = %core.id, peer = %core.peer, suppressed, "handler panicked: {message}");
+        }
+        core.request_close(CloseReason::HandlerPanic);
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(non-string panic payload)"
+    }
+}

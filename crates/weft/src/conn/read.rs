@@ -1,0 +1,142 @@
+//! Reading: budgeted, edge-triggered reads into the shared or the connection's own buffer,
+//! decoding and dispatch (see "Reading" in the module docs), and LINGERING's
+//! read-and-discard.
+
+use std::io;
+
+use bytes::BytesMut;
+
+use super::guard::guarded;
+use super::{Connection, Drive};
+use crate::error::CloseReason;
+use crate::services::ReactorCore;
+
+/// How much the shared read buffer asks the kernel for in one read.
+pub(super) const READ_CHUNK: usize = 64 * 1024;
+
+/// How much a connection's own (partial-frame) buffer grows by at a time: partial frames
+/// are usually small, and small buffers can go back to the reactor's pool.
+const OWN_CHUNK: usize = 8 * 1024;
+
+impl<P: Drive> Connection<P> {
+    /// Reads and delivers within the per-turn budget (see the module docs).
+    pub(crate) fn on_readable(&mut self, reactor: &mut ReactorCore, scratch: &mut BytesMut) {
+        if self.core.phase.is_closed() {
+            return;
+        }
+        if self.core.phase.is_lingering() {
+            self.discard_input(reactor, scratch);
+            return;
+        }
+        let Connection {
+            core,
+            read_buf,
+            pipeline,
+            ..
+        } = self;
+        let mut decoded = 0;
+        // Frames left buffered by a pause go first.
+        if !read_buf.is_empty() && core.may_dispatch() {
+            guarded(core, |core| {
+                decoded += pipeline.dispatch(read_buf, core, reactor)
+            });
+        }
+        let budget = reactor.config().read_budget;
+        let mut total = 0;
+        while core.may_read() {
+            let own = !read_buf.is_empty();
+            let buf: &mut BytesMut = if own { read_buf } else { scratch };
+            if buf.capacity() - buf.len() < 1024 {
+                buf.reserve(if own { OWN_CHUNK } else { READ_CHUNK });
+            }
+            let want = (buf.capacity() - buf.len()).min(budget - total);
+            let n = match core.io.read_into(buf, want) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    core.io_failed("read", &e);
+                    return;
+                }
+            };
+            if n == 0 {
+                core.reading.peer_eof = true; // ACTIVE → READ-CLOSED
+            } else {
+                total += n;
+                core.last_read = reactor.now();
+                reactor.counters().read(n);
+            }
+            guarded(core, |core| {
+                decoded += pipeline.dispatch(buf, core, reactor)
+            });
+            if !own && !scratch.is_empty() {
+                if read_buf.capacity() == 0 {
+                    *read_buf = reactor.take_partial_buffer();
+                }
+                read_buf.extend_from_slice(scratch);
+                scratch.clear();
+            }
+            if n < want && !core.reading.hangup_seen {
+                break; // drained for now: another read would only say WouldBlock
+            }
+            if total >= budget {
+                reactor.mark_ready(core.token); // more to read: next turn, after the others
+                break;
+            }
+        }
+        if read_buf.is_empty() && read_buf.capacity() > 0 {
+            reactor.give_partial_buffer(std::mem::take(read_buf));
+        }
+        core.arm_frame_timer(reactor);
+        if decoded > 0 && !core.phase.is_closed() {
+            guarded(core, |core| pipeline.read_complete(core, reactor));
+        }
+        if core.reading.peer_eof && read_buf.is_empty() && !core.reading.read_closed_delivered {
+            core.reading.read_closed_delivered = true;
+            if core.may_dispatch() {
+                guarded(core, |core| pipeline.read_closed(core, reactor));
+            } else {
+                core.request_close(CloseReason::PeerClosed);
+            }
+        }
+        self.settle(reactor, true);
+    }
+
+    /// LINGERING: read and drop input until the peer's EOF.
+    fn discard_input(&mut self, reactor: &mut ReactorCore, scratch: &mut BytesMut) {
+        let core = &mut self.core;
+        let mut total = 0;
+        loop {
+            scratch.clear();
+            scratch.reserve(READ_CHUNK);
+            let want = scratch.capacity();
+            match core.io.read_into(scratch, want) {
+                Ok(0) => {
+                    core.reading.peer_eof = true;
+                    core.phase.finish_close(); // LINGERING → CLOSED: the peer's EOF
+                    break;
+                }
+                Ok(n) => {
+                    reactor.counters().read(n);
+                    total += n;
+                    if n < want && !core.reading.hangup_seen {
+                        break;
+                    }
+                    if total >= reactor.config().read_budget {
+                        reactor.mark_ready(core.token);
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    // LINGERING → CLOSED: the peer reset after our FIN; everything owed was
+                    // already sent.
+                    core.phase.finish_close();
+                    break;
+                }
+            }
+        }
+        scratch.clear();
+    }
+}

@@ -1,0 +1,157 @@
+//! Writing: the output limit on what is queued, flushing to the socket with `WRITABLE`
+//! interest only while blocked, the end-of-turn dirty list, and what other threads are
+//! told of the queue.
+
+use bytes::Bytes;
+use mio::Interest;
+
+use super::{ConnCore, Connection, Drive, Flushed, Outbound};
+use crate::error::CloseReason;
+use crate::flood;
+use crate::services::ReactorCore;
+use crate::shared::posted_cost;
+
+impl ConnCore {
+    /// Queues a chunk of pre-encoded bytes, unless it would pass the output limit.
+    pub(crate) fn queue_chunk(&mut self, bytes: Bytes, shared: bool) {
+        if !self.accepts_writes() {
+            return;
+        }
+        if !self.last_reply
+            && self
+                .out
+                .would_pass_limit(Outbound::chunk_cost(&bytes, shared))
+        {
+            self.output_overflow(bytes.len());
+            return;
+        }
+        self.out.push_chunk(bytes, shared);
+    }
+
+    /// Called when the encoder appended to the tail since `before`: undoes it if that
+    /// passed the output limit.
+    #[inline]
+    pub(crate) fn check_limit_after_encode(&mut self, before: usize) {
+        if !self.last_reply && self.out.cost() > self.out.limit() {
+            let len = self.out.tail_len() - before;
+            self.out.truncate_tail(before);
+            self.output_overflow(len);
+        }
+    }
+
+    /// The output limit would have been passed by a message of `len` bytes: it was not
+    /// queued, and the connection closes as a slow consumer (after its last reply).
+    pub(crate) fn output_overflow(&mut self, len: usize) {
+        if self.overflowed {
+            return;
+        }
+        self.overflowed = true;
+        self.overflow_notice = true;
+        if let Some(suppressed) = flood::admit(flood::Kind::SlowConsumer) {
+            tracing::warn!(
+                conn = %self.id,
+                peer = %self.peer,
+                queued = self.out.cost(),
+                limit = self.out.limit(),
+                message = len,
+                suppressed,
+                "output limit reached; closing the connection as a slow consumer"
+            );
+        }
+        self.request_close(CloseReason::SlowConsumer);
+    }
+
+    /// Takes the pending "output limit reached" notice: true once.
+    pub(crate) fn take_overflow_notice(&mut self) -> bool {
+        std::mem::take(&mut self.overflow_notice)
+    }
+
+    /// Runs `f` (the handler's `on_output_limit`) with a last reply allowed past the limit.
+    pub(crate) fn with_last_reply(&mut self, f: impl FnOnce(&mut Self)) {
+        self.last_reply = true;
+        f(self);
+        self.last_reply = false;
+    }
+
+    /// Flips the automatic read pause with writability (when the server wants it).
+    pub(crate) fn apply_backpressure(&mut self, reactor: &mut ReactorCore, writable: bool) {
+        if !reactor.config().pause_read_when_unwritable {
+            return;
+        }
+        if !writable {
+            self.reading.backpressure_paused = true;
+        } else if std::mem::take(&mut self.reading.backpressure_paused) {
+            reactor.mark_ready(self.token);
+        }
+    }
+
+    /// Sends what is queued; registers `WRITABLE` interest only while the kernel is full.
+    pub(crate) fn flush(&mut self, reactor: &mut ReactorCore) {
+        if self.phase.is_closed() || (self.out.is_empty() && !self.write_interest) {
+            return;
+        }
+        match self.out.write_to(&mut self.io) {
+            Ok((written, flushed)) => {
+                if written > 0 {
+                    reactor.counters().wrote(written);
+                    self.last_write = reactor.now();
+                }
+                let want_writable = flushed == Flushed::Blocked;
+                if want_writable != self.write_interest {
+                    let interest = if want_writable {
+                        Interest::READABLE | Interest::WRITABLE
+                    } else {
+                        Interest::READABLE
+                    };
+                    let token = self.token;
+                    if let Some(stream) = self.io.tcp() {
+                        if let Err(e) = reactor.registry().reregister(stream, token, interest) {
+                            self.io_failed("reregister", &e);
+                            return;
+                        }
+                    }
+                    self.write_interest = want_writable;
+                }
+            }
+            Err(e) => self.io_failed("write", &e),
+        }
+    }
+
+    /// Tells other threads how much output is queued (for their admission check).
+    #[inline]
+    pub(super) fn publish(&self) {
+        if let Some(shared) = &self.shared {
+            shared.publish(self.out.cost(), self.out.limit());
+        }
+    }
+
+    /// Queues this connection for the end-of-turn flush (once).
+    pub(super) fn mark_dirty(&mut self, reactor: &mut ReactorCore) {
+        if !self.dirty && !self.out.is_empty() {
+            self.dirty = true;
+            reactor.mark_dirty(self.token);
+        }
+    }
+}
+
+impl<P: Drive> Connection<P> {
+    /// The end-of-turn flush for a connection on the dirty list.
+    pub(crate) fn flush_dirty(&mut self, reactor: &mut ReactorCore) {
+        self.core.dirty = false;
+        self.settle(reactor, true);
+    }
+
+    /// Pre-encoded bytes from a [`ConnectionHandle`](crate::ConnectionHandle) or a group,
+    /// charged to this connection (and so admitted under its limit) when they were posted:
+    /// they are queued without a second check, which could only refuse what the sender was
+    /// told had been taken.
+    pub(crate) fn write_posted(&mut self, reactor: &mut ReactorCore, bytes: Bytes) {
+        if let Some(shared) = &self.core.shared {
+            shared.delivered(posted_cost(bytes.len()));
+        }
+        if self.core.accepts_writes() && !self.core.overflowed {
+            self.core.out.push_chunk(bytes, false);
+            self.settle(reactor, false);
+        }
+    }
+}
