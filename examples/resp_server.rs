@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo run --release --example resp_server -- [--addr 127.0.0.1:7002] [--workers N]
-//!     [--max-bulk 1048576] [--shutdown-timeout 5]
+//!     [--max-bulk 1048576] [--max-pending 1048576] [--frame-timeout 60]
+//!     [--max-connections N] [--shutdown-timeout 5]
 //! ```
 //!
 //! Speaks RESP2 (arrays of bulk strings, and inline commands such as `PING\r\n`), so
@@ -12,42 +13,49 @@
 //! `redis-benchmark` asks for). Errors are worded as `redis-server` words them. The full
 //! list of behaviours is in `examples/src/resp.rs` and `docs/resp-server.md`.
 //!
+//! The flags every sample server takes (`--addr`, `--workers`, `--max-pending`,
+//! `--frame-timeout`, `--max-connections`, `--shutdown-timeout`) and what they promise are
+//! the common contract in `docs/protocols.md` ("Common to every sample server"); here:
+//!
 //! * The store is shared by every reactor: 64 shards of `Mutex<HashMap>`, picked by the
 //!   key's hash. Expired keys vanish when read, and a sweep removes the rest once a second.
 //! * `--max-bulk`: the longest argument; a longer one is refused as soon as its length line
 //!   arrives (`-ERR Protocol error: ...`), and the connection closes. Requests are limited
 //!   to 1024 arguments, inline lines to 64 KiB and whole requests to 16 MiB or twice
 //!   `--max-bulk`, whichever is larger (see `RespLimits`).
+//! * `--max-pending` (default 1 MiB): the most output one connection holds, beyond stored
+//!   values its replies refer to without copying (`GET` and `MGET` of values of 1 KiB or
+//!   more). Reading pauses once half of it (at most 64 KiB) is queued; a reply that cannot
+//!   fit gets `-ERR reply exceeds the output limit of N bytes` and the connection closes
+//!   (so `ECHO` of an argument near `--max-bulk` needs `--max-pending` above it).
+//! * `--frame-timeout`: a request still incomplete this long after its first byte closes
+//!   the connection. `--max-connections`: more connections wait in the listen backlog.
 //! * SIGINT/SIGTERM: stop accepting, flush what is owed, close, exit 0 within
 //!   `--shutdown-timeout` seconds.
 //!
 //! Prints `listening on IP:PORT` on stdout once it accepts connections; logs go to stderr
-//! (`RUST_LOG`, default `info`). Bad flags: a message on stderr and exit status 2.
+//! (`RUST_LOG`, default `info`). Bad flags (including a duration that is not a positive
+//! number of seconds up to 1e9): one line on stderr and exit status 2.
 
 mod common;
 
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::Flags;
 use weft::codec::{RespCodec, RespLimits};
-use weft::{Pipeline, Server};
-use weft_examples::resp::{RespHandler, Store};
+use weft::Pipeline;
+use weft_examples::resp::{self, RespHandler, Store};
 
 const USAGE: &str = "usage: resp_server [--addr HOST:PORT] [--workers N] [--max-bulk BYTES] \
-[--shutdown-timeout SECS]";
+[--max-pending BYTES] [--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS]";
 
 fn main() {
-    let flags = Flags::parse(
-        "resp_server",
-        &["addr", "workers", "max-bulk", "shutdown-timeout"],
-        USAGE,
-    );
-    let addr: std::net::SocketAddr = flags.get("addr", "127.0.0.1:7002".parse().unwrap());
-    let workers: usize = flags.get_at_least("workers", Flags::cpus(), 1);
+    let mut known = common::COMMON_FLAGS.to_vec();
+    known.push("max-bulk");
+    let flags = Flags::parse("resp_server", &known, USAGE);
+    let common = flags.common("127.0.0.1:7002");
     let max_bulk: usize = flags.get_at_least("max-bulk", 1 << 20, 1);
-    let grace = flags.seconds("shutdown-timeout", 5.0);
     common::init_logging();
 
     let limits = RespLimits {
@@ -65,15 +73,19 @@ fn main() {
         })
         .expect("spawn the expiry sweeper");
 
-    let server = Server::builder()
-        .addr(addr)
-        .reactors(NonZeroUsize::new(workers).expect("checked above"))
-        .close_timeout(grace)
+    let server = common
+        .builder()
+        .write_watermarks(resp::watermarks(common.max_pending))
         .pipeline(move || Pipeline::new(RespCodec::new(limits), RespHandler::new(store.clone())))
         .bind()
-        .unwrap_or_else(|e| common::fail("resp_server", format!("cannot listen on {addr}: {e}")));
+        .unwrap_or_else(|e| {
+            common::fail(
+                "resp_server",
+                format!("cannot listen on {}: {e}", common.addr),
+            )
+        });
     common::announce(server.local_addr());
 
     common::wait_for_signal("resp_server");
-    server.shutdown(grace);
+    server.shutdown(common.grace);
 }

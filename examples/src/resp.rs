@@ -43,6 +43,34 @@
 //!
 //! Keys and values are copied out of the request when stored: the request's arguments are
 //! slices of a reactor's read buffer, and keeping one alive would keep the whole buffer.
+//!
+//! # Output
+//!
+//! The common contract of the sample servers (`docs/protocols.md`, "Common to every sample
+//! server") holds: what one connection's queued output costs never passes its output limit
+//! (`--max-pending`), counted as weft counts it (`docs/flow-control.md`): encoded bytes, plus
+//! 64 bytes per separately queued chunk, and only those 64 bytes for a *shared* chunk.
+//!
+//! * **Zero-copy replies.** [`execute`] answers `GET` and `MGET` with the stored values
+//!   themselves ([`Reply::Stored`], [`Reply::StoredArray`]). A value of at least
+//!   [`SHARE_AT`] bytes is queued with [`Context::write_shared`], referenced rather than
+//!   copied: the store holds it anyway, and it owns its own allocation (copied out of its
+//!   request when stored), so the reference pins nothing else. The RESP framing around it
+//!   goes out as small chunks. So `MGET` of one 1 MiB value 1023 times costs about 143 KB
+//!   of the limit, not 1 GiB of memory, and the bytes on the wire are the same as
+//!   [`RespCodec`](weft::codec::RespCodec) would encode ([`Reply::into_value`]). Smaller
+//!   values are copied, up to [`COPY_BUDGET`] per reply; the rest of that reply is shared.
+//!   Every other reply is encoded (copied) as usual.
+//! * **Backpressure.** Reading pauses once queued output costs more than half the limit (at
+//!   most 64 KiB; see [`watermarks`]), so a client pipelining requests without reading
+//!   holds a bounded amount of memory however large the values it asks for.
+//! * **A reply that cannot fit** (such as `ECHO` of an argument larger than the limit, or,
+//!   with a small limit, an `MGET` of many large values) is not queued: the client gets
+//!   `-ERR reply exceeds the output limit of N bytes` ([`reply_too_large`]) after the
+//!   replies before it, and the connection closes. If replies the client had not read took
+//!   the room a reply of stored values needed, the limit can stop that reply part way; then
+//!   the connection closes without the error line (it would land inside the array), as
+//!   redis-server closes a client that passes its output buffer limit.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -50,8 +78,10 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::fmt::Write as _;
+
 use weft::codec::{CodecErrorKind, RespValue};
-use weft::{Bytes, Context, Error, Handler};
+use weft::{Bytes, BytesMut, Context, Error, Handler, WriteWatermarks};
 
 /// How many shards a [`Store`] has.
 pub const SHARDS: usize = 64;
@@ -380,10 +410,42 @@ fn unknown_command(args: &[Bytes]) -> RespValue {
     RespValue::Error(Bytes::from(message))
 }
 
+/// What a command answers: a value the codec encodes, or values read from the store, which
+/// [`RespHandler`] sends without copying when they are large (see [`write_stored`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Any reply: encoded through the codec (copied into the output).
+    Value(RespValue),
+    /// `GET`: a stored value as a bulk string, or null.
+    Stored(Option<Bytes>),
+    /// `MGET`: an array of stored values (bulk strings) and nulls.
+    StoredArray(Vec<Option<Bytes>>),
+}
+
+impl Reply {
+    /// The same reply as one [`RespValue`] (what goes on the wire, byte for byte).
+    pub fn into_value(self) -> RespValue {
+        fn bulk(value: Option<Bytes>) -> RespValue {
+            value.map_or(RespValue::Null, RespValue::Bulk)
+        }
+        match self {
+            Reply::Value(value) => value,
+            Reply::Stored(value) => bulk(value),
+            Reply::StoredArray(values) => RespValue::Array(values.into_iter().map(bulk).collect()),
+        }
+    }
+}
+
+impl From<RespValue> for Reply {
+    fn from(value: RespValue) -> Self {
+        Reply::Value(value)
+    }
+}
+
 /// Runs one command against `store`; `now` is the time expiry is judged by.
-pub fn execute(store: &Store, args: &[Bytes], now: Instant) -> RespValue {
+pub fn execute(store: &Store, args: &[Bytes], now: Instant) -> Reply {
     let Some(name) = args.first() else {
-        return error("ERR empty command");
+        return error("ERR empty command").into();
     };
     let mut upper = [0u8; 16];
     let name_upper = if name.len() <= upper.len() {
@@ -394,7 +456,7 @@ pub fn execute(store: &Store, args: &[Bytes], now: Instant) -> RespValue {
         &[][..]
     };
     let argc = args.len();
-    match name_upper {
+    let value = match name_upper {
         b"PING" => match argc {
             1 => simple("PONG"),
             2 => RespValue::Bulk(args[1].clone()),
@@ -402,9 +464,7 @@ pub fn execute(store: &Store, args: &[Bytes], now: Instant) -> RespValue {
         },
         b"ECHO" if argc == 2 => RespValue::Bulk(args[1].clone()),
         b"ECHO" => wrong_arity("echo"),
-        b"GET" if argc == 2 => store
-            .get(&args[1], now)
-            .map_or(RespValue::Null, RespValue::Bulk),
+        b"GET" if argc == 2 => return Reply::Stored(store.get(&args[1], now)),
         b"GET" => wrong_arity("get"),
         b"SET" if argc >= 3 => set(store, args, now),
         b"SET" => wrong_arity("set"),
@@ -423,13 +483,7 @@ pub fn execute(store: &Store, args: &[Bytes], now: Instant) -> RespValue {
             Err(message) => error(message),
         },
         b"INCR" => wrong_arity("incr"),
-        b"MGET" if argc >= 2 => RespValue::Array(
-            store
-                .mget(&args[1..], now)
-                .into_iter()
-                .map(|v| v.map_or(RespValue::Null, RespValue::Bulk))
-                .collect(),
-        ),
+        b"MGET" if argc >= 2 => return Reply::StoredArray(store.mget(&args[1..], now)),
         b"MGET" => wrong_arity("mget"),
         b"MSET" if argc >= 3 && argc % 2 == 1 => {
             let pairs: Vec<(Bytes, Bytes)> = args[1..]
@@ -459,7 +513,8 @@ pub fn execute(store: &Store, args: &[Bytes], now: Instant) -> RespValue {
         },
         b"CONFIG" => config(args),
         _ => unknown_command(args),
-    }
+    };
+    Reply::Value(value)
 }
 
 /// `SET key value [NX|XX] [EX seconds|PX milliseconds]`.
@@ -530,17 +585,180 @@ fn config(args: &[Bytes]) -> RespValue {
     RespValue::Array(reply)
 }
 
+/// Stored values at least this long are sent shared: referenced in the output queue, not
+/// copied (see [`write_stored`]).
+pub const SHARE_AT: usize = 1024;
+
+/// Once one reply has copied this many bytes of stored values, its further values are sent
+/// shared whatever their length: so the copied part of a reply never passes this, and a
+/// reply carrying stored values costs at most this plus about 150 bytes per value.
+pub const COPY_BUDGET: usize = 64 * 1024;
+
+/// What a queued chunk costs against the output limit on top of its bytes (weft's
+/// per-chunk bookkeeping, `docs/flow-control.md`); a shared chunk costs only this.
+const CHUNK_COST: usize = 64;
+
+/// The error written instead of a reply that cannot fit in the output limit, after which the
+/// connection closes.
+pub fn reply_too_large(limit: usize) -> RespValue {
+    RespValue::Error(Bytes::from(format!(
+        "ERR reply exceeds the output limit of {limit} bytes"
+    )))
+}
+
+/// The watermarks for an output limit of `max_pending` bytes: reading pauses once the
+/// queued output costs more than half the limit (at most 64 KiB, weft's default), and
+/// resumes below half of that. A client that pipelines requests without reading is thus
+/// paused with at least half the limit still free, room for any reply that carries stored
+/// values (at most [`COPY_BUDGET`] plus about 150 bytes per value) with the default
+/// `--max-pending`.
+pub fn watermarks(max_pending: usize) -> WriteWatermarks {
+    let high = (max_pending / 2).clamp(1, 64 * 1024);
+    WriteWatermarks::new((high / 2).max(1), high).expect("1 <= low <= high")
+}
+
+/// Whether each present value of a stored reply is sent shared (true) or copied.
+fn plan_sharing(values: &[Option<Bytes>]) -> Vec<bool> {
+    let mut copied = 0usize;
+    values
+        .iter()
+        .map(|value| {
+            let len = value.as_ref().map_or(0, Bytes::len);
+            let share = value.is_some() && (len >= SHARE_AT || copied + len > COPY_BUDGET);
+            if !share {
+                copied += len;
+            }
+            share
+        })
+        .collect()
+}
+
+fn bulk_header(dst: &mut BytesMut, len: usize) {
+    // Infallible: BytesMut grows as needed.
+    let _ = write!(dst, "${len}\r\n");
+}
+
+/// What came of writing a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// Queued whole (or discarded whole, the connection closing for another reason).
+    Whole,
+    /// Part of it was queued when the output limit stopped the rest: the stream ends
+    /// inside this reply.
+    Torn,
+}
+
+/// Writes a reply carrying stored values (`GET`'s bulk string, or `MGET`'s array when
+/// `array` is true), byte for byte as [`RespCodec`](weft::codec::RespCodec) would encode it.
+///
+/// If no value is to be shared (see [`SHARE_AT`], [`COPY_BUDGET`]), the reply is encoded
+/// through `ctx.write` as any other. Otherwise each shared value is queued with
+/// [`Context::write_shared`], costing 64 bytes of the output limit instead of its length
+/// (the store holds the value anyway, and it was copied out of its request when stored, so
+/// sharing it pins nothing else); the framing around it (`*N\r\n`, `$len\r\n`, `\r\n`)
+/// and the copied values go out as small chunks of one buffer with
+/// [`Context::write_bytes`].
+///
+/// A reply whose cost alone would pass the output limit is not started: the client gets
+/// [`reply_too_large`] and the connection closes, as when weft's own limit check refuses a
+/// reply. If the queue already held replies the client had not read, the limit can still
+/// stop such a reply part way ([`Written::Torn`]).
+fn write_stored(
+    ctx: &mut Context<'_, RespHandler>,
+    array: bool,
+    values: Vec<Option<Bytes>>,
+) -> Written {
+    let shared = plan_sharing(&values);
+    let shared_count = shared.iter().filter(|&&s| s).count();
+    if shared_count == 0 {
+        let reply = if array {
+            Reply::StoredArray(values)
+        } else {
+            Reply::Stored(values.into_iter().next().flatten())
+        };
+        ctx.write(reply.into_value());
+        return Written::Whole;
+    }
+    // Framing and copied values, in one buffer split into chunks between shared values.
+    let framing_len: usize = (if array { 1 + 20 + 2 } else { 0 })
+        + values
+            .iter()
+            .zip(&shared)
+            .map(|(value, &share)| match value {
+                None => 5,
+                Some(v) => 1 + 20 + 2 + 2 + if share { 0 } else { v.len() },
+            })
+            .sum::<usize>();
+    // Each shared value: its own chunk, and the framing chunk before it; then the last one.
+    let cost = framing_len + (2 * shared_count + 1) * CHUNK_COST;
+    if cost > ctx.output_limit() {
+        ctx.write(reply_too_large(ctx.output_limit()));
+        ctx.close();
+        return Written::Whole;
+    }
+    let mut framing = BytesMut::with_capacity(framing_len);
+    if array {
+        let _ = write!(framing, "*{}\r\n", values.len());
+    }
+    // Whether part of the reply is queued: from then on, a refused piece tears it.
+    let mut queued_any = false;
+    let stopped = |queued_any: bool| {
+        if queued_any {
+            Written::Torn
+        } else {
+            Written::Whole
+        }
+    };
+    for (value, share) in values.into_iter().zip(shared) {
+        match value {
+            None => framing.extend_from_slice(b"$-1\r\n"),
+            Some(value) => {
+                bulk_header(&mut framing, value.len());
+                if share {
+                    if !queue(ctx, framing.split().freeze(), false) {
+                        return stopped(queued_any);
+                    }
+                    queued_any = true;
+                    if !queue(ctx, value, true) {
+                        return Written::Torn;
+                    }
+                } else {
+                    framing.extend_from_slice(&value);
+                }
+                framing.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    if !queue(ctx, framing.freeze(), false) {
+        return stopped(queued_any);
+    }
+    Written::Whole
+}
+
+/// Queues one piece of a reply, shared or not; false if the connection stopped taking
+/// writes (the output limit refused it).
+fn queue(ctx: &mut Context<'_, RespHandler>, chunk: Bytes, shared: bool) -> bool {
+    if shared {
+        ctx.write_shared(chunk);
+    } else if !chunk.is_empty() {
+        ctx.write_bytes(chunk);
+    }
+    !ctx.is_closing()
+}
+
 /// One connection of the Redis-compatible server: runs each request against the shared
 /// store and writes its reply.
 #[derive(Debug, Clone)]
 pub struct RespHandler {
     store: Arc<Store>,
+    /// The last reply was stopped part way by the output limit.
+    torn: bool,
 }
 
 impl RespHandler {
     /// A handler running commands against `store`.
     pub fn new(store: Arc<Store>) -> Self {
-        RespHandler { store }
+        RespHandler { store, torn: false }
     }
 }
 
@@ -549,8 +767,26 @@ impl Handler for RespHandler {
     type Out = RespValue;
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, args: Vec<Bytes>) {
-        let reply = execute(&self.store, &args, ctx.now());
-        ctx.write(reply);
+        let written = match execute(&self.store, &args, ctx.now()) {
+            Reply::Value(value) => {
+                ctx.write(value);
+                Written::Whole
+            }
+            Reply::Stored(value) => write_stored(ctx, false, vec![value]),
+            Reply::StoredArray(values) => write_stored(ctx, true, values),
+        };
+        self.torn = written == Written::Torn;
+    }
+
+    /// A reply would have passed the output limit (`--max-pending`): it was not queued, and
+    /// the connection closes once what was queued before it is flushed. The client is told
+    /// why with [`reply_too_large`], unless the stream already ends inside a reply (then
+    /// the connection just closes, as redis-server does when a client passes its output
+    /// buffer limit).
+    fn on_output_limit(&mut self, ctx: &mut Context<'_, Self>) {
+        if !self.torn {
+            ctx.write(reply_too_large(ctx.output_limit()));
+        }
     }
 
     fn on_decode_error(&mut self, ctx: &mut Context<'_, Self>, error: &Error) {
@@ -576,7 +812,7 @@ mod tests {
             .split(' ')
             .map(|a| Bytes::copy_from_slice(a.as_bytes()))
             .collect();
-        execute(store, &args, Instant::now())
+        execute(store, &args, Instant::now()).into_value()
     }
 
     fn bulk(s: &'static str) -> RespValue {
@@ -734,5 +970,34 @@ mod tests {
         store.set(b"n", b"5", Some(Duration::from_millis(10)), now);
         assert_eq!(store.incr(b"n", now), Ok(6));
         assert_eq!(store.get(b"n", now + Duration::from_millis(11)), None);
+    }
+
+    #[test]
+    fn large_values_are_shared_and_the_copied_part_of_a_reply_is_bounded() {
+        let of = |len: usize| Some(Bytes::from(vec![b'x'; len]));
+        assert_eq!(
+            plan_sharing(&[None, of(0), of(SHARE_AT - 1), of(SHARE_AT), of(1 << 20)]),
+            [false, false, false, true, true]
+        );
+        // 1023 values just under the threshold: copied until COPY_BUDGET, then shared.
+        let values: Vec<_> = (0..1023).map(|_| of(SHARE_AT - 1)).collect();
+        let plan = plan_sharing(&values);
+        let copied = plan.iter().filter(|&&s| !s).count();
+        assert_eq!(copied, COPY_BUDGET / (SHARE_AT - 1));
+        assert!(plan[..copied].iter().all(|&s| !s) && plan[copied..].iter().all(|&s| s));
+        // Small values stay copied, whatever their number.
+        assert!(plan_sharing(&vec![of(10); 1023]).iter().all(|&s| !s));
+    }
+
+    #[test]
+    fn watermarks_leave_half_the_limit_free() {
+        let w = watermarks(1 << 20);
+        assert_eq!((w.low(), w.high()), (32 * 1024, 64 * 1024));
+        let w = watermarks(65536);
+        assert_eq!((w.low(), w.high()), (16384, 32768));
+        let w = watermarks(1);
+        assert_eq!((w.low(), w.high()), (1, 1));
+        let w = watermarks(3);
+        assert_eq!((w.low(), w.high()), (1, 1));
     }
 }
