@@ -57,6 +57,8 @@
 //! Reading the source: start at `reactor/` (the loop), then `conn/` (one connection),
 //! then `pipeline/`. `docs/architecture.md` in the repository has the whole picture.
 
+#![deny(unsafe_code)]
+
 pub mod codec {
     //! The codecs of `weft-codec`, re-exported.
     pub use weft_codec::*;
@@ -74,6 +76,8 @@ mod group;
 mod id;
 mod inbox;
 mod metrics;
+// The one module allowed `unsafe` (see its docs): everything else is checked by the compiler.
+#[allow(unsafe_code)]
 mod net;
 mod pipeline;
 pub mod pool;

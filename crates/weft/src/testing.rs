@@ -57,6 +57,7 @@ use crate::inbox::{install_local, take_local, Command, Inbox};
 use crate::metrics::Metrics;
 use crate::pipeline::{Handler, Pipeline, Stage};
 use crate::pool::Job;
+use crate::reactor::dispatch::{run_command, Connections};
 use crate::reactor::WAKER;
 use crate::server::ServerBuilder;
 use crate::services::ReactorCore;
@@ -282,7 +283,7 @@ where
             }
             while let Some(cmd) = self.local.pop_front() {
                 worked = true;
-                self.run_command(cmd);
+                run_command(self, cmd);
             }
             let mut ready = Vec::new();
             self.core.take_ready(&mut ready);
@@ -314,24 +315,41 @@ where
             }
         }
     }
+}
 
-    fn run_command(&mut self, cmd: Command) {
-        let Some(conn) = &mut self.conn else { return };
-        match cmd {
-            Command::Write { token: CONN, bytes } => conn.write_posted(&mut self.core, bytes),
-            Command::Broadcast {
-                tokens,
-                except,
-                refused,
-                bytes,
-            } if tokens.contains(&CONN) && except != Some(CONN) && !refused.contains(&CONN) => {
-                conn.write_posted(&mut self.core, bytes);
-            }
-            Command::Close { token: CONN, how } => conn.close(&mut self.core, how),
-            Command::Continue { token: CONN, call } => conn.continuation(&mut self.core, call),
-            Command::Task(task) => task(),
-            Command::Shutdown { deadline } => conn.shutdown(&mut self.core, deadline),
-            _ => {}
+/// Commands reach the one connection through the dispatcher a reactor uses.
+impl<C, S, H> Connections<Pipeline<C, S, H>> for EmbeddedPipeline<C, S, H>
+where
+    C: Decoder + Encoder<H::Out> + 'static,
+    S: Stage<In = C::Item, Fwd = H::In>,
+    H: Handler,
+{
+    fn with_conn(
+        &mut self,
+        token: Token,
+        f: impl FnOnce(&mut Connection<Pipeline<C, S, H>>, &mut ReactorCore),
+    ) {
+        // A finished connection is removed by `settle`, after the command.
+        if let (CONN, Some(conn)) = (token, &mut self.conn) {
+            f(conn, &mut self.core);
         }
+    }
+
+    fn register(
+        &mut self,
+        _stream: mio::net::TcpStream,
+        _peer: std::net::SocketAddr,
+        _id: ConnectionId,
+        _permit: crate::admission::OpenPermit,
+    ) {
+        // No acceptor feeds an embedded pipeline; dropping the stream refuses it.
+    }
+
+    fn shutdown(&mut self, deadline: Instant) {
+        self.with_conn(CONN, |conn, core| conn.shutdown(core, deadline));
+    }
+
+    fn reactor_index(&self) -> usize {
+        self.core.index()
     }
 }

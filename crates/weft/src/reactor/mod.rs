@@ -18,10 +18,12 @@
 //! Only this thread ever touches its connections' sockets, buffers and pipelines.
 
 mod acceptor;
+pub(crate) mod dispatch;
 mod slab;
 
 use acceptor::AcceptOutcome;
 pub(crate) use acceptor::Acceptor;
+use dispatch::Connections;
 pub(crate) use slab::{LISTENER, WAKER};
 
 use std::collections::VecDeque;
@@ -220,7 +222,7 @@ where
                         }
                         _ => {}
                     }
-                    self.run_command(cmd);
+                    dispatch::run_command(self, cmd);
                 }
                 Err(_) => break,
             }
@@ -231,62 +233,13 @@ where
         }
         take_local(&mut self.local);
         while let Some(cmd) = self.local.pop_front() {
-            self.run_command(cmd);
-        }
-    }
-
-    fn run_command(&mut self, cmd: Command) {
-        match cmd {
-            Command::Register {
-                stream,
-                peer,
-                id,
-                permit,
-            } => self.register(stream, peer, id, permit),
-            Command::Write { token, bytes } => {
-                self.with_conn(token, |conn, core| conn.write_posted(core, bytes))
-            }
-            Command::Broadcast {
-                tokens,
-                except,
-                refused,
-                bytes,
-            } => {
-                for &token in tokens
-                    .iter()
-                    .filter(|&&t| Some(t) != except && !refused.contains(&t))
-                {
-                    let bytes = bytes.clone();
-                    self.with_conn(token, |conn, core| conn.write_posted(core, bytes));
-                }
-            }
-            Command::Close { token, how } => {
-                self.with_conn(token, |conn, core| conn.close(core, how))
-            }
-            Command::Continue { token, call } => {
-                self.with_conn(token, |conn, core| conn.continuation(core, call))
-            }
-            Command::Task(task) => {
-                if panic::catch_unwind(AssertUnwindSafe(task)).is_err() {
-                    tracing::error!(reactor = self.core.index(), "a task panicked");
-                }
-            }
-            Command::Shutdown { deadline } => self.begin_shutdown(deadline),
-        }
-    }
-
-    fn with_conn(&mut self, token: Token, f: impl FnOnce(&mut Connection<P>, &mut ReactorCore)) {
-        if let Some(conn) = self.conns.get_mut(token) {
-            f(conn, &mut self.core);
-            if conn.core.is_closed() {
-                remove(&mut self.conns, &mut self.core, token);
-            }
+            dispatch::run_command(self, cmd);
         }
     }
 
     /// Takes a new connection in. Every early return drops `permit` with the stream: the
     /// connection is refused and its place in the open count given back.
-    fn register(
+    fn register_conn(
         &mut self,
         stream: TcpStream,
         peer: SocketAddr,
@@ -361,7 +314,7 @@ where
         };
         self.accept_paused = self.accept_retry.is_some_and(|t| t > self.core.now());
         for (stream, peer, id, permit) in accepted {
-            self.register(stream, peer, id, permit);
+            self.register_conn(stream, peer, id, permit);
         }
     }
 
@@ -428,6 +381,39 @@ where
             }
             remove(&mut self.conns, &mut self.core, token);
         }
+    }
+}
+
+impl<F, P> dispatch::Connections<P> for Reactor<F, P>
+where
+    F: Fn() -> P + Send + Sync + 'static,
+    P: Drive,
+{
+    fn with_conn(&mut self, token: Token, f: impl FnOnce(&mut Connection<P>, &mut ReactorCore)) {
+        if let Some(conn) = self.conns.get_mut(token) {
+            f(conn, &mut self.core);
+            if conn.core.is_closed() {
+                remove(&mut self.conns, &mut self.core, token);
+            }
+        }
+    }
+
+    fn register(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        id: ConnectionId,
+        permit: OpenPermit,
+    ) {
+        self.register_conn(stream, peer, id, permit);
+    }
+
+    fn shutdown(&mut self, deadline: Instant) {
+        self.begin_shutdown(deadline);
+    }
+
+    fn reactor_index(&self) -> usize {
+        self.core.index()
     }
 }
 

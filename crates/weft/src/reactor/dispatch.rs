@@ -1,0 +1,78 @@
+//! The one command dispatcher: what each inbox [`Command`] does, for a reactor and for the
+//! embedded pipeline alike, so the two cannot drift apart.
+
+use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::Token;
+
+use crate::admission::OpenPermit;
+use crate::conn::{Connection, Drive};
+use crate::id::ConnectionId;
+use crate::inbox::Command;
+use crate::services::ReactorCore;
+
+/// Where commands are carried out: a reactor's connections, or the embedded pipeline's.
+pub(crate) trait Connections<P: Drive> {
+    /// Runs `f` on the connection of `token` if it is still there (a command may outlive
+    /// its connection), removing the connection if `f` finished it.
+    fn with_conn(&mut self, token: Token, f: impl FnOnce(&mut Connection<P>, &mut ReactorCore));
+
+    /// Takes in a connection handed over by the acceptor.
+    fn register(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        id: ConnectionId,
+        permit: OpenPermit,
+    );
+
+    /// Begins the graceful shutdown of every connection, with `deadline` for all of it.
+    fn shutdown(&mut self, deadline: Instant);
+
+    /// The index of the reactor, for logs.
+    fn reactor_index(&self) -> usize;
+}
+
+/// Carries out one command.
+pub(crate) fn run_command<P: Drive>(target: &mut impl Connections<P>, cmd: Command) {
+    match cmd {
+        Command::Register {
+            stream,
+            peer,
+            id,
+            permit,
+        } => target.register(stream, peer, id, permit),
+        Command::Write { token, bytes } => {
+            target.with_conn(token, |conn, core| conn.write_posted(core, bytes))
+        }
+        Command::Broadcast {
+            tokens,
+            except,
+            refused,
+            bytes,
+        } => {
+            for &token in tokens
+                .iter()
+                .filter(|&&t| Some(t) != except && !refused.contains(&t))
+            {
+                let bytes = bytes.clone();
+                target.with_conn(token, |conn, core| conn.write_posted(core, bytes));
+            }
+        }
+        Command::Close { token, how } => {
+            target.with_conn(token, |conn, core| conn.close(core, how))
+        }
+        Command::Continue { token, call } => {
+            target.with_conn(token, |conn, core| conn.continuation(core, call))
+        }
+        Command::Task(task) => {
+            if panic::catch_unwind(AssertUnwindSafe(task)).is_err() {
+                tracing::error!(reactor = target.reactor_index(), "a task panicked");
+            }
+        }
+        Command::Shutdown { deadline } => target.shutdown(deadline),
+    }
+}
