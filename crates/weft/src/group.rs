@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use bytes::Bytes;
 use mio::Token;
 
+use crate::handle::ConnectionHandle;
 use crate::id::ConnectionId;
 use crate::inbox::{CloseHow, Command, Inbox};
-use crate::remote::ConnectionHandle;
 use crate::shared::{posted_cost, Admission};
 
 /// A set of connections, possibly on different reactors, that can be broadcast to.

@@ -76,13 +76,13 @@ pub(crate) enum Command {
     },
     /// Close a connection.
     Close { token: Token, how: CloseHow },
-    /// An offload continuation (a boxed `FnOnce(&mut H, &mut Context<H>)`, typed by the
-    /// pipeline that created it).
-    Continue {
+    /// A continuation: a closure run with one connection's handler and context (an
+    /// offload's `then`, or `Context::execute`), typed by the pipeline that made it.
+    Continuation {
         token: Token,
         call: Box<dyn Any + Send>,
     },
-    /// A closure to run on the reactor thread.
+    /// A task: a closure run on the reactor thread with no connection (`Server::execute`).
     Task(Box<dyn FnOnce() + Send>),
     /// Stop: close every connection gracefully, abort what is left at `deadline`.
     Shutdown { deadline: Instant },
@@ -103,7 +103,7 @@ impl fmt::Debug for Command {
                 )
             }
             Command::Close { token, how } => write!(f, "Close({token:?}, {how:?})"),
-            Command::Continue { token, .. } => write!(f, "Continue({token:?})"),
+            Command::Continuation { token, .. } => write!(f, "Continuation({token:?})"),
             Command::Task(_) => f.write_str("Task"),
             Command::Shutdown { .. } => f.write_str("Shutdown"),
         }

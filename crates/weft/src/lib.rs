@@ -40,22 +40,21 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Glossary
+//! # Words
 //!
-//! | word | meaning |
-//! |---|---|
-//! | **acceptor** | the thread that owns the listener and hands out connections |
-//! | **reactor** | an event-loop thread; owns its connections for their whole life |
-//! | **connection** | one accepted socket, its buffers and its pipeline |
-//! | **pipeline** | codec + stages + handler, built per connection by a factory |
-//! | **stage** | a typed step between decoder and handler |
-//! | **handler** | your code: messages and lifecycle events |
-//! | **context** | what a handler can do to its connection |
-//! | **handle** | a `Send` reference to a connection, for other threads |
-//! | **inbox** / **command** | how other threads hand a reactor work |
+//! weft gives each concept one word: the **acceptor** (the thread owning the listener), a
+//! **reactor** (an event-loop thread owning its connections), a **connection**, its
+//! **pipeline** (codec, **stages**, **handler**), the **context** a callback acts through, a
+//! **connection handle** (a `Send` way to reach a connection), a **group**, the **pool** and
+//! its **jobs**, **continuations** (closures run with a connection's handler) and **tasks**
+//! (closures run on a reactor with none). The glossary, with where each lives in the code,
+//! is in `docs/architecture.md` in the repository.
 //!
-//! Reading the source: start at `reactor/` (the loop), then `conn/` (one connection),
-//! then `pipeline/`. `docs/architecture.md` in the repository has the whole picture.
+//! Reading the source: the layers go from value types (`id`, `config`, `error`) through the
+//! cross-thread pieces (`inbox`, `shared`, `handle`, `group`, `pool`) and the services a
+//! reactor lends (`services`) to one connection (`conn/`), its pipeline (`pipeline/`), the
+//! loop (`reactor/`) and the server (`server/`); each depends only on those before it.
+//! `docs/architecture.md` in the repository draws them.
 
 #![deny(unsafe_code)]
 
@@ -77,12 +76,12 @@ mod id;
 mod inbox;
 mod metrics;
 // The one module allowed `unsafe` (see its docs): everything else is checked by the compiler.
+mod handle;
 #[allow(unsafe_code)]
 mod net;
 mod pipeline;
 pub mod pool;
 mod reactor;
-mod remote;
 mod server;
 mod services;
 mod shared;
@@ -94,9 +93,9 @@ pub use bytes::{Bytes, BytesMut};
 pub use config::{AcceptMode, Idle, IdleTimeouts, WriteWatermarks};
 pub use error::{CloseReason, Error, Initiator};
 pub use group::Group;
+pub use handle::{ConnectionHandle, WriteError};
 pub use id::{ConnectionId, TimerId};
 pub use metrics::{MetricsSnapshot, ReactorMetrics};
 pub use pipeline::{Context, Handler, Identity, Pipeline, PipelineBuilder, Stage, Then};
 pub use pool::{Cancellation, OffloadError};
-pub use remote::{ConnectionHandle, WriteError};
 pub use server::{Server, ServerBuilder, ShutdownHandle};

@@ -76,7 +76,7 @@ pub struct EmbeddedPipeline<C, S, H> {
     core: ReactorCore,
     commands: Receiver<Command>,
     jobs: Receiver<Job>,
-    scratch: BytesMut,
+    reactor_buf: BytesMut,
     local: VecDeque<Command>,
     closed: Option<CloseReason>,
     written: BytesMut,
@@ -137,7 +137,7 @@ where
             core,
             commands,
             jobs,
-            scratch: BytesMut::new(),
+            reactor_buf: BytesMut::new(),
             local: VecDeque::new(),
             closed: None,
             written: BytesMut::new(),
@@ -179,7 +179,7 @@ where
 
     fn read(&mut self) {
         if let Some(conn) = &mut self.conn {
-            conn.on_readable(&mut self.core, &mut self.scratch);
+            conn.on_readable(&mut self.core, &mut self.reactor_buf);
         }
         self.settle();
     }
@@ -203,7 +203,7 @@ where
         }
         if reading {
             if let Some(conn) = &mut self.conn {
-                conn.on_event(&mut self.core, &mut self.scratch, false, true, false);
+                conn.on_event(&mut self.core, &mut self.reactor_buf, false, true, false);
             }
         }
         self.settle();
@@ -290,7 +290,7 @@ where
             for token in ready {
                 if let (CONN, Some(conn)) = (token, &mut self.conn) {
                     worked = true;
-                    conn.on_readable(&mut self.core, &mut self.scratch);
+                    conn.on_readable(&mut self.core, &mut self.reactor_buf);
                 }
             }
             let mut dirty = Vec::new();

@@ -39,9 +39,9 @@
 //! budget is spent; in the latter case it goes on the reactor's ready list and is served
 //! again next turn, after every other ready connection had its turn.
 //!
-//! Bytes are read into the reactor's shared buffer unless this connection holds a partial
+//! Bytes are read into the reactor's read buffer unless this connection holds a partial
 //! frame, in which case they are appended to its own buffer. Frames are split off whichever
-//! buffer holds them; a partial frame left in the shared buffer moves to the connection's
+//! buffer holds them; a partial frame left in the reactor's read buffer moves to the connection's
 //! own. So an idle connection, or one whose frames arrive whole, owns no read buffer. The
 //! buffers for partial frames come from a small per-reactor pool and go back to it once
 //! they drain, so a read that ends mid-frame allocates nothing in steady state either.
@@ -229,7 +229,7 @@ impl<P: Drive> Connection<P> {
     pub(crate) fn on_event(
         &mut self,
         reactor: &mut ReactorCore,
-        scratch: &mut BytesMut,
+        reactor_buf: &mut BytesMut,
         readable: bool,
         writable: bool,
         hangup: bool,
@@ -239,7 +239,7 @@ impl<P: Drive> Connection<P> {
             self.core.flush(reactor);
         }
         if readable {
-            self.on_readable(reactor, scratch);
+            self.on_readable(reactor, reactor_buf);
         } else {
             self.settle(reactor, false);
         }

@@ -11,7 +11,7 @@ use super::{Connection, Drive};
 use crate::error::CloseReason;
 use crate::services::ReactorCore;
 
-/// How much the shared read buffer asks the kernel for in one read.
+/// How much the reactor's read buffer asks the kernel for in one read.
 pub(super) const READ_CHUNK: usize = 64 * 1024;
 
 /// How much a connection's own (partial-frame) buffer grows by at a time: partial frames
@@ -20,12 +20,12 @@ const OWN_CHUNK: usize = 8 * 1024;
 
 impl<P: Drive> Connection<P> {
     /// Reads and delivers within the per-turn budget (see the module docs).
-    pub(crate) fn on_readable(&mut self, reactor: &mut ReactorCore, scratch: &mut BytesMut) {
+    pub(crate) fn on_readable(&mut self, reactor: &mut ReactorCore, reactor_buf: &mut BytesMut) {
         if self.core.phase.is_closed() {
             return;
         }
         if self.core.phase.is_lingering() {
-            self.discard_input(reactor, scratch);
+            self.discard_input(reactor, reactor_buf);
             return;
         }
         let Connection {
@@ -45,7 +45,7 @@ impl<P: Drive> Connection<P> {
         let mut total = 0;
         while core.may_read() {
             let own = !read_buf.is_empty();
-            let buf: &mut BytesMut = if own { read_buf } else { scratch };
+            let buf: &mut BytesMut = if own { read_buf } else { reactor_buf };
             if buf.capacity() - buf.len() < 1024 {
                 buf.reserve(if own { OWN_CHUNK } else { READ_CHUNK });
             }
@@ -69,12 +69,12 @@ impl<P: Drive> Connection<P> {
             guarded(core, |core| {
                 decoded += pipeline.dispatch(buf, core, reactor)
             });
-            if !own && !scratch.is_empty() {
+            if !own && !reactor_buf.is_empty() {
                 if read_buf.capacity() == 0 {
                     *read_buf = reactor.take_partial_buffer();
                 }
-                read_buf.extend_from_slice(scratch);
-                scratch.clear();
+                read_buf.extend_from_slice(reactor_buf);
+                reactor_buf.clear();
             }
             if n < want && !core.reading.hangup_seen {
                 break; // drained for now: another read would only say WouldBlock
@@ -103,14 +103,14 @@ impl<P: Drive> Connection<P> {
     }
 
     /// LINGERING: read and drop input until the peer's EOF.
-    fn discard_input(&mut self, reactor: &mut ReactorCore, scratch: &mut BytesMut) {
+    fn discard_input(&mut self, reactor: &mut ReactorCore, reactor_buf: &mut BytesMut) {
         let core = &mut self.core;
         let mut total = 0;
         loop {
-            scratch.clear();
-            scratch.reserve(READ_CHUNK);
-            let want = scratch.capacity();
-            match core.io.read_into(scratch, want) {
+            reactor_buf.clear();
+            reactor_buf.reserve(READ_CHUNK);
+            let want = reactor_buf.capacity();
+            match core.io.read_into(reactor_buf, want) {
                 Ok(0) => {
                     core.reading.peer_eof = true;
                     core.phase.finish_close(); // LINGERING → CLOSED: the peer's EOF
@@ -137,6 +137,6 @@ impl<P: Drive> Connection<P> {
                 }
             }
         }
-        scratch.clear();
+        reactor_buf.clear();
     }
 }

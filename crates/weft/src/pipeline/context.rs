@@ -11,12 +11,12 @@ use crate::config::WriteWatermarks;
 use crate::conn::ConnCore;
 use crate::error::{CloseReason, Error};
 use crate::group::Group;
+use crate::handle::ConnectionHandle;
 use crate::id::{ConnectionId, TimerId};
 use crate::inbox::Command;
 use crate::pipeline::drive::Continuation;
 use crate::pipeline::Handler;
 use crate::pool::{Cancellation, OffloadError};
-use crate::remote::ConnectionHandle;
 use crate::services::ReactorCore;
 use crate::shared::ConnShared;
 
@@ -300,7 +300,7 @@ impl<'a, H: Handler> Context<'a, H> {
                 let call: Continuation<H> =
                     Box::new(move |handler, ctx| then(handler, ctx, result));
                 // Fails only once the reactor has stopped: the connection is gone.
-                let _ = inbox.send(Command::Continue {
+                let _ = inbox.send(Command::Continuation {
                     token,
                     call: Box::new(call),
                 });
@@ -312,14 +312,17 @@ impl<'a, H: Handler> Context<'a, H> {
         submitted
     }
 
-    /// Runs `task` later on this reactor (after the current batch), with this connection's
-    /// handler and context; dropped if the connection has closed by then.
-    pub fn execute<T>(&mut self, task: T)
+    /// Runs `continuation` later on this reactor (after the current batch), with this
+    /// connection's handler and context; dropped if the connection has closed by then.
+    /// (weft's words: a *continuation* runs with a connection, as here and after an
+    /// offload; a *task* runs on a reactor with none, as with
+    /// [`Server::execute`](crate::Server::execute).)
+    pub fn execute<T>(&mut self, continuation: T)
     where
         T: FnOnce(&mut H, &mut Context<'_, H>) + Send + 'static,
     {
-        let call: Continuation<H> = Box::new(task);
-        let cmd = Command::Continue {
+        let call: Continuation<H> = Box::new(continuation);
+        let cmd = Command::Continuation {
             token: self.conn.token,
             call: Box::new(call),
         };

@@ -65,7 +65,7 @@ pub(crate) fn run_command<P: Drive>(target: &mut impl Connections<P>, cmd: Comma
         Command::Close { token, how } => {
             target.with_conn(token, |conn, core| conn.close(core, how))
         }
-        Command::Continue { token, call } => {
+        Command::Continuation { token, call } => {
             target.with_conn(token, |conn, core| conn.continuation(core, call))
         }
         Command::Task(task) => {

@@ -63,8 +63,8 @@ pub(crate) struct Reactor<F, P> {
     rx: Receiver<Command>,
     /// In `SO_REUSEPORT` mode, this reactor's own listener.
     listener: Option<TcpListener>,
-    /// The shared read buffer (see `conn`).
-    scratch: BytesMut,
+    /// The reactor's read buffer (see `conn`).
+    reactor_buf: BytesMut,
     /// Spare vectors swapped with `ready`, `dirty` and the local queue, so draining them
     /// allocates nothing.
     serving: Vec<Token>,
@@ -123,7 +123,7 @@ where
             factory: parts.factory,
             rx: parts.rx,
             listener,
-            scratch: BytesMut::new(),
+            reactor_buf: BytesMut::new(),
             serving: Vec::new(),
             local: VecDeque::new(),
             due: Vec::new(),
@@ -188,7 +188,7 @@ where
                     let writable = event.is_writable() || event.is_error();
                     conn.on_event(
                         &mut self.core,
-                        &mut self.scratch,
+                        &mut self.reactor_buf,
                         readable,
                         writable,
                         hangup,
@@ -323,7 +323,7 @@ where
         self.core.take_ready(&mut serving);
         for token in serving.drain(..) {
             if let Some(conn) = self.conns.get_mut(token) {
-                conn.on_readable(&mut self.core, &mut self.scratch);
+                conn.on_readable(&mut self.core, &mut self.reactor_buf);
                 if conn.core.is_closed() {
                     remove(&mut self.conns, &mut self.core, token);
                 }
