@@ -411,7 +411,7 @@ fn unknown_command(args: &[Bytes]) -> RespValue {
 }
 
 /// What a command answers: a value the codec encodes, or values read from the store, which
-/// [`RespHandler`] sends without copying when they are large (see [`write_stored`]).
+/// [`RespHandler`] sends without copying when they are large (see `write_stored`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// Any reply: encoded through the codec (copied into the output).
@@ -586,7 +586,7 @@ fn config(args: &[Bytes]) -> RespValue {
 }
 
 /// Stored values at least this long are sent shared: referenced in the output queue, not
-/// copied (see [`write_stored`]).
+/// copied (see `write_stored`).
 pub const SHARE_AT: usize = 1024;
 
 /// Once one reply has copied this many bytes of stored values, its further values are sent
