@@ -15,13 +15,18 @@
 //! 5. **fire timers** that are due (idle checks, user timers, close deadlines);
 //! 6. **flush** every connection that received output outside a read batch.
 //!
+//! In `SO_REUSEPORT` mode a reactor also owns a listener (`reuseport.rs`): its readiness is
+//! handled with the I/O of step 2, and while accepting is paused (at the connection limit,
+//! or out of descriptors) a retry is due between steps 2 and 3, since an edge-triggered
+//! listener raises no new event for connections already waiting in its backlog.
+//!
 //! Only this thread ever touches its connections' sockets, buffers and pipelines.
 
 mod acceptor;
 pub(crate) mod dispatch;
+mod reuseport;
 mod slab;
 
-use acceptor::AcceptOutcome;
 pub(crate) use acceptor::Acceptor;
 use dispatch::Connections;
 pub(crate) use slab::{LISTENER, WAKER};
@@ -30,7 +35,6 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -273,48 +277,6 @@ where
         conn.activate(core);
         if conn.core.is_closed() {
             remove(&mut self.conns, core, token);
-        }
-    }
-
-    /// `SO_REUSEPORT` mode: accept on this reactor's own listener.
-    fn accept_own(&mut self) {
-        let Some(listener) = &self.listener else {
-            return;
-        };
-        self.accept_retry = None;
-        let mut accepted = Vec::new();
-        let outcome = acceptor::accept_batch(
-            listener,
-            self.core.config(),
-            self.core.metrics(),
-            self.core.admission(),
-            || true, // this reactor registers what it accepts itself
-            |stream, peer, id, permit| accepted.push((stream, peer, id, permit)),
-        );
-        // Edge-triggered: connections left in the backlog raise no new event, so every
-        // outcome but "drained" schedules another look.
-        self.accept_retry = match outcome {
-            AcceptOutcome::Drained => None,
-            AcceptOutcome::More => Some(self.core.now()),
-            AcceptOutcome::AtLimit | AcceptOutcome::ReactorsBusy | AcceptOutcome::BackOff(_) => {
-                if !self.accept_paused {
-                    self.core
-                        .metrics()
-                        .accept_pauses
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        reactor = self.core.index(),
-                        ?outcome,
-                        "accepting paused; retrying every {:?}",
-                        acceptor::BACKOFF
-                    );
-                }
-                Some(self.core.now() + acceptor::BACKOFF)
-            }
-        };
-        self.accept_paused = self.accept_retry.is_some_and(|t| t > self.core.now());
-        for (stream, peer, id, permit) in accepted {
-            self.register_conn(stream, peer, id, permit);
         }
     }
 
