@@ -246,7 +246,9 @@ fn read_everything(
 /// behind the senders' one (descheduled, or simply slower: it does the per-receiver work)
 /// the messages waiting in its inbox count against each receiver, and about 8,700 of them
 /// (1 MiB at 121 bytes each) pass the limit, with only ~77 KB actually queued for a reader
-/// that reads everything. See the report on branch samples-a.
+/// that reads everything. Until the core tells a lagging reactor from a slow client, these
+/// tests give the receivers that much headroom (the never-reading client is still dropped
+/// long before the burst ends).
 const BURST_PENDING: &str = "8388608";
 
 #[test]
