@@ -2,10 +2,11 @@
 //!
 //! ```text
 //! cargo run --release --example chat -- [--addr 127.0.0.1:7001] [--workers N]
-//!     [--max-line 4096] [--max-pending 1048576] [--shutdown-timeout 5]
+//!     [--max-line 4096] [--max-pending 1048576] [--frame-timeout 60] [--max-connections N]
+//!     [--shutdown-timeout 5]
 //! ```
 //!
-//! Wire behaviour, per `PROTOCOLS.md` (the shared protocol page):
+//! The wire behaviour is the contract in `docs/protocols.md` ("chat"):
 //!
 //! * On connect a client gets a unique nick `guest<N>` and `* you are <nick>`; every other
 //!   client gets `* <nick> joined`.
@@ -17,8 +18,18 @@
 //!   with `/`: `ERR unknown command`. Any other line: everyone else gets `<nick>: <text>`.
 //! * When a client goes away for any reason, everyone else gets `* <nick> left`.
 //! * A line longer than `--max-line` gets `ERR line too long`, then the connection closes.
-//! * A client whose unsent output passes `--max-pending` is disconnected (it is too slow to
-//!   keep up); nobody else waits for it or pays memory for it.
+//!   `--max-pending` must leave room for one longest message (`--max-line` + 99 bytes);
+//!   a smaller one is refused at start with exit status 2.
+//! * A client whose unsent output would pass `--max-pending` (counted as memory: bytes plus
+//!   64 per queued message) is disconnected at once, its queued output discarded (it is too
+//!   slow to keep up): nobody else waits for it or pays memory for it, and everyone else
+//!   gets its `* <nick> left`. Until then it gets every message, in order.
+//! * A line whose first byte arrived more than `--frame-timeout` seconds ago and is still
+//!   incomplete closes the connection (after the replies owed before it).
+//! * At most `--max-connections` clients are served at once (default: the open-file limit
+//!   less a reserve); more wait in the listen backlog.
+//! * SIGINT/SIGTERM: stop accepting, flush what is owed, close, exit 0 within
+//!   `--shutdown-timeout` seconds.
 //!
 //! # How it is built
 //!
@@ -29,24 +40,28 @@
 //! order with its own replies (its rename, its `/who`) is written to it directly. The nick
 //! registry is one `Mutex<HashMap>`: it is touched on connect, rename, `/who` and leave,
 //! never per message.
+//!
+//! The slow-consumer rule is weft's output limit, set to `--max-pending`: a broadcast is
+//! charged to every receiver when it is made, so a receiver cannot fall further behind than
+//! the limit even while messages for it wait between reactors; the one that would pass it
+//! gets nothing more and [`Handler::on_output_limit`] aborts it, freeing what it held.
+//!
+//! Prints `listening on IP:PORT` on stdout once it accepts connections; logs go to stderr
+//! (`RUST_LOG`, default `info`). Bad flags: one line on stderr and exit status 2.
 
 mod common;
 
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use common::Flags;
 use weft::codec::line::Terminator;
 use weft::codec::LineCodec;
-use weft::{
-    Bytes, CloseReason, ConnectionId, Context, Error, Group, Handler, Pipeline, Server,
-    WriteWatermarks,
-};
+use weft::{Bytes, CloseReason, ConnectionId, Context, Error, Group, Handler, Pipeline};
 
 const USAGE: &str = "usage: chat [--addr HOST:PORT] [--workers N] [--max-line BYTES] \
-[--max-pending BYTES] [--shutdown-timeout SECS]";
+[--max-pending BYTES] [--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS]";
 
 /// State shared by every connection of the room.
 #[derive(Default)]
@@ -175,11 +190,11 @@ impl Handler for Chat {
         }
     }
 
-    fn on_writability_changed(&mut self, ctx: &mut Context<'_, Self>, writable: bool) {
-        if !writable {
-            tracing::info!(conn = %ctx.id(), nick = %self.nick, pending = ctx.pending_bytes(), "slow consumer disconnected");
-            ctx.abort();
-        }
+    /// Too slow to keep up (or a reply alone too large): drop it now rather than flush what
+    /// it is owed, so the memory it held is freed at once. `on_inactive` tells the others.
+    fn on_output_limit(&mut self, ctx: &mut Context<'_, Self>) {
+        tracing::info!(conn = %ctx.id(), nick = %self.nick, pending = ctx.pending_bytes(), "slow consumer disconnected");
+        ctx.abort();
     }
 
     fn on_inactive(&mut self, ctx: &mut Context<'_, Self>, _reason: CloseReason) {
@@ -198,31 +213,38 @@ impl Handler for Chat {
     }
 }
 
+/// What the longest message a receiver can be sent costs against its output limit:
+/// `<nick>: <text>\n` with the longest nick and line, and weft's 64 bytes of bookkeeping
+/// for a separately queued message. A smaller `--max-pending` would disconnect every
+/// receiver of one legitimate message, so it is refused at start.
+fn longest_message_cost(max_line: usize) -> usize {
+    const MAX_NICK: usize = 32;
+    const CHUNK_OVERHEAD: usize = 64;
+    max_line.saturating_add(MAX_NICK + ": ".len() + 1 + CHUNK_OVERHEAD)
+}
+
 fn main() {
-    let flags = Flags::parse(
-        "chat",
-        &[
-            "addr",
-            "workers",
-            "max-line",
-            "max-pending",
-            "shutdown-timeout",
-        ],
-        USAGE,
-    );
-    let addr: std::net::SocketAddr = flags.get("addr", "127.0.0.1:7001".parse().unwrap());
-    let workers: usize = flags.get_at_least("workers", Flags::cpus(), 1);
+    let mut known = common::COMMON_FLAGS.to_vec();
+    known.push("max-line");
+    let flags = Flags::parse("chat", &known, USAGE);
+    let common = flags.common("127.0.0.1:7001");
     let max_line: usize = flags.get_at_least("max-line", 4096, 1);
-    let max_pending: usize = flags.get_at_least("max-pending", 1 << 20, 1);
-    let grace = flags.seconds("shutdown-timeout", 5.0);
+    let longest = longest_message_cost(max_line);
+    if common.max_pending < longest {
+        common::fail(
+            "chat",
+            format!(
+                "--max-pending ({}) must be at least {longest} for --max-line {max_line}: \
+                 one longest message must fit in a receiver's pending output",
+                common.max_pending
+            ),
+        );
+    }
     common::init_logging();
 
     let room = Arc::new(Room::default());
-    let server = Server::builder()
-        .addr(addr)
-        .reactors(NonZeroUsize::new(workers).expect("checked above"))
-        .write_watermarks(WriteWatermarks::new(max_pending / 2, max_pending).expect("low <= high"))
-        .close_timeout(grace)
+    let server = common
+        .builder()
         .pipeline(move || {
             Pipeline::new(
                 LineCodec::new(max_line).terminator(Terminator::Strip),
@@ -233,9 +255,9 @@ fn main() {
             )
         })
         .bind()
-        .unwrap_or_else(|e| common::fail("chat", format!("cannot listen on {addr}: {e}")));
+        .unwrap_or_else(|e| common::fail("chat", format!("cannot listen on {}: {e}", common.addr)));
     common::announce(server.local_addr());
 
     common::wait_for_signal("chat");
-    server.shutdown(grace);
+    server.shutdown(common.grace);
 }

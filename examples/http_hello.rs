@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example http_hello -- [--addr 127.0.0.1:7003] [--workers N]
 //!     [--max-header-bytes 8192] [--max-body 1048576] [--idle-timeout 60]
-//!     [--shutdown-timeout 5]
+//!     [--max-pending 1048576] [--frame-timeout 60] [--max-connections N] [--shutdown-timeout 5]
 //! ```
 //!
 //! * Every request gets `200 OK` with `Content-Length: 13`, a `Date` and the body
@@ -14,6 +14,13 @@
 //!   chunked body gets `501`; each is sent with `Connection: close`, then the connection
 //!   closes. Bodies within the limit are read and discarded.
 //! * A connection that sends nothing for `--idle-timeout` seconds is closed.
+//! * A request (head and body) whose first byte arrived more than `--frame-timeout` seconds
+//!   ago and is still incomplete closes the connection, after the responses owed before it
+//!   (however slowly its bytes trickle in).
+//! * At most `--max-pending` bytes of responses are held for a connection: a client that
+//!   pipelines requests without reading the responses stops being read until they drain.
+//! * At most `--max-connections` connections are served at once (default: the open-file
+//!   limit less a reserve); more wait in the listen backlog.
 //! * SIGINT/SIGTERM: stop accepting, flush what is owed, close, exit 0 within
 //!   `--shutdown-timeout` seconds.
 //!
@@ -23,35 +30,23 @@
 
 mod common;
 
-use std::num::NonZeroUsize;
-
 use common::Flags;
 use weft::codec::{HttpCodec, HttpLimits};
-use weft::{IdleTimeouts, Pipeline, Server};
+use weft::{IdleTimeouts, Pipeline};
 use weft_examples::http::HelloHandler;
 
 const USAGE: &str = "usage: http_hello [--addr HOST:PORT] [--workers N] \
-[--max-header-bytes BYTES] [--max-body BYTES] [--idle-timeout SECS] [--shutdown-timeout SECS]";
+[--max-header-bytes BYTES] [--max-body BYTES] [--idle-timeout SECS] [--max-pending BYTES] \
+[--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS]";
 
 fn main() {
-    let flags = Flags::parse(
-        "http_hello",
-        &[
-            "addr",
-            "workers",
-            "max-header-bytes",
-            "max-body",
-            "idle-timeout",
-            "shutdown-timeout",
-        ],
-        USAGE,
-    );
-    let addr: std::net::SocketAddr = flags.get("addr", "127.0.0.1:7003".parse().unwrap());
-    let workers: usize = flags.get_at_least("workers", Flags::cpus(), 1);
+    let mut known = common::COMMON_FLAGS.to_vec();
+    known.extend(["max-header-bytes", "max-body", "idle-timeout"]);
+    let flags = Flags::parse("http_hello", &known, USAGE);
+    let common = flags.common("127.0.0.1:7003");
     let max_head: usize = flags.get_at_least("max-header-bytes", 8192, 64);
     let max_body: usize = flags.get_at_least("max-body", 1 << 20, 0);
     let idle = flags.seconds("idle-timeout", 60.0);
-    let grace = flags.seconds("shutdown-timeout", 5.0);
     common::init_logging();
 
     let limits = HttpLimits {
@@ -59,19 +54,22 @@ fn main() {
         max_body_len: max_body,
         ..HttpLimits::default()
     };
-    let server = Server::builder()
-        .addr(addr)
-        .reactors(NonZeroUsize::new(workers).expect("checked above"))
+    let server = common
+        .builder()
         .idle_timeouts(IdleTimeouts {
             read: Some(idle),
             ..IdleTimeouts::default()
         })
-        .close_timeout(grace)
         .pipeline(move || Pipeline::new(HttpCodec::new(limits), HelloHandler::new()))
         .bind()
-        .unwrap_or_else(|e| common::fail("http_hello", format!("cannot listen on {addr}: {e}")));
+        .unwrap_or_else(|e| {
+            common::fail(
+                "http_hello",
+                format!("cannot listen on {}: {e}", common.addr),
+            )
+        });
     common::announce(server.local_addr());
 
     common::wait_for_signal("http_hello");
-    server.shutdown(grace);
+    server.shutdown(common.grace);
 }
