@@ -9,7 +9,7 @@ use mio::Token;
 
 use crate::handle::ConnectionHandle;
 use crate::id::ConnectionId;
-use crate::inbox::{CloseHow, Command, Inbox};
+use crate::inbox::{note_post, CloseHow, Command, Inbox};
 use crate::shared::{posted_cost, Admission};
 
 /// A set of connections, possibly on different reactors, that can be broadcast to.
@@ -21,12 +21,15 @@ use crate::shared::{posted_cost, Admission};
 ///   command per reactor, and each member's outbound queue holds a reference to the same
 ///   bytes: nothing is copied per receiver.
 /// * Ordering: broadcasts from one thread reach each member in the order they were made.
-/// * Limits: a broadcast is charged to every member's output limit when it is made (see
-///   `docs/flow-control.md`). A member it would take past the limit does not get it and is
-///   closed as a slow consumer
+/// * Limits: a member whose own queued output is past its output limit (see
+///   `docs/flow-control.md`) does not get the broadcast and is closed as a slow consumer
 ///   ([`CloseReason::SlowConsumer`](crate::CloseReason::SlowConsumer)); from then on it gets
 ///   nothing more, so every member receives every broadcast in order, or is closed. Nothing
 ///   is dropped for lack of room in a queue.
+/// * Congestion: when a member's reactor falls behind (more than 1 MiB of writes waiting in
+///   its inbox), the producer is slowed, not the members: the broadcasting handler's
+///   connection stops reading until that inbox drains; a thread that is not a reactor
+///   waits (up to a second).
 ///
 /// `Clone` is cheap (an `Arc`); clones are the same group.
 #[derive(Clone, Default)]
@@ -152,6 +155,7 @@ impl Group {
         }
         let routes = inner.routes.as_ref().expect("just built");
         let cost = posted_cost(bytes.len());
+        let mut posted_to = Vec::new();
         for route in routes.iter() {
             let except = except
                 .filter(|&(reactor, _)| reactor == route.inbox.index())
@@ -162,7 +166,7 @@ impl Group {
                 if Some(member.token()) == except {
                     continue;
                 }
-                match member.shared().admit(cost) {
+                match member.shared().admit_broadcast(cost) {
                     Admission::Admitted => admitted += 1,
                     Admission::Full => {
                         refused.push(member.token());
@@ -184,6 +188,11 @@ impl Group {
             };
             // Fails only once the reactor has stopped: its connections are gone.
             let _ = route.inbox.send(cmd);
+            posted_to.push(route.inbox.clone());
+        }
+        drop(inner); // a producer slowed by a congested inbox must not hold the group
+        for inbox in &posted_to {
+            note_post(inbox);
         }
     }
 }

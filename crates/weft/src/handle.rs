@@ -7,7 +7,7 @@ use bytes::Bytes;
 use mio::Token;
 
 use crate::id::ConnectionId;
-use crate::inbox::{CloseHow, Command, Inbox};
+use crate::inbox::{note_post, CloseHow, Command, Inbox};
 use crate::shared::{posted_cost, Admission, ConnShared};
 
 /// A `Send + Clone` handle to one connection, usable from any thread: another connection's
@@ -143,7 +143,9 @@ impl ConnectionHandle {
             .map_err(|stopped| match stopped.0 {
                 Command::Write { bytes, .. } => WriteError::Closed(bytes),
                 _ => unreachable!("a write command comes back as itself"),
-            })
+            })?;
+        note_post(&self.inbox);
+        Ok(())
     }
 
     /// True while the connection is open (it may close at any moment after).

@@ -25,11 +25,33 @@
 //!
 //! | command | bounded by |
 //! |---|---|
-//! | `Write`, `Broadcast` | bytes: charged to each target connection's output limit when posted (`ConnShared`); a target over its limit is refused or closed, never queued for |
+//! | `Write`, `Broadcast` | bytes: charged to each target connection's output limit when posted (`ConnShared`); a target over its limit is refused or closed, never queued for. And the inbox's own congestion control, below |
 //! | `Register` | at most [`MAX_REGISTRATIONS`] waiting per reactor: the acceptor stops accepting while every reactor is at it, and the reactor wakes it as it registers |
 //! | `Continue` | offloaded jobs: the pool's queue and the per-connection job cap |
 //! | `Task` from another thread | the inbox capacity: `Server::execute` returns false beyond it |
-//! | `Close`, `Shutdown` | one per connection or server action |
+//! | `Close`, `Shutdown`, `Resume` | one per connection or server action |
+//!
+//! # Congestion: the producer waits, not the readers
+//!
+//! A reactor can fall behind its inbox (a burst of broadcasts from another reactor, on a
+//! machine with fewer cores than threads). The bytes waiting in its channel are then nobody's
+//! fault among the receivers: they read everything they were given. So the inbox counts the
+//! bytes of writes and broadcasts in its channel (`posted`), and above [`CONGESTED`] the
+//! *producers* are slowed:
+//!
+//! 1. A handler whose broadcast or handle write found a target inbox congested is noted in
+//!    its reactor's thread-local state; after the callback, its connection stops reading
+//!    (`Reading::congestion_paused`) and registers as a waiter of that inbox.
+//! 2. It then looks at the inbox once more: if it has drained meanwhile, reading resumes
+//!    at once (the check after registering is what closes the race with step 3).
+//! 3. The congested reactor, after a drain that took data commands, finds `posted` below
+//!    [`DECONGESTED`], takes its waiters under the lock and sends each a `Resume`.
+//!
+//! Either the waiter is registered before the drain's lock (and the drain resumes it), or
+//! after (and the re-check in step 2 sees the drained count): the loom model below checks
+//! it. A thread that is not a reactor has no reading to pause: its broadcast waits (up to
+//! a second) for a congested inbox to drain instead. Receivers are judged on their own
+//! queue alone, so a reader that keeps up is never closed because a reactor lagged.
 //!
 //! # Commands from the reactor's own thread
 //!
@@ -44,7 +66,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{AcqRel, SeqCst};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -86,6 +108,20 @@ pub(crate) enum Command {
     Task(Box<dyn FnOnce() + Send>),
     /// Stop: close every connection gracefully, abort what is left at `deadline`.
     Shutdown { deadline: Instant },
+    /// A connection paused for a congested inbox may read again.
+    Resume { token: Token },
+}
+
+impl Command {
+    /// What a data command (a write or a broadcast) adds to its inbox's congestion count.
+    fn posted_bytes(&self) -> usize {
+        match self {
+            Command::Write { bytes, .. } | Command::Broadcast { bytes, .. } => {
+                crate::shared::posted_cost(bytes.len())
+            }
+            _ => 0,
+        }
+    }
 }
 
 impl fmt::Debug for Command {
@@ -106,6 +142,7 @@ impl fmt::Debug for Command {
             Command::Continuation { token, .. } => write!(f, "Continuation({token:?})"),
             Command::Task(_) => f.write_str("Task"),
             Command::Shutdown { .. } => f.write_str("Shutdown"),
+            Command::Resume { token } => write!(f, "Resume({token:?})"),
         }
     }
 }
@@ -120,6 +157,13 @@ pub(crate) enum CloseHow {
     /// A broadcast found it over its output limit.
     SlowConsumer,
 }
+
+/// Bytes of writes and broadcasts waiting in one inbox above which their producers are
+/// slowed (see "Congestion" in the module docs).
+pub(crate) const CONGESTED: usize = 1 << 20;
+
+/// The level below which the producers slowed by a congested inbox are resumed.
+pub(crate) const DECONGESTED: usize = CONGESTED / 2;
 
 /// New connections that may wait in one reactor's inbox before the acceptor waits too.
 pub(crate) const MAX_REGISTRATIONS: usize = 1024;
@@ -164,6 +208,10 @@ pub(crate) struct Inbox {
     task_capacity: usize,
     /// New connections waiting in the channel (at most [`MAX_REGISTRATIONS`]).
     registrations: AtomicUsize,
+    /// Bytes of writes and broadcasts waiting in the channel.
+    posted: AtomicUsize,
+    /// Connections (their reactor's inbox, their token) paused until this one drains.
+    waiters: Mutex<Vec<(Arc<Inbox>, Token)>>,
 }
 
 impl fmt::Debug for Inbox {
@@ -192,6 +240,8 @@ impl Inbox {
             tasks: AtomicUsize::new(0),
             task_capacity,
             registrations: AtomicUsize::new(0),
+            posted: AtomicUsize::new(0),
+            waiters: Mutex::new(Vec::new()),
         };
         (inbox, rx)
     }
@@ -209,9 +259,70 @@ impl Inbox {
             Ok(()) => return Ok(()),
             Err(cmd) => cmd,
         };
-        self.tx.send(cmd).map_err(|e| Stopped(e.into_inner()))?;
+        let posted = cmd.posted_bytes();
+        if posted > 0 {
+            self.posted.fetch_add(posted, SeqCst);
+        }
+        if let Err(e) = self.tx.send(cmd) {
+            self.posted.fetch_sub(posted, SeqCst);
+            return Err(Stopped(e.into_inner()));
+        }
         self.wake();
         Ok(())
+    }
+
+    /// The reactor took a command from the channel (not the local queue): its bytes no
+    /// longer count toward congestion.
+    pub(crate) fn taken(&self, cmd: &Command) {
+        let posted = cmd.posted_bytes();
+        if posted > 0 {
+            self.posted.fetch_sub(posted, SeqCst);
+        }
+    }
+
+    /// True while more than [`CONGESTED`] bytes of writes wait in the channel.
+    pub(crate) fn is_congested(&self) -> bool {
+        self.posted.load(SeqCst) > CONGESTED
+    }
+
+    /// True once the channel has drained below [`DECONGESTED`] (a read-modify-write: see
+    /// "Congestion" in the module docs).
+    pub(crate) fn has_drained(&self) -> bool {
+        self.posted.fetch_add(0, SeqCst) < DECONGESTED
+    }
+
+    /// Registers a paused connection to be resumed once this inbox drains (step 1).
+    pub(crate) fn add_waiter(&self, inbox: Arc<Inbox>, token: Token) {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        if !waiters
+            .iter()
+            .any(|(i, t)| *t == token && Arc::ptr_eq(i, &inbox))
+        {
+            waiters.push((inbox, token));
+        }
+    }
+
+    /// After a drain that took data commands: resumes the waiters if the channel is below
+    /// [`DECONGESTED`] (step 3).
+    pub(crate) fn resume_waiters(&self) {
+        if !self.has_drained() {
+            return;
+        }
+        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|p| p.into_inner()));
+        for (inbox, token) in waiters {
+            // Fails only for a reactor that has stopped: its connections are gone.
+            let _ = inbox.send(Command::Resume { token });
+        }
+    }
+
+    /// From a thread that is not a reactor: waits (up to a second) while this inbox is
+    /// congested, so that a producer without a connection to pause cannot outrun the
+    /// reactor either.
+    pub(crate) fn wait_while_congested(&self) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(1);
+        while self.is_congested() && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
     }
 
     /// Queues a task from another thread, unless `task_capacity` tasks are waiting already;
@@ -277,6 +388,8 @@ struct LocalQueue {
     /// Address of the `Inbox` of the reactor running on this thread (identity only).
     owner: usize,
     queue: VecDeque<Command>,
+    /// Inboxes a callback on this thread found congested (see "Congestion").
+    congested: Vec<Arc<Inbox>>,
 }
 
 thread_local! {
@@ -299,6 +412,7 @@ pub(crate) fn install_local(inbox: &Inbox) {
         *local.borrow_mut() = Some(LocalQueue {
             owner: inbox as *const Inbox as usize,
             queue: VecDeque::new(),
+            congested: Vec::new(),
         });
     });
 }
@@ -311,6 +425,40 @@ pub(crate) fn take_local(into: &mut VecDeque<Command>) {
         if let Some(q) = &mut *local.borrow_mut() {
             debug_assert!(into.is_empty());
             std::mem::swap(into, &mut q.queue);
+        }
+    });
+}
+
+/// After posting to `inbox`: if it is congested, slows the producer. On a reactor thread
+/// the inbox is noted for the connection whose callback is running (see
+/// [`take_congested`]); on any other thread the call waits for it to drain.
+pub(crate) fn note_post(inbox: &Arc<Inbox>) {
+    if !inbox.is_congested() {
+        return;
+    }
+    let on_reactor = LOCAL.with(|local| match &mut *local.borrow_mut() {
+        Some(q) => {
+            if !q.congested.iter().any(|i| Arc::ptr_eq(i, inbox)) {
+                q.congested.push(inbox.clone());
+            }
+            true
+        }
+        None => false,
+    });
+    if !on_reactor {
+        inbox.wait_while_congested();
+    }
+}
+
+/// The inboxes the last callback on this reactor thread found congested, if any (`into`
+/// must be empty; it is swapped in, so the common case allocates nothing).
+#[inline]
+pub(crate) fn take_congested(into: &mut Vec<Arc<Inbox>>) {
+    LOCAL.with(|local| {
+        if let Some(q) = &mut *local.borrow_mut() {
+            if !q.congested.is_empty() {
+                std::mem::swap(into, &mut q.congested);
+            }
         }
     });
 }
@@ -380,6 +528,41 @@ mod loom_model {
             assert!(
                 left == 0 || world.eventfd.load(SeqCst) > 0,
                 "{left} command(s) stranded with no wake-up pending"
+            );
+        });
+    }
+
+    /// The congestion handshake ("Congestion" in the module docs), with the orderings the
+    /// inbox uses: a producer registers as a waiter under the lock, then re-reads `posted`
+    /// with a read-modify-write; the congested reactor lowers `posted`, then takes the
+    /// waiters under the lock. Whatever the interleaving, the producer is resumed: by the
+    /// reactor, or by its own re-check.
+    #[test]
+    fn loom_a_paused_producer_is_always_resumed() {
+        const DRAINED: usize = 1;
+        loom::model(|| {
+            let posted = Arc::new(AtomicUsize::new(2)); // congested
+            let waiters = Arc::new(Mutex::new(Vec::<u32>::new()));
+            let resumed_by_reactor = Arc::new(AtomicUsize::new(0));
+            let reactor = {
+                let (posted, waiters, resumed) =
+                    (posted.clone(), waiters.clone(), resumed_by_reactor.clone());
+                thread::spawn(move || {
+                    posted.fetch_sub(2, SeqCst); // `taken`
+                    if posted.fetch_add(0, SeqCst) < DRAINED {
+                        // `resume_waiters`
+                        let taken = std::mem::take(&mut *waiters.lock().unwrap());
+                        resumed.fetch_add(taken.len(), SeqCst);
+                    }
+                })
+            };
+            // The producer: `add_waiter`, then the re-check of `check_congestion`.
+            waiters.lock().unwrap().push(7);
+            let resumed_itself = posted.fetch_add(0, SeqCst) < DRAINED;
+            reactor.join().unwrap();
+            assert!(
+                resumed_itself || resumed_by_reactor.load(SeqCst) == 1,
+                "a producer stayed paused with its inbox drained"
             );
         });
     }

@@ -117,6 +117,21 @@ impl ConnShared {
         Admission::Admitted
     }
 
+    /// Charges a broadcast of `cost`, judging the connection on its own queue alone: bytes
+    /// in flight wait in its reactor's inbox, which is the producer's to slow (see
+    /// "Congestion" in `inbox.rs`), not the receiver's fault. Its reactor checks the limit
+    /// again when it queues them.
+    pub(crate) fn admit_broadcast(&self, cost: usize) -> Admission {
+        if self.state.load(Ordering::Acquire) != 0 {
+            return Admission::Closed;
+        }
+        if self.queued.load(Ordering::Relaxed) > self.limit.load(Ordering::Relaxed) {
+            return Admission::Full;
+        }
+        self.in_flight.fetch_add(cost, Ordering::AcqRel);
+        Admission::Admitted
+    }
+
     /// Marks the connection as overflowed; true for the one caller that set the mark (and
     /// so must tell the reactor to close it).
     pub(crate) fn mark_overflowed(&self) -> bool {

@@ -279,8 +279,10 @@ where
             let mut worked = false;
             take_local(&mut self.local);
             while let Ok(cmd) = self.commands.try_recv() {
+                self.core.inbox().taken(&cmd);
                 self.local.push_back(cmd);
             }
+            self.core.inbox().resume_waiters();
             while let Some(cmd) = self.local.pop_front() {
                 worked = true;
                 run_command(self, cmd);

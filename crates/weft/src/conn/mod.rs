@@ -258,6 +258,7 @@ impl<P: Drive> Connection<P> {
             core.mark_dirty(reactor);
         }
         guarded(core, |core| pipeline.writability(core, reactor));
+        core.check_congestion(reactor);
         core.publish();
         core.progress_close(reactor);
     }

@@ -96,6 +96,9 @@ pub(crate) struct Reading {
     pub(crate) user_paused: bool,
     /// Paused because queued output is above the high watermark.
     pub(crate) backpressure_paused: bool,
+    /// Paused because this connection's writes or broadcasts found another reactor's inbox
+    /// congested (see "Congestion" in `inbox.rs`), until a `Resume`.
+    pub(crate) congestion_paused: bool,
     /// The peer closed its sending side (a read returned 0): READ-CLOSED.
     pub(crate) peer_eof: bool,
     /// `poll` reported a hang-up or error: the end of the stream (or a reset) waits behind
@@ -108,7 +111,7 @@ pub(crate) struct Reading {
 impl Reading {
     /// Neither pause holds.
     pub(crate) fn unpaused(self) -> bool {
-        !self.user_paused && !self.backpressure_paused
+        !self.user_paused && !self.backpressure_paused && !self.congestion_paused
     }
 }
 

@@ -8,6 +8,7 @@ use mio::Interest;
 use super::{ConnCore, Connection, Drive, Flushed, Outbound};
 use crate::error::CloseReason;
 use crate::flood;
+use crate::inbox::take_congested;
 use crate::services::ReactorCore;
 use crate::shared::posted_cost;
 
@@ -117,6 +118,32 @@ impl ConnCore {
         }
     }
 
+    /// If the callback that just ran posted to a congested inbox, pauses reading until that
+    /// inbox drains (see "Congestion" in `inbox.rs`).
+    #[inline]
+    pub(super) fn check_congestion(&mut self, reactor: &mut ReactorCore) {
+        let mut congested = Vec::new();
+        take_congested(&mut congested);
+        if congested.is_empty() {
+            return;
+        }
+        self.reading.congestion_paused = true;
+        for inbox in &congested {
+            inbox.add_waiter(reactor.inbox().clone(), self.token);
+        }
+        // Step 2: an inbox that drained before we registered will not resume us.
+        if congested.iter().all(|inbox| inbox.has_drained()) {
+            self.resume_congested(reactor);
+        }
+    }
+
+    /// A congested inbox drained: reading may resume.
+    pub(crate) fn resume_congested(&mut self, reactor: &mut ReactorCore) {
+        if std::mem::take(&mut self.reading.congestion_paused) {
+            reactor.mark_ready(self.token);
+        }
+    }
+
     /// Tells other threads how much output is queued (for their admission check).
     #[inline]
     pub(super) fn publish(&self) {
@@ -142,16 +169,27 @@ impl<P: Drive> Connection<P> {
     }
 
     /// Pre-encoded bytes from a [`ConnectionHandle`](crate::ConnectionHandle) or a group,
-    /// charged to this connection (and so admitted under its limit) when they were posted:
-    /// they are queued without a second check, which could only refuse what the sender was
-    /// told had been taken.
-    pub(crate) fn write_posted(&mut self, reactor: &mut ReactorCore, bytes: Bytes) {
+    /// charged to this connection when they were posted. A handle's write was admitted under
+    /// the limit counting what was in flight, so it is queued without a second check (which
+    /// could only refuse what the sender was told had been taken); a broadcast was admitted
+    /// on the connection's own queue alone, so the limit is checked here (`recheck`).
+    pub(crate) fn write_posted(&mut self, reactor: &mut ReactorCore, bytes: Bytes, recheck: bool) {
         if let Some(shared) = &self.core.shared {
             shared.delivered(posted_cost(bytes.len()));
         }
-        if self.core.accepts_writes() && !self.core.overflowed {
-            self.core.out.push_chunk(bytes, false);
-            self.settle(reactor, false);
+        if !self.core.accepts_writes() || self.core.overflowed {
+            return;
         }
+        if recheck {
+            self.core.queue_chunk(bytes, false);
+        } else {
+            self.core.out.push_chunk(bytes, false);
+        }
+        // Posted writes arrive in bursts (a turn's worth of broadcasts from every connection
+        // of a busy room): past the high watermark, hand them to the kernel now rather than
+        // at the end of the turn, so a reader that keeps up is not judged on a queue that
+        // only the end-of-turn flush would have drained.
+        let flush_now = self.core.out.cost() > self.core.out.watermarks().high();
+        self.settle(reactor, flush_now);
     }
 }

@@ -11,7 +11,7 @@ use mio::Token;
 use crate::admission::OpenPermit;
 use crate::conn::{Connection, Drive};
 use crate::id::ConnectionId;
-use crate::inbox::Command;
+use crate::inbox::{take_congested, Command};
 use crate::services::ReactorCore;
 
 /// Where commands are carried out: a reactor's connections, or the embedded pipeline's.
@@ -46,7 +46,7 @@ pub(crate) fn run_command<P: Drive>(target: &mut impl Connections<P>, cmd: Comma
             permit,
         } => target.register(stream, peer, id, permit),
         Command::Write { token, bytes } => {
-            target.with_conn(token, |conn, core| conn.write_posted(core, bytes))
+            target.with_conn(token, |conn, core| conn.write_posted(core, bytes, false))
         }
         Command::Broadcast {
             tokens,
@@ -59,7 +59,7 @@ pub(crate) fn run_command<P: Drive>(target: &mut impl Connections<P>, cmd: Comma
                 .filter(|&&t| Some(t) != except && !refused.contains(&t))
             {
                 let bytes = bytes.clone();
-                target.with_conn(token, |conn, core| conn.write_posted(core, bytes));
+                target.with_conn(token, |conn, core| conn.write_posted(core, bytes, true));
             }
         }
         Command::Close { token, how } => {
@@ -72,7 +72,12 @@ pub(crate) fn run_command<P: Drive>(target: &mut impl Connections<P>, cmd: Comma
             if panic::catch_unwind(AssertUnwindSafe(task)).is_err() {
                 tracing::error!(reactor = target.reactor_index(), "a task panicked");
             }
+            // A task has no connection to pause for the inboxes it may have congested.
+            take_congested(&mut Vec::new());
         }
         Command::Shutdown { deadline } => target.shutdown(deadline),
+        Command::Resume { token } => {
+            target.with_conn(token, |conn, core| conn.core.resume_congested(core))
+        }
     }
 }

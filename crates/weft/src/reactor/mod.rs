@@ -211,11 +211,14 @@ where
     fn drain_inbox(&mut self) {
         self.core.inbox().clear_notified();
         let mut handled = 0;
+        let mut took_data = false;
         self.inbox_backlog = false;
         while handled < INBOX_BATCH {
             match self.rx.try_recv() {
                 Ok(cmd) => {
                     // Counted commands give their place back as they leave the channel.
+                    self.core.inbox().taken(&cmd);
+                    took_data |= matches!(cmd, Command::Write { .. } | Command::Broadcast { .. });
                     match &cmd {
                         Command::Task(_) => self.core.inbox().task_taken(),
                         Command::Register { .. } => {
@@ -234,6 +237,9 @@ where
         }
         if handled == INBOX_BATCH {
             self.inbox_backlog = true;
+        }
+        if took_data {
+            self.core.inbox().resume_waiters();
         }
         take_local(&mut self.local);
         while let Some(cmd) = self.local.pop_front() {
