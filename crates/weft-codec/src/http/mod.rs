@@ -1,0 +1,5 @@
+//! HTTP/1.1: see [`HttpCodec`].
+
+mod request;
+
+pub use request::*;

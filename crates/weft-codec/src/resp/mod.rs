@@ -1,0 +1,5 @@
+//! RESP2: see [`RespCodec`].
+
+mod request;
+
+pub use request::*;
