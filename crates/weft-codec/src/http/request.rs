@@ -109,7 +109,7 @@ enum Progress {
     Body(Head),
 }
 
-/// Decodes HTTP/1.x requests and encodes [`HttpResponse`]s.
+/// Decodes HTTP/1.x requests and encodes [`HttpResponse`](super::HttpResponse)s.
 ///
 /// See the [module documentation](super) for what is accepted and the errors.
 ///
