@@ -15,7 +15,9 @@ use std::fmt::Debug;
 
 use proptest::prelude::*;
 use proptest::sample::select;
-use weft_codec::testing::assert_every_split_point_gives_the_same_frames_and_errors;
+use weft_codec::testing::{
+    assert_every_split_point_gives_the_same_frames_and_errors, decode_buffer,
+};
 use weft_codec::{
     Bytes, BytesCodec, BytesMut, CodecError, CodecErrorKind, Decoder, DelimiterCodec,
     DelimiterMode, Encoder, Endianness, FixedLengthCodec, HttpCodec, HttpLimits, HttpRequest,
@@ -82,10 +84,7 @@ fn run<'a, D: FrameDecoder>(
 /// conversation yields.
 fn run_to_eof<D: FrameDecoder>(decoder: &mut D, input: &[u8]) -> Result<Vec<D::Item>, CodecError> {
     let mut buf = BytesMut::from(input);
-    let mut frames = Vec::new();
-    while let Some(frame) = decoder.decode(&mut buf)? {
-        frames.push(frame);
-    }
+    let mut frames = decode_buffer(decoder, &mut buf)?;
     while let Some(frame) = decoder.decode_eof(&mut buf)? {
         frames.push(frame);
     }
