@@ -42,15 +42,11 @@
 //! the parsed head while the body arrives, so a request arriving in small pieces costs time
 //! linear in its length. At end of stream a trailing partial request is discarded.
 
-//!
-//! # Where the code is
-//!
-//! | file | holds |
-//! |---|---|
-//! | `mod.rs` | [`Version`], [`HttpLimits`] |
-//! | `parse.rs` | the wire format read: finding the end of the header section, parsing the request line and the fields |
-//! | `request.rs` | [`HttpRequest`], the decoder ([`HttpCodec`] and its progress through a request), [`HttpRequestEncoder`] |
-//! | `response.rs` | [`HttpResponse`], [`reason_phrase`], the response encoder and the field writing both encoders share |
+// Where the code is: this file has `Version` and `HttpLimits`; `parse` reads the wire format
+// (the end of the header section, the request line, the fields); `request` has
+// `HttpRequest`, the decoder (`HttpCodec` and its progress through a request) and
+// `HttpRequestEncoder`; `response` has `HttpResponse`, `reason_phrase`, the response
+// encoder and the field writing both encoders share.
 
 use std::fmt;
 

@@ -43,14 +43,10 @@
 //! arrives in many small pieces costs time linear in its length.
 //!
 //! At end of stream, a trailing partial request is discarded.
-//!
-//! # Where the code is
-//!
-//! | file | holds |
-//! |---|---|
-//! | `parse.rs` | the wire format read: header lines (`*N`, `$N`) and the splitting of inline lines |
-//! | `request.rs` | [`RespLimits`], the decoder ([`RespCodec`] and how far it got into a request), [`RespRequestEncoder`] |
-//! | `value.rs` | [`RespValue`] and its encoder |
+
+// Where the code is: `parse` reads the wire format (header lines `*N`, `$N`; inline lines
+// split into arguments); `request` has `RespLimits`, the decoder (`RespCodec` and how far
+// it got into a request) and `RespRequestEncoder`; `value` has `RespValue` and its encoder.
 
 #[cfg(doc)]
 use {crate::CodecError, bytes::Bytes};
