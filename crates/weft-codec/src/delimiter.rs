@@ -236,20 +236,10 @@ impl Encoder<Bytes> for DelimiterCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::decode_buffer;
 
     fn codec(delimiters: &[&[u8]], max_length: usize) -> DelimiterCodec {
         DelimiterCodec::new(delimiters.iter().copied(), max_length).unwrap()
-    }
-
-    fn decode_all(
-        codec: &mut DelimiterCodec,
-        buf: &mut BytesMut,
-    ) -> Result<Vec<Bytes>, CodecError> {
-        let mut out = Vec::new();
-        while let Some(frame) = codec.decode(buf)? {
-            out.push(frame);
-        }
-        Ok(out)
     }
 
     #[test]
@@ -264,7 +254,7 @@ mod tests {
     fn earliest_delimiter_wins() {
         let mut codec = codec(&[b"XY", b"\n"], 16);
         let mut buf = BytesMut::from(&b"a\nbXYc\n"[..]);
-        let frames = decode_all(&mut codec, &mut buf).unwrap();
+        let frames = decode_buffer(&mut codec, &mut buf).unwrap();
         assert_eq!(frames, vec![&b"a\n"[..], &b"bXY"[..], &b"c\n"[..]]);
     }
 
@@ -273,7 +263,7 @@ mod tests {
         for delimiters in [&[&b"\r"[..], b"\r\n"][..], &[&b"\r\n"[..], b"\r"][..]] {
             let mut codec = codec(delimiters, 16).delimiter_mode(DelimiterMode::Strip);
             let mut buf = BytesMut::from(&b"a\r\nb\rc\r"[..]);
-            let frames = decode_all(&mut codec, &mut buf).unwrap();
+            let frames = decode_buffer(&mut codec, &mut buf).unwrap();
             assert_eq!(frames, vec![&b"a"[..], &b"b"[..]]);
             // The last `\r` could still become `\r\n`: the decoder waits.
             assert_eq!(&buf[..], b"c\r");
@@ -305,7 +295,7 @@ mod tests {
     fn zero_length_frames() {
         let mut codec = codec(&[b"\n"], 0).delimiter_mode(DelimiterMode::Strip);
         let mut buf = BytesMut::from(&b"\n\n"[..]);
-        let frames = decode_all(&mut codec, &mut buf).unwrap();
+        let frames = decode_buffer(&mut codec, &mut buf).unwrap();
         assert_eq!(frames, vec![&b""[..], &b""[..]]);
         buf.extend_from_slice(b"x");
         assert!(codec.decode(&mut buf).unwrap_err().is_frame_too_long());

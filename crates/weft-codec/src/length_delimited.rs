@@ -331,19 +331,9 @@ impl Encoder<Bytes> for LengthPrepender {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::decode_buffer;
 
     const HELLO: &[u8] = b"HELLO, WORLD";
-
-    fn decode_all(
-        codec: &mut LengthFieldCodec,
-        buf: &mut BytesMut,
-    ) -> Result<Vec<Bytes>, CodecError> {
-        let mut out = Vec::new();
-        while let Some(frame) = codec.decode(buf)? {
-            out.push(frame);
-        }
-        Ok(out)
-    }
 
     fn decode_one(codec: &mut LengthFieldCodec, input: &[u8]) -> Result<Bytes, CodecError> {
         let mut buf = BytesMut::from(input);
@@ -501,7 +491,7 @@ mod tests {
             .build()
             .unwrap();
         let mut buf = BytesMut::from(&b"\x00\x00\x00\x00\x00"[..]);
-        let frames = decode_all(&mut codec, &mut buf).unwrap();
+        let frames = decode_buffer(&mut codec, &mut buf).unwrap();
         assert_eq!(frames, vec![Bytes::new(), Bytes::new()]);
         assert_eq!(&buf[..], b"\x00");
     }
@@ -613,7 +603,7 @@ mod tests {
         let mut frames = Vec::new();
         for &b in input {
             buf.extend_from_slice(&[b]);
-            frames.extend(decode_all(&mut codec, &mut buf).unwrap());
+            frames.extend(decode_buffer(&mut codec, &mut buf).unwrap());
             assert!(buf.len() <= 6);
         }
         assert_eq!(frames, vec![&b"xyz"[..]]);

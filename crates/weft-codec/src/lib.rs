@@ -20,7 +20,7 @@
 //! | [`HttpCodec`] | HTTP/1.1 requests with `Content-Length` bodies; encodes [`HttpResponse`]s | partial request discarded | [`http`] |
 //!
 //! Writing your own codec: `docs/codecs.md` in the repository has the contract, the pitfalls
-//! and how to test one.
+//! and how to test one; [`testing`] has helpers for running a decoder on a bare buffer.
 //!
 //! [weft]: https://docs.rs/weft
 #![forbid(unsafe_code)]
@@ -35,6 +35,7 @@ pub mod http;
 pub mod length_delimited;
 pub mod line;
 pub mod resp;
+pub mod testing;
 
 pub use bytes_codec::BytesCodec;
 pub use decoder::Decoder;

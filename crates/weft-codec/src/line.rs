@@ -156,20 +156,13 @@ impl Encoder<&str> for LineCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn decode_all(codec: &mut LineCodec, buf: &mut BytesMut) -> Result<Vec<Bytes>, CodecError> {
-        let mut out = Vec::new();
-        while let Some(frame) = codec.decode(buf)? {
-            out.push(frame);
-        }
-        Ok(out)
-    }
+    use crate::testing::{assert_every_split_point_gives_the_same_frames, decode_buffer};
 
     #[test]
     fn splits_pipelined_lines_and_keeps_the_rest() {
         let mut codec = LineCodec::new(8);
         let mut buf = BytesMut::from(&b"a\nbb\n\nccc"[..]);
-        let frames = decode_all(&mut codec, &mut buf).unwrap();
+        let frames = decode_buffer(&mut codec, &mut buf).unwrap();
         assert_eq!(frames, vec![&b"a\n"[..], &b"bb\n"[..], &b"\n"[..]]);
         assert_eq!(&buf[..], b"ccc");
     }
@@ -178,24 +171,16 @@ mod tests {
     fn strip_removes_only_the_newline() {
         let mut codec = LineCodec::new(8).terminator(Terminator::Strip);
         let mut buf = BytesMut::from(&b"hi\r\n\n"[..]);
-        let frames = decode_all(&mut codec, &mut buf).unwrap();
+        let frames = decode_buffer(&mut codec, &mut buf).unwrap();
         assert_eq!(frames, vec![&b"hi\r"[..], &b""[..]]);
     }
 
     #[test]
     fn every_split_point_gives_the_same_frames() {
         let input: Vec<u8> = b"alpha\n\nbe\x00ta\r\n\xff\xfe gamma\nrest".to_vec();
-        let mut whole = LineCodec::new(64);
-        let expected = decode_all(&mut whole, &mut BytesMut::from(&input[..])).unwrap();
-        for split in 0..=input.len() {
-            let mut codec = LineCodec::new(64);
-            let mut buf = BytesMut::from(&input[..split]);
-            let mut frames = decode_all(&mut codec, &mut buf).unwrap();
-            buf.extend_from_slice(&input[split..]);
-            frames.extend(decode_all(&mut codec, &mut buf).unwrap());
-            assert_eq!(frames, expected, "split at {split}");
-            assert_eq!(&buf[..], b"rest");
-        }
+        let whole = assert_every_split_point_gives_the_same_frames(|| LineCodec::new(64), &input);
+        assert!(whole.error.is_none());
+        assert_eq!(&whole.rest[..], b"rest");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Properties every decoder of this crate must have, checked with proptest:
 //!
 //! * (a) the outcome (frames, then the error or the bytes left over) is the same whatever the
-//!   chunking of the input: at every split point of small inputs, at random cuts of large
-//!   ones, and byte by byte;
+//!   chunking of the input: at every split point (two and three reads) of small inputs and
+//!   byte by byte, with `weft_codec::testing`'s assertion, and at random cuts of large ones;
 //! * (b) what the matching encoder writes decodes back to the messages;
 //! * (c) an oversize frame is rejected, and fed byte by byte the buffer never holds more
 //!   than the maximum plus the framing bytes.
@@ -15,6 +15,9 @@ use std::fmt::Debug;
 
 use proptest::prelude::*;
 use proptest::sample::select;
+use weft_codec::testing::{
+    assert_every_split_point_gives_the_same_frames_and_errors, decode_buffer,
+};
 use weft_codec::{
     Bytes, BytesCodec, BytesMut, CodecError, CodecErrorKind, Decoder, DelimiterCodec,
     DelimiterMode, Encoder, Endianness, FixedLengthCodec, HttpCodec, HttpLimits, HttpRequest,
@@ -81,10 +84,7 @@ fn run<'a, D: FrameDecoder>(
 /// conversation yields.
 fn run_to_eof<D: FrameDecoder>(decoder: &mut D, input: &[u8]) -> Result<Vec<D::Item>, CodecError> {
     let mut buf = BytesMut::from(input);
-    let mut frames = Vec::new();
-    while let Some(frame) = decoder.decode(&mut buf)? {
-        frames.push(frame);
-    }
+    let mut frames = decode_buffer(decoder, &mut buf)?;
     while let Some(frame) = decoder.decode_eof(&mut buf)? {
         frames.push(frame);
     }
@@ -100,16 +100,6 @@ fn cut<'a>(input: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
     points.sort_unstable();
     points.dedup();
     points.windows(2).map(|w| &input[w[0]..w[1]]).collect()
-}
-
-/// (a): one read, every two-read split and byte by byte all give the same outcome.
-fn assert_chunking_invariant<D: FrameDecoder>(make: impl Fn() -> D, input: &[u8]) {
-    let whole = run(&mut make(), [input]);
-    for split in 0..=input.len() {
-        let (head, tail) = input.split_at(split);
-        assert_eq!(run(&mut make(), [head, tail]), whole, "split at {split}");
-    }
-    assert_eq!(run(&mut make(), input.chunks(1)), whole, "byte by byte");
 }
 
 /// (a) for large inputs: one read and random cuts give the same outcome.
@@ -228,7 +218,7 @@ proptest! {
         input in delimiter_input(40),
     ) {
         let make = || delimiter_codec(delimiters, max, mode);
-        assert_chunking_invariant(make, &input);
+        assert_every_split_point_gives_the_same_frames_and_errors(make, &input, CodecError::kind);
         prop_assert_eq!(
             run(&mut make(), [&input[..]]),
             delimiter_model(delimiters, max, mode, &input)
@@ -405,7 +395,11 @@ proptest! {
         input in prop::collection::vec(select(&[0u8, 1, 2, 3, 0x80, 0xff][..]), 0..40),
     ) {
         let layout = Layout { max: layout.header() + 6, ..layout };
-        assert_chunking_invariant(|| layout.codec(), &input);
+        assert_every_split_point_gives_the_same_frames_and_errors(
+            || layout.codec(),
+            &input,
+            CodecError::kind,
+        );
     }
 
     #[test]
@@ -469,7 +463,7 @@ proptest! {
         message_seed in prop::collection::vec(any::<u8>(), 0..64),
     ) {
         let make = || FixedLengthCodec::new(length).unwrap();
-        assert_chunking_invariant(make, &input);
+        assert_every_split_point_gives_the_same_frames_and_errors(make, &input, CodecError::kind);
         let whole = run(&mut make(), [&input[..]]);
         prop_assert!(whole.frames.iter().all(|f| f.len() == length));
         prop_assert_eq!(whole.frames.len(), input.len() / length);
@@ -510,7 +504,11 @@ proptest! {
         input in prop::collection::vec(select(&b"ab\r\n"[..]), 0..40),
         messages in prop::collection::vec(plain_message(12), 0..10),
     ) {
-        assert_chunking_invariant(|| LineCodec::new(max), &input);
+        assert_every_split_point_gives_the_same_frames_and_errors(
+            || LineCodec::new(max),
+            &input,
+            CodecError::kind,
+        );
         let (_, peak) = peak_buffer_byte_by_byte(&mut LineCodec::new(max), &input);
         prop_assert!(peak <= max + 1);
 
@@ -565,7 +563,11 @@ proptest! {
 
     #[test]
     fn resp_small_inputs_any_split(input in resp_input(14), max_bulk in 0usize..6) {
-        assert_chunking_invariant(|| RespCodec::new(resp_limits(max_bulk)), &input);
+        assert_every_split_point_gives_the_same_frames_and_errors(
+            || RespCodec::new(resp_limits(max_bulk)),
+            &input,
+            CodecError::kind,
+        );
     }
 
     #[test]
@@ -686,7 +688,11 @@ proptest! {
 
     #[test]
     fn http_small_inputs_any_split(input in http_input(8)) {
-        assert_chunking_invariant(|| HttpCodec::new(http_limits()), &input);
+        assert_every_split_point_gives_the_same_frames_and_errors(
+            || HttpCodec::new(http_limits()),
+            &input,
+            CodecError::kind,
+        );
     }
 
     #[test]
