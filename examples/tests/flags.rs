@@ -3,50 +3,9 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use common::example_binary;
+use common::assert_refused;
 
 const SAMPLES: [&str; 5] = ["line_echo", "chat", "offload", "http_hello", "resp_server"];
-
-/// Runs `bin args` with a bounded wait; returns (status code, stdout, stderr).
-fn run(name: &str, args: &[&str]) -> (Option<i32>, Vec<u8>, String) {
-    let mut child = Command::new(example_binary(name))
-        .args(["--addr", "127.0.0.1:0"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(10) {
-            // SAFETY: signalling our own child.
-            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "{name} {args:?} did not exit (it started: {:?})",
-                String::from_utf8_lossy(&out.stdout)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code(),
-        out.stdout,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn assert_refused(name: &str, args: &[&str]) {
-    let (code, stdout, stderr) = run(name, args);
-    assert_eq!(code, Some(2), "{name} {args:?}: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{name} {args:?}: {stderr}");
-    assert!(stdout.is_empty(), "{name} {args:?}: nothing on stdout");
-}
 
 #[test]
 fn out_of_range_durations_exit_2_with_one_line() {

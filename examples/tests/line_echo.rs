@@ -4,14 +4,13 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
-use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
 
-use common::{example_binary, Client, ExampleServer, WAIT};
+use common::{assert_refused, Client, ExampleServer, WAIT};
 
 #[test]
 fn a_malformed_command_line_exits_2_with_one_line() {
-    let bin = example_binary("line_echo");
     for args in [
         &["--workers", "0"][..],
         &["--addr", "not-an-address"],
@@ -19,15 +18,7 @@ fn a_malformed_command_line_exits_2_with_one_line() {
         &["--max-line"],
         &["--idle-timeout", "-3"],
     ] {
-        let out = Command::new(&bin)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+        assert_refused("line_echo", args);
     }
 }
 
@@ -142,20 +133,11 @@ fn a_trickled_line_times_out_while_slow_complete_lines_are_served() {
 
 #[test]
 fn max_line_must_leave_room_below_max_pending() {
-    let bin = example_binary("line_echo");
     for args in [
         &["--max-line", "2000000", "--max-pending", "1048576"][..],
         &["--max-line", "1048576", "--max-pending", "1048576"],
     ] {
-        let out = Command::new(&bin)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+        assert_refused("line_echo", args);
     }
 }
 

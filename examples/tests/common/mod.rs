@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -150,4 +150,45 @@ impl Client {
             Err(e) => panic!("expected EOF, got {e}"),
         }
     }
+}
+
+/// Runs sample `name` with `args` (after `--addr 127.0.0.1:0`) and a bounded wait; returns
+/// (status code, stdout, stderr).
+pub fn run_bounded(name: &str, args: &[&str]) -> (Option<i32>, Vec<u8>, String) {
+    let mut child = Command::new(example_binary(name))
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(10) {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{name} {args:?} did not exit (it started: {:?})",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Asserts that sample `name` refuses `args`: exit status 2, one line on stderr, nothing
+/// on stdout.
+pub fn assert_refused(name: &str, args: &[&str]) {
+    let (code, stdout, stderr) = run_bounded(name, args);
+    assert_eq!(code, Some(2), "{name} {args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{name} {args:?}: {stderr}");
+    assert!(stdout.is_empty(), "{name} {args:?}: nothing on stdout");
 }
