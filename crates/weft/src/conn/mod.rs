@@ -130,21 +130,25 @@ pub(crate) struct ConnCore {
 
 impl ConnCore {
     /// True while writes are queued: ACTIVE (and a last reply while closing).
+    #[inline]
     pub(crate) fn accepts_writes(&self) -> bool {
         self.phase.is_active() || (self.last_reply && self.phase.closing_reason().is_some())
     }
 
     /// True while decoded frames may be delivered: ACTIVE, not paused, pipeline whole.
+    #[inline]
     pub(crate) fn may_dispatch(&self) -> bool {
         self.phase.is_active() && !self.panicked && self.reading.unpaused()
     }
 
     /// True while the socket may be read for frames: as dispatching, before end of stream.
+    #[inline]
     fn may_read(&self) -> bool {
         self.may_dispatch() && !self.reading.peer_eof
     }
 
     /// True once the connection must be removed.
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.phase.is_closed()
     }

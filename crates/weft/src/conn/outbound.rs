@@ -88,6 +88,7 @@ impl Outbound {
         }
     }
 
+    #[inline]
     pub(crate) fn pending(&self) -> usize {
         self.pending
     }
@@ -99,6 +100,7 @@ impl Outbound {
     }
 
     /// The hard limit on [`Outbound::cost`].
+    #[inline]
     pub(crate) fn limit(&self) -> usize {
         self.limit
     }
@@ -113,10 +115,12 @@ impl Outbound {
         self.cost().saturating_add(extra) > self.limit
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.pending == 0
     }
 
+    #[inline]
     pub(crate) fn is_writable(&self) -> bool {
         self.writable
     }
@@ -146,6 +150,7 @@ impl Outbound {
     }
 
     /// The length of the tail, to undo a failed encode with [`Outbound::truncate_tail`].
+    #[inline]
     pub(crate) fn tail_len(&self) -> usize {
         self.tail.len()
     }

@@ -59,19 +59,23 @@ impl Phase {
         }
     }
 
+    #[inline]
     pub(crate) fn is_active(self) -> bool {
         self == Phase::Active
     }
 
+    #[inline]
     pub(crate) fn is_lingering(self) -> bool {
         matches!(self, Phase::Lingering(_))
     }
 
+    #[inline]
     pub(crate) fn is_closed(self) -> bool {
         matches!(self, Phase::Closed(_))
     }
 
     /// Why the close under way began (CLOSING or LINGERING).
+    #[inline]
     pub(crate) fn closing_reason(self) -> Option<CloseReason> {
         match self {
             Phase::Closing(reason) | Phase::Lingering(reason) => Some(reason),
@@ -80,6 +84,7 @@ impl Phase {
     }
 
     /// The final reason, once CLOSED.
+    #[inline]
     pub(crate) fn closed_reason(self) -> Option<CloseReason> {
         match self {
             Phase::Closed(reason) => Some(reason),
@@ -110,6 +115,7 @@ pub(crate) struct Reading {
 
 impl Reading {
     /// Neither pause holds.
+    #[inline]
     pub(crate) fn unpaused(self) -> bool {
         !self.user_paused && !self.backpressure_paused && !self.congestion_paused
     }
