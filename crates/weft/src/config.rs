@@ -131,6 +131,9 @@ pub(crate) struct Config {
     /// How long a closed connection reads and discards after its FIN (LINGERING).
     pub(crate) linger: Duration,
     pub(crate) frame_timeout: Option<Duration>,
+    /// The watchdog's thresholds (see `metrics/watchdog.rs`); no watchdog when `None`.
+    pub(crate) stall_threshold: Option<Duration>,
+    pub(crate) stuck_threshold: Duration,
     pub(crate) read_budget: usize,
     pub(crate) inbox_capacity: usize,
     pub(crate) timer_tick: Duration,
@@ -157,6 +160,8 @@ impl Default for Config {
             close_timeout: Duration::from_secs(10),
             linger: Duration::from_secs(2),
             frame_timeout: None,
+            stall_threshold: Some(Duration::from_millis(10)),
+            stuck_threshold: Duration::from_secs(1),
             read_budget: 256 * 1024,
             inbox_capacity: 64 * 1024,
             timer_tick: Duration::from_millis(1),

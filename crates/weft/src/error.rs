@@ -205,6 +205,46 @@ impl CloseReason {
         }
     }
 
+    /// Every reason, in a fixed order (the metrics' `reason` label values).
+    pub const ALL: [CloseReason; 11] = [
+        CloseReason::PeerClosed,
+        CloseReason::Reset,
+        CloseReason::Closed,
+        CloseReason::Aborted,
+        CloseReason::DecodeError,
+        CloseReason::EncodeError,
+        CloseReason::HandlerPanic,
+        CloseReason::CloseTimeout,
+        CloseReason::Shutdown,
+        CloseReason::SlowConsumer,
+        CloseReason::FrameTimeout,
+    ];
+
+    /// A short snake_case name for metrics and logs (`peer_closed`, `slow_consumer`, ...).
+    pub fn label(self) -> &'static str {
+        match self {
+            CloseReason::PeerClosed => "peer_closed",
+            CloseReason::Reset => "reset",
+            CloseReason::Closed => "closed",
+            CloseReason::Aborted => "aborted",
+            CloseReason::DecodeError => "decode_error",
+            CloseReason::EncodeError => "encode_error",
+            CloseReason::HandlerPanic => "handler_panic",
+            CloseReason::CloseTimeout => "close_timeout",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::SlowConsumer => "slow_consumer",
+            CloseReason::FrameTimeout => "frame_timeout",
+        }
+    }
+
+    /// This reason's place in [`CloseReason::ALL`].
+    pub(crate) fn index(self) -> usize {
+        CloseReason::ALL
+            .iter()
+            .position(|&r| r == self)
+            .expect("every reason is in ALL")
+    }
+
     /// True when the close is abnormal and worth a warning in the logs.
     pub fn is_failure(self) -> bool {
         matches!(

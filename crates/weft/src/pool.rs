@@ -22,10 +22,14 @@
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use crate::metrics::PoolCounters;
 
 /// A unit of offloaded work.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
@@ -95,6 +99,7 @@ impl fmt::Debug for Cancellation {
 #[derive(Clone)]
 pub(crate) struct PoolSender {
     tx: Sender<Job>,
+    counters: Arc<PoolCounters>,
 }
 
 impl fmt::Debug for PoolSender {
@@ -107,38 +112,53 @@ impl fmt::Debug for PoolSender {
 
 impl PoolSender {
     pub(crate) fn submit(&self, job: Job) -> Result<(), OffloadError> {
-        self.tx.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => OffloadError::Full,
-            TrySendError::Disconnected(_) => OffloadError::Closed,
+        // Counted before the send, so a pool thread never takes a job it has not counted.
+        self.counters.queued.fetch_add(1, Ordering::Relaxed);
+        self.tx.try_send(job).map_err(|e| {
+            self.counters.queued.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                TrySendError::Full(_) => OffloadError::Full,
+                TrySendError::Disconnected(_) => OffloadError::Closed,
+            }
         })
     }
 }
 
 /// A job queue of `capacity` jobs, without threads (the embedded pipeline runs jobs itself).
-pub(crate) fn queue(capacity: usize) -> (PoolSender, Receiver<Job>) {
+pub(crate) fn queue(capacity: usize, counters: Arc<PoolCounters>) -> (PoolSender, Receiver<Job>) {
     let (tx, rx) = crossbeam_channel::bounded::<Job>(capacity);
-    (PoolSender { tx }, rx)
+    (PoolSender { tx, counters }, rx)
+}
+
+/// Runs one job on the calling thread, counting it.
+pub(crate) fn run_job(job: Job, counters: &PoolCounters) {
+    counters.queued.fetch_sub(1, Ordering::Relaxed);
+    let started = Instant::now();
+    if panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
+        tracing::error!("an offloaded job panicked; its continuation is dropped");
+    }
+    let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    counters.jobs.fetch_add(1, Ordering::Relaxed);
+    counters.job_ns.fetch_add(took, Ordering::Relaxed);
 }
 
 /// Starts `threads` pool threads with a queue of `capacity` jobs.
 pub(crate) fn start(
     threads: usize,
     capacity: usize,
+    counters: Arc<PoolCounters>,
 ) -> std::io::Result<(PoolSender, Vec<JoinHandle<()>>)> {
-    let (tx, rx) = queue(capacity);
+    let (tx, rx) = queue(capacity, counters.clone());
     let handles = (0..threads)
         .map(|i| {
             let rx: Receiver<Job> = rx.clone();
+            let counters = counters.clone();
             std::thread::Builder::new()
                 .name(format!("weft-pool-{i}"))
                 .spawn(move || {
                     // Ends when every sender (the reactors) is gone.
                     for job in rx {
-                        if panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
-                            tracing::error!(
-                                "an offloaded job panicked; its continuation is dropped"
-                            );
-                        }
+                        run_job(job, &counters);
                     }
                 })
         })

@@ -207,6 +207,11 @@ impl ReactorCore {
         id
     }
 
+    /// Timers armed now.
+    pub(crate) fn timers_armed(&self) -> usize {
+        self.timers.len()
+    }
+
     /// When the earliest timer is due.
     pub(crate) fn next_timer_deadline(&mut self) -> Option<Instant> {
         self.timers.next_deadline()

@@ -111,8 +111,8 @@ where
         let waker = Waker::new(poll.registry(), WAKER).expect("create a waker");
         let (inbox, commands) = Inbox::new(0, config.inbox_capacity, waker);
         let inbox = Arc::new(inbox);
-        let (pool, jobs) = crate::pool::queue(config.pool_queue);
         let metrics = Arc::new(Metrics::new(1));
+        let (pool, jobs) = crate::pool::queue(config.pool_queue, metrics.pool.clone());
         let core = ReactorCore::new(
             0,
             registry,
@@ -237,7 +237,7 @@ where
         install_local(self.core.inbox());
         let mut ran = 0;
         while let Ok(job) = self.jobs.try_recv() {
-            job();
+            crate::pool::run_job(job, &self.core.metrics().pool);
             ran += 1;
         }
         self.settle();
@@ -353,5 +353,9 @@ where
 
     fn reactor_index(&self) -> usize {
         self.core.index()
+    }
+
+    fn activity(&self) -> &crate::metrics::Activity {
+        &self.core.counters().activity
     }
 }

@@ -73,7 +73,6 @@ impl<T> TimerWheel<T> {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }

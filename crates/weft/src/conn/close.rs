@@ -9,6 +9,7 @@ use super::guard::guarded;
 use super::{ConnCore, Connection, Drive};
 use crate::error::CloseReason;
 use crate::inbox::CloseHow;
+use crate::metrics::Callback;
 use crate::services::{ReactorCore, TimerEvent};
 use crate::{flood, net};
 
@@ -150,7 +151,9 @@ impl<P: Drive> Connection<P> {
                 tracing::debug!(conn = %core.id, error = %e, "deregister failed");
             }
         }
-        guarded(core, |core| pipeline.inactive(core, reactor, reason));
+        guarded(core, reactor, Callback::Inactive, |core, reactor| {
+            pipeline.inactive(core, reactor, reason)
+        });
         if reason.is_failure() {
             if let Some(suppressed) = flood::admit(flood::Kind::Closed) {
                 tracing::info!(conn = %core.id, peer = %core.peer, %reason, suppressed, "connection closed");

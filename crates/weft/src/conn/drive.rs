@@ -14,6 +14,11 @@ use crate::services::ReactorCore;
 /// The events a connection delivers to its pipeline. The reactor is generic over it, so
 /// every call is static.
 pub(crate) trait Drive: 'static {
+    /// The Rust type names of the handler and of the stages, for stall reports.
+    fn type_names() -> (&'static str, &'static str)
+    where
+        Self: Sized;
+
     fn active(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
     /// Decodes and delivers frames from `buf` for as long as the connection may dispatch.
     /// Returns how many messages were decoded.

@@ -7,15 +7,31 @@ use std::panic::{self, AssertUnwindSafe};
 use super::ConnCore;
 use crate::error::CloseReason;
 use crate::flood;
+use crate::metrics::Callback;
+use crate::services::ReactorCore;
 
 /// Runs user code; a panic marks the connection's pipeline broken (never called again) and
-/// closes the connection, after flushing what it was owed.
-pub(super) fn guarded(core: &mut ConnCore, f: impl FnOnce(&mut ConnCore)) {
+/// closes the connection, after flushing what it was owed. The reactor publishes which
+/// callback it is in, for the watchdog (see `metrics/activity.rs`).
+#[inline]
+pub(super) fn guarded(
+    core: &mut ConnCore,
+    reactor: &mut ReactorCore,
+    callback: Callback,
+    f: impl FnOnce(&mut ConnCore, &mut ReactorCore),
+) {
     if core.panicked {
         return;
     }
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| f(&mut *core))) {
+    reactor
+        .counters()
+        .activity
+        .enter(callback, core.id.as_u64());
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(&mut *core, &mut *reactor)));
+    reactor.counters().activity.leave();
+    if let Err(payload) = outcome {
         core.panicked = true;
+        reactor.counters().panicked();
         let message = panic_message(&*payload);
         if let Some(suppressed) = flood::admit(flood::Kind::Panic) {
             tracing::error!(conn = %core.id, peer = %core.peer, suppressed, "handler panicked: {message}");

@@ -73,6 +73,7 @@ use mio::Token;
 use crate::admission::OpenPermit;
 use crate::error::CloseReason;
 use crate::id::{ConnectionId, TimerId};
+use crate::metrics::Callback;
 use crate::services::ReactorCore;
 use crate::shared::ConnShared;
 use crate::timer::TimerKey;
@@ -224,7 +225,9 @@ impl<P: Drive> Connection<P> {
     /// The connection was registered: tell the pipeline, arm the idle timer.
     pub(crate) fn activate(&mut self, reactor: &mut ReactorCore) {
         let Connection { core, pipeline, .. } = self;
-        guarded(core, |core| pipeline.active(core, reactor));
+        guarded(core, reactor, Callback::Active, |core, reactor| {
+            pipeline.active(core, reactor)
+        });
         core.arm_idle(reactor);
         self.settle(reactor, true);
     }
@@ -261,7 +264,9 @@ impl<P: Drive> Connection<P> {
         } else {
             core.mark_dirty(reactor);
         }
-        guarded(core, |core| pipeline.writability(core, reactor));
+        guarded(core, reactor, Callback::Writability, |core, reactor| {
+            pipeline.writability(core, reactor)
+        });
         core.check_congestion(reactor);
         core.publish();
         core.progress_close(reactor);
@@ -273,7 +278,9 @@ impl<P: Drive> Connection<P> {
         if core.phase.is_closed() {
             return; // the connection is gone: the result is dropped quietly
         }
-        guarded(core, |core| pipeline.continuation(core, reactor, call));
+        guarded(core, reactor, Callback::Continuation, |core, reactor| {
+            pipeline.continuation(core, reactor, call)
+        });
         self.settle(reactor, false);
     }
 }

@@ -9,6 +9,7 @@ use bytes::BytesMut;
 use super::guard::guarded;
 use super::{Connection, Drive};
 use crate::error::CloseReason;
+use crate::metrics::Callback;
 use crate::services::ReactorCore;
 
 /// How much the reactor's read buffer asks the kernel for in one read.
@@ -37,7 +38,7 @@ impl<P: Drive> Connection<P> {
         let mut decoded = 0;
         // Frames left buffered by a pause go first.
         if !read_buf.is_empty() && core.may_dispatch() {
-            guarded(core, |core| {
+            guarded(core, reactor, Callback::Dispatch, |core, reactor| {
                 decoded += pipeline.dispatch(read_buf, core, reactor)
             });
         }
@@ -66,7 +67,7 @@ impl<P: Drive> Connection<P> {
                 core.last_read = reactor.now();
                 reactor.counters().read(n);
             }
-            guarded(core, |core| {
+            guarded(core, reactor, Callback::Dispatch, |core, reactor| {
                 decoded += pipeline.dispatch(buf, core, reactor)
             });
             if !own && !reactor_buf.is_empty() {
@@ -89,12 +90,16 @@ impl<P: Drive> Connection<P> {
         }
         core.arm_frame_timer(reactor);
         if decoded > 0 && !core.phase.is_closed() {
-            guarded(core, |core| pipeline.read_complete(core, reactor));
+            guarded(core, reactor, Callback::ReadComplete, |core, reactor| {
+                pipeline.read_complete(core, reactor)
+            });
         }
         if core.reading.peer_eof && read_buf.is_empty() && !core.reading.read_closed_delivered {
             core.reading.read_closed_delivered = true;
             if core.may_dispatch() {
-                guarded(core, |core| pipeline.read_closed(core, reactor));
+                guarded(core, reactor, Callback::ReadClosed, |core, reactor| {
+                    pipeline.read_closed(core, reactor)
+                });
             } else {
                 core.request_close(CloseReason::PeerClosed);
             }

@@ -9,6 +9,7 @@ use super::{ConnCore, Connection, Drive, UserTimer};
 use crate::config::{deadline_after, Idle};
 use crate::error::CloseReason;
 use crate::id::TimerId;
+use crate::metrics::Callback;
 use crate::services::{ReactorCore, TimerEvent};
 use crate::timer::TimerKey;
 
@@ -127,7 +128,9 @@ impl<P: Drive> Connection<P> {
                     };
                     if reactor.now() >= deadline_after(core.idle_since(kind), timeout) {
                         core.idle_reported[kind as usize] = Some(reactor.now());
-                        guarded(core, |core| pipeline.idle(core, reactor, kind));
+                        guarded(core, reactor, Callback::Idle, |core, reactor| {
+                            pipeline.idle(core, reactor, kind)
+                        });
                     }
                 }
                 if core.accepts_writes() {
@@ -149,7 +152,9 @@ impl<P: Drive> Connection<P> {
                     }
                 }
                 if core.accepts_writes() {
-                    guarded(core, |core| pipeline.timer(core, reactor, id));
+                    guarded(core, reactor, Callback::Timer, |core, reactor| {
+                        pipeline.timer(core, reactor, id)
+                    });
                 }
             }
             TimerEvent::FrameDeadline(_) => {

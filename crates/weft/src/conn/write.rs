@@ -80,6 +80,9 @@ impl ConnCore {
             return;
         }
         if !writable {
+            if !self.reading.backpressure_paused {
+                reactor.counters().backpressure_paused();
+            }
             self.reading.backpressure_paused = true;
         } else if std::mem::take(&mut self.reading.backpressure_paused) {
             reactor.mark_ready(self.token);

@@ -45,6 +45,10 @@ where
     S: Stage<In = C::Item, Fwd = H::In>,
     H: Handler,
 {
+    fn type_names() -> (&'static str, &'static str) {
+        (std::any::type_name::<H>(), std::any::type_name::<S>())
+    }
+
     fn active(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore) {
         self.with(conn, reactor, |h, s, ctx| {
             s.on_active(ctx);

@@ -12,6 +12,7 @@ use crate::admission::OpenPermit;
 use crate::conn::{Connection, Drive};
 use crate::id::ConnectionId;
 use crate::inbox::{take_congested, Command};
+use crate::metrics::{Activity, Callback};
 use crate::services::ReactorCore;
 
 /// Where commands are carried out: a reactor's connections, or the embedded pipeline's.
@@ -34,6 +35,9 @@ pub(crate) trait Connections<P: Drive> {
 
     /// The index of the reactor, for logs.
     fn reactor_index(&self) -> usize;
+
+    /// Where the reactor publishes the callback it is in (for the watchdog).
+    fn activity(&self) -> &Activity;
 }
 
 /// Carries out one command.
@@ -69,7 +73,10 @@ pub(crate) fn run_command<P: Drive>(target: &mut impl Connections<P>, cmd: Comma
             target.with_conn(token, |conn, core| conn.continuation(core, call))
         }
         Command::Task(task) => {
-            if panic::catch_unwind(AssertUnwindSafe(task)).is_err() {
+            target.activity().enter(Callback::Task, 0);
+            let outcome = panic::catch_unwind(AssertUnwindSafe(task));
+            target.activity().leave();
+            if outcome.is_err() {
                 tracing::error!(reactor = target.reactor_index(), "a task panicked");
             }
             // A task has no connection to pause for the inboxes it may have congested.

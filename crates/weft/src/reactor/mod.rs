@@ -46,9 +46,10 @@ use mio::{Events, Interest, Poll, Token};
 use crate::admission::{Admission, OpenPermit};
 use crate::config::Config;
 use crate::conn::{Connection, Drive, Io};
+use crate::error::CloseReason;
 use crate::id::ConnectionId;
 use crate::inbox::{has_local, install_local, take_local, Command, Inbox};
-use crate::metrics::Metrics;
+use crate::metrics::{Activity, Callback, Metrics, Turn};
 use crate::pool::PoolSender;
 use crate::services::{ReactorCore, TimerEvent};
 use crate::timer::TimerKey;
@@ -76,6 +77,8 @@ pub(crate) struct Reactor<F, P> {
     due: Vec<(TimerKey, TimerEvent)>,
     /// More commands were waiting when the last drain stopped.
     inbox_backlog: bool,
+    /// Commands waiting in the inbox when the last drain began (for the metrics).
+    inbox_seen: usize,
     /// Set once shutdown began: the deadline for every connection.
     shutdown: Option<Instant>,
     /// `SO_REUSEPORT` mode: when to look at the listener again without an event.
@@ -132,6 +135,7 @@ where
             local: VecDeque::new(),
             due: Vec::new(),
             inbox_backlog: false,
+            inbox_seen: 0,
             shutdown: None,
             accept_retry: None,
             accept_paused: false,
@@ -141,6 +145,7 @@ where
     /// The loop. Returns once shutdown has closed every connection.
     pub(crate) fn run(mut self) {
         install_local(self.core.inbox());
+        let mut turn_ended = Instant::now();
         loop {
             let timeout = self.poll_timeout();
             if let Err(e) = self.poll.poll(&mut self.events, timeout) {
@@ -149,8 +154,9 @@ where
                     break;
                 }
             }
-            self.core.set_now(Instant::now());
-            self.handle_io();
+            let started = Instant::now();
+            self.core.set_now(started);
+            let events = self.handle_io();
             if self.accept_retry.is_some_and(|t| t <= self.core.now()) {
                 self.accept_own();
             }
@@ -158,6 +164,16 @@ where
             self.serve_ready();
             self.fire_timers();
             self.flush_dirty();
+            let ended = Instant::now();
+            self.core.counters().turn(Turn {
+                busy: ended - started,
+                idle: started.saturating_duration_since(turn_ended),
+                events,
+                inbox_depth: self.rx.len(),
+                inbox_seen: self.inbox_seen,
+                timers: self.core.timers_armed(),
+            });
+            turn_ended = ended;
             if self.finished_shutdown() {
                 break;
             }
@@ -177,9 +193,12 @@ where
         next.map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
-    fn handle_io(&mut self) {
+    /// Handles the events `poll` returned; returns how many.
+    fn handle_io(&mut self) -> usize {
         let mut listener_ready = false;
+        let mut count = 0;
         for event in self.events.iter() {
+            count += 1;
             match event.token() {
                 WAKER => {}
                 LISTENER => listener_ready = true,
@@ -206,10 +225,12 @@ where
         if listener_ready {
             self.accept_own();
         }
+        count
     }
 
     fn drain_inbox(&mut self) {
         self.core.inbox().clear_notified();
+        self.inbox_seen = self.rx.len();
         let mut handled = 0;
         let mut took_data = false;
         self.inbox_backlog = false;
@@ -259,7 +280,11 @@ where
         if self.shutdown.is_some() {
             return; // dropping the stream refuses the connection
         }
-        let pipeline = match panic::catch_unwind(AssertUnwindSafe(|| (self.factory)())) {
+        let activity = &self.core.counters().activity;
+        activity.enter(Callback::Factory, id.as_u64());
+        let made = panic::catch_unwind(AssertUnwindSafe(|| (self.factory)()));
+        activity.leave();
+        let pipeline = match made {
             Ok(p) => p,
             Err(_) => {
                 tracing::error!(conn = %id, "pipeline factory panicked; connection dropped");
@@ -289,6 +314,7 @@ where
     fn serve_ready(&mut self) {
         let mut serving = std::mem::take(&mut self.serving);
         self.core.take_ready(&mut serving);
+        self.core.counters().ready_served(serving.len());
         for token in serving.drain(..) {
             if let Some(conn) = self.conns.get_mut(token) {
                 conn.on_readable(&mut self.core, &mut self.reactor_buf);
@@ -383,6 +409,10 @@ where
     fn reactor_index(&self) -> usize {
         self.core.index()
     }
+
+    fn activity(&self) -> &Activity {
+        &self.core.counters().activity
+    }
 }
 
 /// Removes a finished connection and updates the counters.
@@ -390,6 +420,7 @@ fn remove<P: Drive>(conns: &mut Slab<Connection<P>>, core: &mut ReactorCore, tok
     let Some(conn) = conns.remove(token) else {
         return;
     };
+    let reason = conn.core.close_reason().unwrap_or(CloseReason::Reset);
     conn.finish(core); // drops the connection and with it its open permit
-    core.counters().closed();
+    core.counters().closed(reason);
 }

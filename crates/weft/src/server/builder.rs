@@ -17,6 +17,7 @@ use crate::config::{AcceptMode, Config, IdleTimeouts, WriteWatermarks, MAX_TIMEO
 use crate::conn::Drive;
 use crate::error::Error;
 use crate::inbox::Inbox;
+use crate::metrics::watchdog::{self, Thresholds};
 use crate::metrics::Metrics;
 use crate::net;
 use crate::pipeline::{Handler, Pipeline, Stage};
@@ -221,6 +222,23 @@ impl<F> ServerBuilder<F> {
         self
     }
 
+    /// The watchdog's stall threshold: a callback into user code (handler, stage, decoder,
+    /// encoder, continuation, task) seen running longer is reported at `warn`, naming the
+    /// reactor, the connection, the callback and the handler's and stages' types, and
+    /// counted (`weft_stalls_total`). `None` turns the watchdog off. Default 10 ms. See
+    /// `docs/observability.md`.
+    pub fn stall_threshold(mut self, threshold: Option<Duration>) -> Self {
+        self.config.stall_threshold = threshold;
+        self
+    }
+
+    /// How long a callback may run before the watchdog reports its reactor as stuck, at
+    /// `error`, again once per threshold while it stays stuck. Default 1 s.
+    pub fn stuck_threshold(mut self, threshold: Duration) -> Self {
+        self.config.stuck_threshold = threshold;
+        self
+    }
+
     /// Offloaded jobs one connection may have queued or running at once; beyond it
     /// [`Context::offload`](crate::Context::offload) fails with
     /// [`OffloadError::Busy`](crate::OffloadError::Busy), so that one connection cannot fill
@@ -278,7 +296,9 @@ where
         }
     }
 
-    let metrics = Arc::new(Metrics::new(reactors));
+    let mut metrics = Metrics::new(reactors);
+    metrics.pipeline = P::type_names();
+    let metrics = Arc::new(metrics);
     let mut polls = Vec::with_capacity(reactors);
     let mut inboxes = Vec::with_capacity(reactors);
     let mut receivers = Vec::with_capacity(reactors);
@@ -303,7 +323,8 @@ where
         (Some(acceptor), admission)
     };
 
-    let (pool, pool_threads) = crate::pool::start(config.pool_threads, config.pool_queue)?;
+    let (pool, pool_threads) =
+        crate::pool::start(config.pool_threads, config.pool_queue, metrics.pool.clone())?;
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let pin = config
         .pin_reactors
@@ -359,7 +380,23 @@ where
     drop(pool);
     threads.extend(pool_threads);
 
+    let watchdog = match config.stall_threshold {
+        Some(stall) => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let thresholds = Thresholds {
+                stall,
+                stuck: config.stuck_threshold,
+            };
+            let (metrics, flag) = (metrics.clone(), stop.clone());
+            let thread = std::thread::Builder::new()
+                .name("weft-watchdog".into())
+                .spawn(move || watchdog::run(metrics, thresholds, flag))?;
+            Some((stop, thread))
+        }
+        None => None,
+    };
     let server = Server {
+        watchdog,
         local_addr,
         metrics,
         shared: Arc::new(Shared {
@@ -387,6 +424,8 @@ fn validate(config: &Config) -> Result<(), Error> {
         ("write idle", config.idle.write),
         ("all idle", config.idle.all),
         ("frame", config.frame_timeout),
+        ("stall", config.stall_threshold),
+        ("stuck", Some(config.stuck_threshold)),
     ] {
         if value.is_some_and(|d| d.is_zero()) {
             return Err(Error::config(format!("{name} timeout must be positive")));

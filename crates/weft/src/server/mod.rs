@@ -69,6 +69,8 @@ use crate::metrics::{Metrics, MetricsSnapshot};
 /// server.shutdown(Duration::from_secs(1));
 /// ```
 pub struct Server {
+    /// The watchdog thread and its stop flag, stopped once every other thread has ended.
+    watchdog: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
     local_addr: SocketAddr,
     metrics: Arc<Metrics>,
     shared: Arc<Shared>,
@@ -129,6 +131,12 @@ impl Server {
         self.metrics.snapshot()
     }
 
+    /// A `Send + Clone` handle that reads the live counters from anywhere (a metrics
+    /// endpoint's handler, a reporting thread), for as long as it is kept.
+    pub fn metrics_handle(&self) -> MetricsHandle {
+        MetricsHandle(self.metrics.clone())
+    }
+
     /// Runs `task` on reactor `reactor` (modulo the number of reactors). Returns false,
     /// running nothing, if that reactor already has
     /// [`inbox_capacity`](ServerBuilder::inbox_capacity) tasks waiting, or the server has
@@ -164,6 +172,10 @@ impl Server {
                 tracing::error!(thread = %name, "thread panicked");
             }
         }
+        if let Some((stop, thread)) = self.watchdog.take() {
+            stop.store(true, Ordering::Release);
+            let _ = thread.join();
+        }
     }
 }
 
@@ -173,6 +185,25 @@ impl Drop for Server {
             self.shared.begin_shutdown(Duration::ZERO);
             self.join_threads();
         }
+    }
+}
+
+/// Reads a server's live counters from any thread; see [`Server::metrics_handle`].
+#[derive(Clone)]
+pub struct MetricsHandle(Arc<Metrics>);
+
+impl MetricsHandle {
+    /// The counters, read now.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        self.0.snapshot()
+    }
+}
+
+impl fmt::Debug for MetricsHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsHandle")
+            .field("reactors", &self.0.reactors.len())
+            .finish()
     }
 }
 

@@ -166,6 +166,30 @@ impl ChildServer {
         }
     }
 
+    /// Waits (bounded) for a stderr line containing `needle`, and returns it.
+    pub fn expect_log_line(&self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("the child never logged {needle:?}"),
+            }
+        }
+    }
+
+    /// Like [`ChildServer::finish`], and returns the stderr lines not read yet.
+    pub fn finish_collecting(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().unwrap();
+        let mut lines = Vec::new();
+        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(1)) {
+            lines.push(line);
+        }
+        (status, lines)
+    }
+
     /// Waits (bounded) for a stderr line containing `needle`.
     pub fn expect_log(&self, needle: &str) {
         let deadline = Instant::now() + WAIT;
