@@ -256,7 +256,7 @@ fn main() {
         })
         .bind()
         .unwrap_or_else(|e| common::fail("chat", format!("cannot listen on {}: {e}", common.addr)));
-    common::announce(server.local_addr());
+    let _metrics = common.announce("chat", &server);
 
     common::wait_for_signal("chat");
     server.shutdown(common.grace);

@@ -68,7 +68,7 @@ fn main() {
                 format!("cannot listen on {}: {e}", common.addr),
             )
         });
-    common::announce(server.local_addr());
+    let _metrics = common.announce("http_hello", &server);
 
     common::wait_for_signal("http_hello");
     server.shutdown(common.grace);

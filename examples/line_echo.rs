@@ -122,7 +122,7 @@ fn main() {
                 format!("cannot listen on {}: {e}", common.addr),
             )
         });
-    common::announce(server.local_addr());
+    let _metrics = common.announce("line_echo", &server);
 
     common::wait_for_signal("line_echo");
     server.shutdown(common.grace);

@@ -191,7 +191,7 @@ fn main() {
         .unwrap_or_else(|e| {
             common::fail("offload", format!("cannot listen on {}: {e}", common.addr))
         });
-    common::announce(server.local_addr());
+    let _metrics = common.announce("offload", &server);
     common::wait_for_signal("offload");
     server.shutdown(common.grace);
 }

@@ -84,7 +84,7 @@ fn main() {
                 format!("cannot listen on {}: {e}", common.addr),
             )
         });
-    common::announce(server.local_addr());
+    let _metrics = common.announce("resp_server", &server);
 
     common::wait_for_signal("resp_server");
     server.shutdown(common.grace);

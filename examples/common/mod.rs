@@ -110,7 +110,13 @@ impl Flags {
         let frame_timeout = self.seconds("frame-timeout", 60.0);
         let max_connections = self.get_at_least("max-connections", default_max_connections(), 1);
         let grace = self.seconds("shutdown-timeout", 5.0);
+        let metrics_addr = self
+            .pairs
+            .iter()
+            .any(|(n, _)| n == "metrics-addr")
+            .then(|| self.get("metrics-addr", "127.0.0.1:0".parse().expect("valid")));
         Common {
+            metrics_addr,
             addr,
             workers: NonZeroUsize::new(workers).expect("checked above"),
             max_pending,
@@ -130,18 +136,20 @@ impl Flags {
 pub const MAX_SECONDS: f64 = 1e9;
 
 /// The names of the flags [`Flags::common`] reads, for [`Flags::parse`]'s list.
-pub const COMMON_FLAGS: [&str; 6] = [
+pub const COMMON_FLAGS: [&str; 7] = [
     "addr",
     "workers",
     "max-pending",
     "frame-timeout",
     "max-connections",
     "shutdown-timeout",
+    "metrics-addr",
 ];
 
 /// The usage text of [`COMMON_FLAGS`].
 pub const COMMON_USAGE: &str = "[--addr HOST:PORT] [--workers N] [--max-pending BYTES] \
-[--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS]";
+[--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS] \
+[--metrics-addr HOST:PORT]";
 
 /// The flags every sample server shares, parsed and checked.
 #[derive(Debug, Clone, Copy)]
@@ -158,6 +166,8 @@ pub struct Common {
     pub max_connections: NonZeroUsize,
     /// `--shutdown-timeout`.
     pub grace: Duration,
+    /// `--metrics-addr`, when given.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Common {
@@ -172,6 +182,29 @@ impl Common {
             .frame_timeout(self.frame_timeout)
             .max_connections(self.max_connections)
             .close_timeout(self.grace)
+    }
+}
+
+impl Common {
+    /// Announces `server` (the `listening on` line) and, with `--metrics-addr`, starts the
+    /// metrics endpoint and announces it (`metrics on IP:PORT`, the second stdout line).
+    /// Keep what it returns until shutdown: dropping it stops the endpoint.
+    /// (The endpoint is bound before either line is printed, so a bad `--metrics-addr`
+    /// exits 2 with nothing on stdout.)
+    pub fn announce(&self, program: &str, server: &weft::Server) -> Option<weft::Server> {
+        let endpoint = self.metrics_addr.map(|addr| {
+            weft_examples::metrics::serve(server.metrics_handle(), addr).unwrap_or_else(|e| {
+                fail(program, format!("cannot listen on {addr} for metrics: {e}"))
+            })
+        });
+        announce(server.local_addr());
+        if let Some(endpoint) = &endpoint {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "metrics on {}", endpoint.local_addr());
+            let _ = out.flush();
+        }
+        endpoint
     }
 }
 

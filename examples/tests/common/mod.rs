@@ -37,6 +37,28 @@ pub struct ExampleServer {
 
 impl ExampleServer {
     pub fn start(name: &str, extra: &[&str]) -> ExampleServer {
+        let (server, lines) = ExampleServer::start_reading(name, extra, 1);
+        assert_eq!(lines.len(), 1);
+        server
+    }
+
+    /// Starts `name` with `--metrics-addr 127.0.0.1:0`; returns the server and the
+    /// address of its metrics endpoint (the second stdout line).
+    pub fn start_with_metrics(name: &str, extra: &[&str]) -> (ExampleServer, SocketAddr) {
+        let mut args = vec!["--metrics-addr", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let (server, lines) = ExampleServer::start_reading(name, &args, 2);
+        let metrics = lines[1]
+            .strip_prefix("metrics on ")
+            .unwrap_or_else(|| panic!("unexpected second line {:?}", lines[1]))
+            .trim()
+            .parse()
+            .unwrap();
+        (server, metrics)
+    }
+
+    /// Starts `name` and reads its first `lines` stdout lines (the first is `listening on`).
+    fn start_reading(name: &str, extra: &[&str], lines: usize) -> (ExampleServer, Vec<String>) {
         let bin = example_binary(name);
         let mut child = Command::new(&bin)
             .args(["--addr", "127.0.0.1:0", "--workers", "2"])
@@ -49,17 +71,21 @@ impl ExampleServer {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let addr = first
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let read: Vec<String> = (0..lines)
+            .map(|_| {
+                let mut line = String::new();
+                stdout.read_line(&mut line).unwrap();
+                line
+            })
+            .collect();
+        let addr = read[0]
             .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .unwrap_or_else(|| panic!("unexpected first line {:?}", read[0]))
             .trim()
             .parse()
             .unwrap();
-        ExampleServer { child, addr }
+        (ExampleServer { child, addr }, read)
     }
 
     /// The server's resident memory now.
