@@ -264,9 +264,11 @@ impl<P: Drive> Connection<P> {
         } else {
             core.mark_dirty(reactor);
         }
-        guarded(core, reactor, Callback::Writability, |core, reactor| {
-            pipeline.writability(core, reactor)
-        });
+        if core.out.has_writability_change() || core.overflow_notice {
+            guarded(core, reactor, Callback::Writability, |core, reactor| {
+                pipeline.writability(core, reactor)
+            });
+        }
         core.check_congestion(reactor);
         core.publish();
         core.progress_close(reactor);

@@ -134,6 +134,12 @@ impl Outbound {
         self.update_writability();
     }
 
+    /// True when a writability change waits to be delivered.
+    #[inline]
+    pub(crate) fn has_writability_change(&self) -> bool {
+        self.writability_changed
+    }
+
     /// Takes the pending "writability changed" notice, if any.
     pub(crate) fn take_writability_change(&mut self) -> Option<bool> {
         std::mem::take(&mut self.writability_changed).then_some(self.writable)

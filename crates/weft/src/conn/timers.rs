@@ -93,7 +93,11 @@ impl ConnCore {
     }
 
     /// Arms the frame timer if a frame is in progress and none is armed.
+    #[inline]
     pub(super) fn arm_frame_timer(&mut self, reactor: &mut ReactorCore) {
+        if self.frame_since.is_none() {
+            return; // between frames: the usual case, kept inline
+        }
         let (Some(since), Some(timeout), None) = (
             self.frame_since,
             reactor.config().frame_timeout,
