@@ -58,6 +58,12 @@
 
 #![deny(unsafe_code)]
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "weft runs on Linux only: it is built on epoll (through mio), SO_REUSEPORT and \
+     MSG_NOSIGNAL (see \"Platform\" in the README)"
+);
+
 pub mod codec {
     //! The codecs of `weft-codec`, re-exported.
     pub use weft_codec::*;
