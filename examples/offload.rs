@@ -36,7 +36,6 @@
 mod common;
 
 use std::collections::VecDeque;
-use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use common::Flags;
@@ -180,7 +179,7 @@ fn main() {
     common::init_logging();
     let server = common
         .builder()
-        .pool_threads(NonZeroUsize::new(pool).expect("checked above"))
+        .pool_threads(pool)
         .pipeline(move || {
             Pipeline::new(
                 LineCodec::new(max_line).terminator(Terminator::Strip),

@@ -7,7 +7,6 @@
 
 use std::fmt::Display;
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -112,10 +111,10 @@ impl Flags {
         let grace = self.seconds("shutdown-timeout", 5.0);
         Common {
             addr,
-            workers: NonZeroUsize::new(workers).expect("checked above"),
+            workers,
             max_pending,
             frame_timeout,
-            max_connections: NonZeroUsize::new(max_connections).expect("checked above"),
+            max_connections,
             grace,
         }
     }
@@ -149,13 +148,13 @@ pub struct Common {
     /// `--addr`.
     pub addr: SocketAddr,
     /// `--workers`: reactors.
-    pub workers: NonZeroUsize,
+    pub workers: usize,
     /// `--max-pending`: the most output held for one connection.
     pub max_pending: usize,
     /// `--frame-timeout`.
     pub frame_timeout: Duration,
     /// `--max-connections`.
-    pub max_connections: NonZeroUsize,
+    pub max_connections: usize,
     /// `--shutdown-timeout`.
     pub grace: Duration,
 }

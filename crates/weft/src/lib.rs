@@ -32,7 +32,7 @@
 //! }
 //!
 //! let server = Server::builder()
-//!     .addr("127.0.0.1:7000".parse()?)
+//!     .addr("127.0.0.1:7000")
 //!     .pipeline(|| Pipeline::new(LineCodec::new(8192), Echo))
 //!     .bind()?;
 //! println!("listening on {}", server.local_addr());
