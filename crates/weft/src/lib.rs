@@ -102,6 +102,8 @@ pub use group::Group;
 pub use handle::{ConnectionHandle, WriteError};
 pub use id::{ConnectionId, TimerId};
 pub use metrics::{MetricsSnapshot, ReactorMetrics};
-pub use pipeline::{Context, Handler, Identity, Pipeline, PipelineBuilder, Stage, Then};
+pub use pipeline::{
+    Context, Handler, Identity, Pipeline, PipelineBuilder, SimplePipeline, Stage, Then,
+};
 pub use pool::{Cancellation, OffloadError};
 pub use server::{Server, ServerBuilder, ShutdownHandle};

@@ -53,10 +53,12 @@ impl ServerBuilder<()> {
         }
     }
 
-    /// The configuration built so far (for the embedded pipeline).
+    /// The configuration built so far, checked as `bind` checks it (for the embedded
+    /// pipeline).
     #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
-    pub(crate) fn into_config(self) -> Config {
-        self.config
+    pub(crate) fn into_config(self) -> Result<Config, Error> {
+        validate(&self.config)?;
+        Ok(self.config)
     }
 }
 
