@@ -176,7 +176,7 @@ fn main() {
     let common = flags.common("127.0.0.1:7004");
     let pool: usize = flags.get_at_least("pool", Flags::cpus(), 1);
     let max_line: usize = flags.get_at_least("max-line", 1024, 1);
-    common::init_logging();
+    weft::starter::init_logging();
     let server = common
         .builder()
         .pool_threads(pool)
@@ -188,9 +188,10 @@ fn main() {
         })
         .bind()
         .unwrap_or_else(|e| {
-            common::fail("offload", format!("cannot listen on {}: {e}", common.addr))
+            common::fail("offload", format!("cannot listen on {}: {}", common.addr, weft::starter::report(&e)))
         });
     common::announce(server.local_addr());
-    common::wait_for_signal("offload");
-    server.shutdown(common.grace);
+    weft::starter::serve_until_signal(server, common.grace).unwrap_or_else(|e| {
+        common::fail("offload", format!("cannot install signal handlers: {e}"))
+    });
 }

@@ -91,6 +91,8 @@ mod reactor;
 mod server;
 mod services;
 mod shared;
+#[cfg(feature = "starter")]
+pub mod starter;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod timer;
