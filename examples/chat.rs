@@ -255,10 +255,18 @@ fn main() {
             )
         })
         .bind()
-        .unwrap_or_else(|e| common::fail("chat", format!("cannot listen on {}: {}", common.addr, weft::starter::report(&e))));
+        .unwrap_or_else(|e| {
+            common::fail(
+                "chat",
+                format!(
+                    "cannot listen on {}: {}",
+                    common.addr,
+                    weft::starter::report(&e)
+                ),
+            )
+        });
     common::announce(server.local_addr());
 
-    weft::starter::serve_until_signal(server, common.grace).unwrap_or_else(|e| {
-        common::fail("chat", format!("cannot install signal handlers: {e}"))
-    });
+    weft::starter::serve_until_signal(server, common.grace)
+        .unwrap_or_else(|e| common::fail("chat", format!("cannot install signal handlers: {e}")));
 }

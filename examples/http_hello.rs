@@ -65,7 +65,11 @@ fn main() {
         .unwrap_or_else(|e| {
             common::fail(
                 "http_hello",
-                format!("cannot listen on {}: {}", common.addr, weft::starter::report(&e)),
+                format!(
+                    "cannot listen on {}: {}",
+                    common.addr,
+                    weft::starter::report(&e)
+                ),
             )
         });
     common::announce(server.local_addr());

@@ -119,7 +119,11 @@ fn main() {
         .unwrap_or_else(|e| {
             common::fail(
                 "line_echo",
-                format!("cannot listen on {}: {}", common.addr, weft::starter::report(&e)),
+                format!(
+                    "cannot listen on {}: {}",
+                    common.addr,
+                    weft::starter::report(&e)
+                ),
             )
         });
     common::announce(server.local_addr());

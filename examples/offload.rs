@@ -188,7 +188,14 @@ fn main() {
         })
         .bind()
         .unwrap_or_else(|e| {
-            common::fail("offload", format!("cannot listen on {}: {}", common.addr, weft::starter::report(&e)))
+            common::fail(
+                "offload",
+                format!(
+                    "cannot listen on {}: {}",
+                    common.addr,
+                    weft::starter::report(&e)
+                ),
+            )
         });
     common::announce(server.local_addr());
     weft::starter::serve_until_signal(server, common.grace).unwrap_or_else(|e| {

@@ -81,12 +81,19 @@ fn main() {
         .unwrap_or_else(|e| {
             common::fail(
                 "resp_server",
-                format!("cannot listen on {}: {}", common.addr, weft::starter::report(&e)),
+                format!(
+                    "cannot listen on {}: {}",
+                    common.addr,
+                    weft::starter::report(&e)
+                ),
             )
         });
     common::announce(server.local_addr());
 
     weft::starter::serve_until_signal(server, common.grace).unwrap_or_else(|e| {
-        common::fail("resp_server", format!("cannot install signal handlers: {e}"))
+        common::fail(
+            "resp_server",
+            format!("cannot install signal handlers: {e}"),
+        )
     });
 }

@@ -11,8 +11,8 @@ use weft::codec::line::Terminator;
 use weft::codec::{LengthFieldCodec, LengthPrepender, LineCodec};
 use weft::testing::{EmbeddedPipeline, EmbeddedReactor};
 use weft::{
-    Bytes, CloseReason, ConnectionId, Context, Error, Group, Handler, Idle, IdleTimeouts,
-    Pipeline, Server, SimplePipeline, Stage, TimerId, WriteWatermarks,
+    Bytes, CloseReason, ConnectionId, Context, Error, Group, Handler, Idle, IdleTimeouts, Pipeline,
+    Server, SimplePipeline, Stage, TimerId, WriteWatermarks,
 };
 
 struct Echo;
@@ -403,7 +403,11 @@ impl Handler for Frames {
     }
 
     fn on_decode_error(&mut self, _ctx: &mut Context<'_, Self>, error: &Error) {
-        assert_eq!(error.to_string(), "decode error", "the cause is the source's");
+        assert_eq!(
+            error.to_string(),
+            "decode error",
+            "the cause is the source's"
+        );
         let cause = std::error::Error::source(error).map(ToString::to_string);
         self.errors.lock().unwrap().push(format!(
             "truncated={} {}",

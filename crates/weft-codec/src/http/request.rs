@@ -213,7 +213,6 @@ impl Decoder for HttpCodec {
         self.decode_inner(src)
             .inspect_err(|_| self.progress = Progress::Head { scanned: 0 })
     }
-
 }
 
 /// Writes requests as a client does: what it writes, [`HttpCodec`] decodes back to the same
