@@ -240,7 +240,7 @@ fn main() {
             ),
         );
     }
-    common::init_logging();
+    weft::starter::init_logging();
 
     let room = Arc::new(Room::default());
     let server = common
@@ -255,9 +255,18 @@ fn main() {
             )
         })
         .bind()
-        .unwrap_or_else(|e| common::fail("chat", format!("cannot listen on {}: {e}", common.addr)));
+        .unwrap_or_else(|e| {
+            common::fail(
+                "chat",
+                format!(
+                    "cannot listen on {}: {}",
+                    common.addr,
+                    weft::starter::report(&e)
+                ),
+            )
+        });
     let _metrics = common.announce("chat", &server);
 
-    common::wait_for_signal("chat");
-    server.shutdown(common.grace);
+    weft::starter::serve_until_signal(server, common.grace)
+        .unwrap_or_else(|e| common::fail("chat", format!("cannot install signal handlers: {e}")));
 }

@@ -47,7 +47,7 @@ fn main() {
     let max_head: usize = flags.get_at_least("max-header-bytes", 8192, 64);
     let max_body: usize = flags.get_at_least("max-body", 1 << 20, 0);
     let idle = flags.seconds("idle-timeout", 60.0);
-    common::init_logging();
+    weft::starter::init_logging();
 
     let limits = HttpLimits {
         max_head_len: max_head,
@@ -65,11 +65,16 @@ fn main() {
         .unwrap_or_else(|e| {
             common::fail(
                 "http_hello",
-                format!("cannot listen on {}: {e}", common.addr),
+                format!(
+                    "cannot listen on {}: {}",
+                    common.addr,
+                    weft::starter::report(&e)
+                ),
             )
         });
     let _metrics = common.announce("http_hello", &server);
 
-    common::wait_for_signal("http_hello");
-    server.shutdown(common.grace);
+    weft::starter::serve_until_signal(server, common.grace).unwrap_or_else(|e| {
+        common::fail("http_hello", format!("cannot install signal handlers: {e}"))
+    });
 }

@@ -104,7 +104,7 @@ fn main() {
     };
     let watermarks =
         watermarks(max_line, common.max_pending).unwrap_or_else(|e| common::fail("line_echo", e));
-    common::init_logging();
+    weft::starter::init_logging();
 
     let server = common
         .builder()
@@ -119,11 +119,16 @@ fn main() {
         .unwrap_or_else(|e| {
             common::fail(
                 "line_echo",
-                format!("cannot listen on {}: {e}", common.addr),
+                format!(
+                    "cannot listen on {}: {}",
+                    common.addr,
+                    weft::starter::report(&e)
+                ),
             )
         });
     let _metrics = common.announce("line_echo", &server);
 
-    common::wait_for_signal("line_echo");
-    server.shutdown(common.grace);
+    weft::starter::serve_until_signal(server, common.grace).unwrap_or_else(|e| {
+        common::fail("line_echo", format!("cannot install signal handlers: {e}"))
+    });
 }

@@ -36,7 +36,6 @@
 mod common;
 
 use std::collections::VecDeque;
-use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use common::Flags;
@@ -177,10 +176,10 @@ fn main() {
     let common = flags.common("127.0.0.1:7004");
     let pool: usize = flags.get_at_least("pool", Flags::cpus(), 1);
     let max_line: usize = flags.get_at_least("max-line", 1024, 1);
-    common::init_logging();
+    weft::starter::init_logging();
     let server = common
         .builder()
-        .pool_threads(NonZeroUsize::new(pool).expect("checked above"))
+        .pool_threads(pool)
         .pipeline(move || {
             Pipeline::new(
                 LineCodec::new(max_line).terminator(Terminator::Strip),
@@ -189,9 +188,17 @@ fn main() {
         })
         .bind()
         .unwrap_or_else(|e| {
-            common::fail("offload", format!("cannot listen on {}: {e}", common.addr))
+            common::fail(
+                "offload",
+                format!(
+                    "cannot listen on {}: {}",
+                    common.addr,
+                    weft::starter::report(&e)
+                ),
+            )
         });
     let _metrics = common.announce("offload", &server);
-    common::wait_for_signal("offload");
-    server.shutdown(common.grace);
+    weft::starter::serve_until_signal(server, common.grace).unwrap_or_else(|e| {
+        common::fail("offload", format!("cannot install signal handlers: {e}"))
+    });
 }

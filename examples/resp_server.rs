@@ -56,7 +56,7 @@ fn main() {
     let flags = Flags::parse("resp_server", &known, USAGE);
     let common = flags.common("127.0.0.1:7002");
     let max_bulk: usize = flags.get_at_least("max-bulk", 1 << 20, 1);
-    common::init_logging();
+    weft::starter::init_logging();
 
     let limits = RespLimits {
         max_bulk_len: max_bulk,
@@ -81,11 +81,19 @@ fn main() {
         .unwrap_or_else(|e| {
             common::fail(
                 "resp_server",
-                format!("cannot listen on {}: {e}", common.addr),
+                format!(
+                    "cannot listen on {}: {}",
+                    common.addr,
+                    weft::starter::report(&e)
+                ),
             )
         });
     let _metrics = common.announce("resp_server", &server);
 
-    common::wait_for_signal("resp_server");
-    server.shutdown(common.grace);
+    weft::starter::serve_until_signal(server, common.grace).unwrap_or_else(|e| {
+        common::fail(
+            "resp_server",
+            format!("cannot install signal handlers: {e}"),
+        )
+    });
 }

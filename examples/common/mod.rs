@@ -1,4 +1,5 @@
-//! What every sample server shares: flag parsing, logging, signals.
+//! What every sample server shares: flag parsing and the announce line. (Logging and
+//! running until SIGINT/SIGTERM come from `weft::starter`, the `starter` feature.)
 //!
 //! Kept deliberately small and dependency-free: flags are `--name VALUE` or `--name=VALUE`;
 //! a malformed command line exits with status 2 and one line on stderr.
@@ -7,7 +8,6 @@
 
 use std::fmt::Display;
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -118,10 +118,10 @@ impl Flags {
         Common {
             metrics_addr,
             addr,
-            workers: NonZeroUsize::new(workers).expect("checked above"),
+            workers,
             max_pending,
             frame_timeout,
-            max_connections: NonZeroUsize::new(max_connections).expect("checked above"),
+            max_connections,
             grace,
         }
     }
@@ -157,13 +157,13 @@ pub struct Common {
     /// `--addr`.
     pub addr: SocketAddr,
     /// `--workers`: reactors.
-    pub workers: NonZeroUsize,
+    pub workers: usize,
     /// `--max-pending`: the most output held for one connection.
     pub max_pending: usize,
     /// `--frame-timeout`.
     pub frame_timeout: Duration,
     /// `--max-connections`.
-    pub max_connections: NonZeroUsize,
+    pub max_connections: usize,
     /// `--shutdown-timeout`.
     pub grace: Duration,
     /// `--metrics-addr`, when given.
@@ -228,31 +228,10 @@ pub fn fail(program: &str, message: impl Display) -> ! {
     std::process::exit(2);
 }
 
-/// Logs to stderr, at the level `RUST_LOG` says (default `info`).
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 /// Prints the one stdout line scripts wait for, and flushes it.
 pub fn announce(addr: std::net::SocketAddr) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "listening on {addr}");
     let _ = out.flush();
-}
-
-/// Blocks until SIGINT or SIGTERM arrives.
-pub fn wait_for_signal(program: &str) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .unwrap_or_else(|e| fail(program, format!("cannot install signal handlers: {e}")));
-    if let Some(signal) = signals.forever().next() {
-        tracing::info!(signal, "signal received");
-    }
 }

@@ -62,6 +62,9 @@ impl Handler for HelloHandler {
     }
 
     fn on_decode_error(&mut self, ctx: &mut Context<'_, Self>, error: &Error) {
+        if error.is_truncated() {
+            return; // the client closed mid-request: nobody to answer
+        }
         let status = match error.codec_error().map(|e| e.kind()) {
             Some(CodecErrorKind::HeadersTooLarge { .. }) => 431,
             Some(CodecErrorKind::FrameTooLong { .. }) => 413,

@@ -63,8 +63,8 @@ impl Handler for MetricsEndpoint {
 pub fn serve(metrics: MetricsHandle, addr: std::net::SocketAddr) -> Result<Server, Error> {
     Server::builder()
         .addr(addr)
-        .reactors(std::num::NonZeroUsize::MIN)
-        .pool_threads(std::num::NonZeroUsize::MIN)
+        .reactors(1)
+        .pool_threads(1)
         .stall_threshold(None)
         .pipeline(move || {
             Pipeline::new(

@@ -790,6 +790,9 @@ impl Handler for RespHandler {
     }
 
     fn on_decode_error(&mut self, ctx: &mut Context<'_, Self>, error: &Error) {
+        if error.is_truncated() {
+            return; // the client closed mid-request: nothing to answer, as redis-server
+        }
         let message = match error.codec_error() {
             Some(e) => match e.kind() {
                 CodecErrorKind::FrameTooLong { limit } => {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::assert_refused;
+use common::{assert_refused, run_bounded};
 
 const SAMPLES: [&str; 5] = ["line_echo", "chat", "offload", "http_hello", "resp_server"];
 
@@ -58,5 +58,23 @@ fn the_common_flags_are_accepted() {
             ],
         );
         std::net::TcpStream::connect(server.addr).unwrap();
+    }
+}
+
+#[test]
+fn an_address_in_use_exits_2_with_the_os_reason() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for name in SAMPLES {
+        let (code, stdout, stderr) = run_bounded(name, &["--addr", &addr]);
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{name}: {stderr}");
+        assert!(stdout.is_empty(), "{name}: nothing on stdout");
+        // What failed, and why (the error's source, not only its own Display).
+        assert!(
+            stderr.contains(&format!("cannot listen on {addr}: I/O error: "))
+                && stderr.contains("in use"),
+            "{name}: {stderr}"
+        );
     }
 }

@@ -6,7 +6,6 @@ mod real_clients;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::num::NonZeroUsize;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -252,7 +251,7 @@ fn an_expire_time_past_the_clock_is_refused_and_the_connection_stays_open() {
 fn dbsize_with_a_million_keys_does_not_hold_up_other_clients() {
     // One reactor, so that the client asking DBSIZE and the one asking PING share it: with
     // two, they would be dealt to different reactors and a slow DBSIZE would go unseen.
-    let (server, store) = resp_server_on(NonZeroUsize::new(1).unwrap(), RespLimits::default());
+    let (server, store) = resp_server_on(1, RespLimits::default());
     let addr = server.local_addr();
     const KEYS: usize = 1_000_000;
     let now = Instant::now();

@@ -88,7 +88,8 @@ pub struct Outcome<T> {
 /// * a frame always consumes at least one byte (otherwise the framework would spin);
 /// * after `Ok(None)` the buffer holds at most `bound` bytes (the codec's documented bound
 ///   on what it buffers of one incomplete frame);
-/// * after `decode_eof` returned `Ok(None)` the buffer is empty (partial frames discarded);
+/// * after `decode_eof` returned `Ok(None)` the buffer is empty, or holds a frame in
+///   progress, which the framework reports as truncated (and so does the outcome's error);
 /// * `check(frame, consumed)` for every frame, with the bytes that call consumed.
 pub fn feed<D, F>(codec: &mut D, chunks: &[&[u8]], bound: usize, mut check: F) -> Outcome<D::Item>
 where
@@ -134,10 +135,16 @@ where
                 frames.push(frame);
             }
             Ok(None) => {
-                assert!(buf.is_empty(), "decode_eof left {} bytes", buf.len());
+                // The framework's end-of-stream rule: a frame in progress is truncated.
+                let truncated = codec.frame_in_progress(&buf);
+                assert!(
+                    truncated || buf.is_empty(),
+                    "decode_eof left {} bytes that are no frame in progress",
+                    buf.len()
+                );
                 return Outcome {
                     frames,
-                    error: None,
+                    error: truncated.then(CodecError::truncated),
                 };
             }
             Err(error) => {

@@ -20,13 +20,32 @@ use bytes::BytesMut;
 /// arrived without a frame boundary. It must not reserve capacity for a frame's declared
 /// length before those bytes arrive.
 ///
+/// # End of stream
+///
 /// When the peer has closed its sending side, the framework calls
-/// [`decode_eof`](Decoder::decode_eof) instead, until it returns `Ok(None)`. What a decoder
-/// makes of a trailing partial frame is part of its documentation.
+/// [`decode_eof`](Decoder::decode_eof) instead, until it returns `Ok(None)`. Then, if
+/// [`frame_in_progress`](Decoder::frame_in_progress) says a frame had begun, the stream
+/// ended inside it: the framework reports a truncated frame ([`CodecError::truncated`],
+/// "bytes remaining on stream", as tokio-util does) to the handler's `on_decode_error`,
+/// discards the bytes, and goes on with the end of stream. The default `decode_eof` decodes
+/// the complete frames and leaves the rest, so by default a truncated last frame is
+/// reported, never dropped in silence. A decoder that means to drop a trailing partial frame
+/// (as [`LineCodec`](crate::LineCodec) drops a last line without its `\n`) clears the buffer
+/// and its own state in its `decode_eof`, and says so in its documentation.
+///
+/// # Errors
+///
+/// The error types must be `Send + Sync + 'static`: the framework boxes them in its own
+/// error type, which is `Send + Sync` so that errors from starting a server go through `?`
+/// into `Box<dyn Error + Send + Sync>` (or `anyhow`), and which lets the handler downcast to
+/// the codec's error. `io::Error`, [`CodecError`] and plain error enums are.
+///
+/// [`CodecError::truncated`]: crate::CodecError::truncated
+/// [`CodecError`]: crate::CodecError
 pub trait Decoder {
     /// The frame type this decoder yields.
     type Item;
-    /// The error returned when the stream is corrupt.
+    /// The error returned when the stream is corrupt (see "Errors" above for the bounds).
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Decodes at most one frame from the front of `src`. See the trait documentation for
@@ -46,15 +65,12 @@ pub trait Decoder {
 
     /// Decodes a frame after the peer closed its sending side.
     ///
-    /// The default calls [`decode`](Decoder::decode) and discards whatever partial frame is
-    /// left once it returns `Ok(None)`.
+    /// The default calls [`decode`](Decoder::decode): complete frames are yielded, and a
+    /// partial frame left after `Ok(None)` is reported by the framework as truncated (see
+    /// "End of stream" above). Override it to yield a last frame without its terminator,
+    /// or to drop a trailing partial frame (clear `src` and reset any progress kept in
+    /// `self`).
     fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
-        match self.decode(src)? {
-            Some(frame) => Ok(Some(frame)),
-            None => {
-                src.clear();
-                Ok(None)
-            }
-        }
+        self.decode(src)
     }
 }

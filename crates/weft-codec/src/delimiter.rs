@@ -42,7 +42,8 @@ pub enum DelimiterMode {
 ///   pieces costs time linear in its length.
 /// * At end of stream ([`decode_eof`](Decoder::decode_eof)), a delimiter that could still
 ///   have grown into a longer one counts as it stands, and a trailing partial frame (no
-///   delimiter) is discarded.
+///   delimiter) is discarded silently, as [`LineCodec`](crate::LineCodec) discards a
+///   partial line (not reported as truncated).
 ///
 /// # Encoding
 ///

@@ -26,6 +26,11 @@ pub enum CodecErrorKind {
     /// request body with `Transfer-Encoding: chunked`, say). HTTP answers this with
     /// `501 Not Implemented`.
     Unsupported,
+    /// The stream ended inside a frame: bytes of an incomplete frame remained when the peer
+    /// closed its sending side (tokio-util's "bytes remaining on stream"). Reported by the
+    /// framework at end of stream, for decoders that do not drop a trailing partial frame
+    /// themselves (see [`Decoder::decode_eof`](crate::Decoder::decode_eof)).
+    Truncated,
 }
 
 /// An error from one of this crate's codecs.
@@ -81,6 +86,15 @@ impl CodecError {
         }
     }
 
+    /// The stream ended inside a frame: bytes of an incomplete frame remained at end of
+    /// stream.
+    pub fn truncated() -> Self {
+        CodecError {
+            kind: CodecErrorKind::Truncated,
+            detail: "bytes remaining on stream",
+        }
+    }
+
     /// What kind of error this is.
     pub fn kind(&self) -> CodecErrorKind {
         self.kind
@@ -104,6 +118,11 @@ impl CodecError {
     /// True when the input used a feature the codec does not implement.
     pub fn is_unsupported(&self) -> bool {
         matches!(self.kind, CodecErrorKind::Unsupported)
+    }
+
+    /// True when the stream ended inside a frame ([`CodecError::truncated`]).
+    pub fn is_truncated(&self) -> bool {
+        matches!(self.kind, CodecErrorKind::Truncated)
     }
 
     /// True when a message could not be encoded.
@@ -130,6 +149,7 @@ impl fmt::Display for CodecError {
                 write!(f, "{} (limit {limit})", self.detail)
             }
             CodecErrorKind::Unsupported => write!(f, "unsupported: {}", self.detail),
+            CodecErrorKind::Truncated => write!(f, "truncated frame: {}", self.detail),
         }
     }
 }

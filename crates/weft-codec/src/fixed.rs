@@ -18,7 +18,8 @@ use crate::{CodecError, ConfigError, Decoder, Encoder};
 /// * The buffer never needs to hold more than `frame_length` bytes of one frame, so there
 ///   is no oversize error: the frame length is the maximum.
 /// * At end of stream ([`decode_eof`](Decoder::decode_eof)), a trailing partial frame (fewer
-///   than `frame_length` bytes) is discarded.
+///   than `frame_length` bytes) is left in the buffer, and the framework reports it as
+///   truncated ([`CodecError::is_truncated`](crate::CodecError::is_truncated)).
 ///
 /// # Encoding
 ///
@@ -116,12 +117,12 @@ mod tests {
     }
 
     #[test]
-    fn eof_discards_a_trailing_partial_frame() {
+    fn eof_leaves_a_trailing_partial_frame_to_be_reported_as_truncated() {
         let mut codec = FixedLengthCodec::new(3).unwrap();
         let mut buf = BytesMut::from(&b"abcde"[..]);
         assert_eq!(codec.decode_eof(&mut buf).unwrap().unwrap(), &b"abc"[..]);
         assert_eq!(codec.decode_eof(&mut buf).unwrap(), None);
-        assert!(buf.is_empty());
+        assert!(codec.frame_in_progress(&buf));
     }
 
     #[test]

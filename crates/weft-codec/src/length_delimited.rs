@@ -67,7 +67,8 @@ fn check_width(width: usize) -> Result<(), ConfigError> {
 /// * The decoder never reserves buffer space for the announced length: a peer announcing a
 ///   gigabyte and sending nothing more pins no memory.
 /// * At end of stream ([`decode_eof`](Decoder::decode_eof)), a trailing partial frame is
-///   discarded.
+///   left in the buffer, and the framework reports it as truncated
+///   ([`CodecError::is_truncated`](crate::CodecError::is_truncated)).
 ///
 /// ```
 /// use weft_codec::{BytesMut, Decoder, Encoder, LengthFieldCodec, LengthPrepender};
@@ -611,7 +612,7 @@ mod tests {
     }
 
     #[test]
-    fn eof_discards_a_trailing_partial_frame() {
+    fn eof_leaves_a_trailing_partial_frame_to_be_reported_as_truncated() {
         let mut codec = LengthFieldCodec::builder(64)
             .length_field_width(1)
             .build()
@@ -619,7 +620,8 @@ mod tests {
         let mut buf = BytesMut::from(&b"\x01a\x05ab"[..]);
         assert_eq!(codec.decode_eof(&mut buf).unwrap().unwrap(), &b"\x01a"[..]);
         assert_eq!(codec.decode_eof(&mut buf).unwrap(), None);
-        assert!(buf.is_empty());
+        assert_eq!(&buf[..], b"\x05ab");
+        assert!(codec.frame_in_progress(&buf));
     }
 
     #[test]

@@ -13,11 +13,16 @@
 //! |---|---|---|---|
 //! | [`LineCodec`] | bytes up to and including `\n` | partial line discarded | [`line`](mod@line) |
 //! | [`DelimiterCodec`] | bytes up to the earliest of several delimiters, kept or stripped | partial frame discarded | [`delimiter`] |
-//! | [`LengthFieldCodec`] | a length field in a header announces the frame (Netty's knobs); [`LengthPrepender`] encodes | partial frame discarded | [`length_delimited`] |
-//! | [`FixedLengthCodec`] | exactly N bytes | partial frame discarded | [`fixed`] |
+//! | [`LengthFieldCodec`] | a length field in a header announces the frame (Netty's knobs); [`LengthPrepender`] encodes | partial frame reported as truncated | [`length_delimited`] |
+//! | [`FixedLengthCodec`] | exactly N bytes | partial frame reported as truncated | [`fixed`] |
 //! | [`BytesCodec`] | whatever is buffered, at most N bytes at a time | rest yielded | [`bytes_codec`] |
-//! | [`RespCodec`] | Redis (RESP2) requests as argument lists; encodes [`RespValue`] replies | partial request discarded | [`resp`] |
-//! | [`HttpCodec`] | HTTP/1.1 requests with `Content-Length` bodies; encodes [`HttpResponse`]s | partial request discarded | [`http`] |
+//! | [`RespCodec`] | Redis (RESP2) requests as argument lists; encodes [`RespValue`] replies | partial request reported as truncated | [`resp`] |
+//! | [`HttpCodec`] | HTTP/1.1 requests with `Content-Length` bodies; encodes [`HttpResponse`]s | partial request reported as truncated | [`http`] |
+//!
+//! "Reported as truncated": the decoder leaves the partial frame in the buffer, and the
+//! framework hands the handler a [`CodecError::truncated`] ("bytes remaining on stream");
+//! see "End of stream" in [`Decoder`]. A `(decoder, encoder)` pair is a codec too, so
+//! `(LengthFieldCodec, LengthPrepender)` goes into a pipeline as it is (see [`pair`]).
 //!
 //! Writing your own codec: `docs/codecs.md` in the repository has the contract, the pitfalls
 //! and how to test one; [`testing`] has helpers for running a decoder on a bare buffer.
@@ -34,6 +39,7 @@ pub mod fixed;
 pub mod http;
 pub mod length_delimited;
 pub mod line;
+pub mod pair;
 pub mod resp;
 pub mod testing;
 

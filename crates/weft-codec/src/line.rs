@@ -32,7 +32,10 @@ pub enum Terminator {
 ///   line and never buffers more than `max_length + 1` bytes of one.
 /// * Bytes already scanned are not scanned again, so a long line arriving in many small
 ///   pieces costs time linear in its length.
-/// * At end of stream, a trailing partial line (no `\n`) is discarded.
+/// * At end of stream, a trailing partial line (no `\n`) is discarded, on purpose and
+///   silently: its [`decode_eof`](Decoder::decode_eof) drops it rather than have the
+///   framework report it as truncated (a line protocol's last line without `\n` is not an
+///   error; `line_echo`'s contract drops it).
 ///
 /// # Encoding
 ///

@@ -8,6 +8,11 @@ use std::io;
 ///
 /// The type is opaque; ask it what it is with the `is_*` predicates, and get at a codec's own
 /// error with [`Error::codec_error`] or [`Error::source`](std::error::Error::source).
+///
+/// `Display` says what failed (`decode error`, `I/O error`) and `source()` gives the cause,
+/// so an error-chain reporter prints each once; `{}` alone does not show the cause. To print
+/// the whole chain on one line, walk `source()` (the `starter` feature's
+/// `weft::starter::report` does).
 pub struct Error {
     kind: ErrorKind,
 }
@@ -85,6 +90,16 @@ impl Error {
             .is_some_and(weft_codec::CodecError::is_unsupported)
     }
 
+    /// True when the stream ended inside a frame: the peer closed its sending side with a
+    /// partial frame left ([`weft_codec::CodecError::is_truncated`]; see "End of stream" in
+    /// [`Decoder`](weft_codec::Decoder)). Delivered to
+    /// [`Handler::on_decode_error`](crate::Handler::on_decode_error) before the end of
+    /// stream is handled as usual.
+    pub fn is_truncated(&self) -> bool {
+        self.codec_error()
+            .is_some_and(weft_codec::CodecError::is_truncated)
+    }
+
     /// True when a decoder found malformed input ([`weft_codec::CodecError::is_malformed`]).
     pub fn is_malformed(&self) -> bool {
         self.codec_error()
@@ -121,11 +136,12 @@ impl fmt::Debug for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The cause is `source()`'s, not repeated here.
         match &self.kind {
             ErrorKind::Config(m) => write!(f, "invalid configuration: {m}"),
-            ErrorKind::Io(e) => write!(f, "I/O error: {e}"),
-            ErrorKind::Decode(e) => write!(f, "decode error: {e}"),
-            ErrorKind::Encode(e) => write!(f, "encode error: {e}"),
+            ErrorKind::Io(_) => f.write_str("I/O error"),
+            ErrorKind::Decode(_) => f.write_str("decode error"),
+            ErrorKind::Encode(_) => f.write_str("encode error"),
         }
     }
 }
@@ -137,6 +153,21 @@ impl std::error::Error for Error {
             ErrorKind::Io(e) => Some(e),
             ErrorKind::Decode(e) | ErrorKind::Encode(e) => Some(&**e),
         }
+    }
+}
+
+/// An error and its chain of sources on one line, `outer: cause: root cause` (for logs).
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
     }
 }
 
@@ -274,5 +305,41 @@ impl fmt::Display for CloseReason {
             CloseReason::FrameTimeout => "frame not completed in time",
         };
         f.write_str(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn display_says_what_failed_and_source_gives_the_cause_once() {
+        let err = Error::decode(weft_codec::CodecError::frame_too_long(8));
+        assert_eq!(err.to_string(), "decode error");
+        assert_eq!(
+            err.source().map(ToString::to_string).as_deref(),
+            Some("frame too long (limit 8 bytes)")
+        );
+        assert_eq!(
+            Chain(&err).to_string(),
+            "decode error: frame too long (limit 8 bytes)"
+        );
+        let io = Error::io(io::Error::new(io::ErrorKind::AddrInUse, "in use"));
+        assert_eq!(io.to_string(), "I/O error");
+        assert_eq!(Chain(&io).to_string(), "I/O error: in use");
+        let config = Error::config("reactors must be at least 1, not 0");
+        assert!(config.source().is_none());
+        assert_eq!(Chain(&config).to_string(), config.to_string());
+    }
+
+    /// Why codec errors must be `Send + Sync`: `Error` carries them, and must be both so that
+    /// `bind()?` works into `Box<dyn Error + Send + Sync>` and `anyhow`.
+    #[test]
+    fn error_is_send_and_sync() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Error>();
+        let _: Box<dyn std::error::Error + Send + Sync> = Box::new(Error::config("x"));
     }
 }

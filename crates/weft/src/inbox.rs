@@ -408,12 +408,30 @@ fn push_local(inbox: &Inbox, cmd: Command) -> Result<(), Command> {
 
 /// Marks the current thread as the one running the reactor of `inbox`.
 pub(crate) fn install_local(inbox: &Inbox) {
+    let owner = inbox as *const Inbox as usize;
     LOCAL.with(|local| {
-        *local.borrow_mut() = Some(LocalQueue {
-            owner: inbox as *const Inbox as usize,
+        let mut local = local.borrow_mut();
+        if local.as_ref().is_some_and(|q| q.owner == owner) {
+            return; // installed already: keep what is queued (an embedded reactor's calls)
+        }
+        *local = Some(LocalQueue {
+            owner,
             queue: VecDeque::new(),
             congested: Vec::new(),
         });
+    });
+}
+
+/// Forgets the thread's local queue if it is `inbox`'s (an embedded reactor going away), so
+/// that a later inbox at the same address does not inherit its commands.
+#[cfg_attr(not(feature = "test-util"), allow(dead_code))]
+pub(crate) fn uninstall_local(inbox: &Inbox) {
+    let owner = inbox as *const Inbox as usize;
+    LOCAL.with(|local| {
+        let mut local = local.borrow_mut();
+        if local.as_ref().is_some_and(|q| q.owner == owner) {
+            *local = None;
+        }
     });
 }
 

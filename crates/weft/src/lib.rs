@@ -32,7 +32,7 @@
 //! }
 //!
 //! let server = Server::builder()
-//!     .addr("127.0.0.1:7000".parse()?)
+//!     .addr("127.0.0.1:7000")
 //!     .pipeline(|| Pipeline::new(LineCodec::new(8192), Echo))
 //!     .bind()?;
 //! println!("listening on {}", server.local_addr());
@@ -57,6 +57,12 @@
 //! `docs/architecture.md` in the repository draws them.
 
 #![deny(unsafe_code)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "weft runs on Linux only: it is built on epoll (through mio), SO_REUSEPORT and \
+     MSG_NOSIGNAL (see \"Platform\" in the README)"
+);
 
 pub mod codec {
     //! The codecs of `weft-codec`, re-exported.
@@ -85,6 +91,8 @@ mod reactor;
 mod server;
 mod services;
 mod shared;
+#[cfg(feature = "starter")]
+pub mod starter;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod timer;
@@ -96,6 +104,8 @@ pub use group::Group;
 pub use handle::{ConnectionHandle, WriteError};
 pub use id::{ConnectionId, TimerId};
 pub use metrics::{HistogramSnapshot, MetricsSnapshot, ReactorMetrics, PROMETHEUS_CONTENT_TYPE};
-pub use pipeline::{Context, Handler, Identity, Pipeline, PipelineBuilder, Stage, Then};
+pub use pipeline::{
+    Context, Handler, Identity, Pipeline, PipelineBuilder, SimplePipeline, Stage, Then,
+};
 pub use pool::{Cancellation, OffloadError};
 pub use server::{MetricsHandle, Server, ServerBuilder, ShutdownHandle};

@@ -223,7 +223,7 @@ fn reuseport_mode_serves_on_every_reactor_without_an_acceptor() {
 fn reuseport_mode_honours_the_connection_limit() {
     let server = builder(1)
         .accept_mode(weft::AcceptMode::ReusePort)
-        .max_connections(std::num::NonZeroUsize::new(1).unwrap())
+        .max_connections(1)
         .pipeline(|| Pipeline::new(LineCodec::new(64), Echo))
         .bind()
         .unwrap();

@@ -1,13 +1,18 @@
 //! Pipelines driven without sockets through the embedded pipeline: framing at every split
-//! point, errors, panics, watermarks, timers on a virtual clock, offload.
+//! point, errors, panics, watermarks, timers on a virtual clock, offload; several
+//! connections on one embedded reactor (groups, broadcasts, handles); codec pairs and the
+//! end-of-stream rule.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use weft::codec::LineCodec;
-use weft::testing::EmbeddedPipeline;
+use weft::codec::line::Terminator;
+use weft::codec::{LengthFieldCodec, LengthPrepender, LineCodec};
+use weft::testing::{EmbeddedPipeline, EmbeddedReactor};
 use weft::{
-    Bytes, CloseReason, Context, Error, Handler, Idle, IdleTimeouts, Pipeline, Server, Stage,
-    TimerId, WriteWatermarks,
+    Bytes, CloseReason, ConnectionId, Context, Error, Group, Handler, Idle, IdleTimeouts, Pipeline,
+    Server, SimplePipeline, Stage, TimerId, WriteWatermarks,
 };
 
 struct Echo;
@@ -242,4 +247,235 @@ fn stages_transform_and_filter_between_decoder_and_handler() {
     let mut pipe = EmbeddedPipeline::new(pipeline);
     pipe.push(b"2\nx\n40\n");
     assert_eq!(pipe.take_written(), &b"sum 2\nnot a number\nsum 42\n"[..]);
+}
+
+/// A chat room in miniature: every connection joins one group; a line goes to everyone
+/// else; joins and leaves are announced.
+struct Room {
+    members: Group,
+    nicks: Mutex<HashMap<ConnectionId, String>>,
+}
+
+struct Chat {
+    room: Arc<Room>,
+    nick: String,
+}
+
+impl Handler for Chat {
+    type In = Bytes;
+    type Out = Bytes;
+
+    fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
+        self.nick = format!("guest{}", ctx.id().as_u64());
+        self.room
+            .nicks
+            .lock()
+            .unwrap()
+            .insert(ctx.id(), self.nick.clone());
+        ctx.write(Bytes::from(format!("* you are {}\n", self.nick)));
+        ctx.join_group(&self.room.members);
+        let joined = Bytes::from(format!("* {} joined\n", self.nick));
+        self.room.members.broadcast_except(joined, ctx.id());
+    }
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+        match &line[..] {
+            b"/quit" => {
+                ctx.write(Bytes::from_static(b"* bye\n"));
+                ctx.close();
+            }
+            b"/who" => {
+                let mut nicks: Vec<String> =
+                    self.room.nicks.lock().unwrap().values().cloned().collect();
+                nicks.sort();
+                ctx.write(Bytes::from(format!("* online: {}\n", nicks.join(" "))));
+            }
+            text => {
+                let text = String::from_utf8_lossy(text);
+                let message = Bytes::from(format!("{}: {text}\n", self.nick));
+                self.room.members.broadcast_except(message, ctx.id());
+            }
+        }
+    }
+
+    fn on_inactive(&mut self, ctx: &mut Context<'_, Self>, _reason: CloseReason) {
+        self.room.nicks.lock().unwrap().remove(&ctx.id());
+        let left = Bytes::from(format!("* {} left\n", self.nick));
+        self.room.members.broadcast(left);
+    }
+}
+
+/// The alias spares spelling the empty stage.
+fn chat(room: &Arc<Room>) -> SimplePipeline<LineCodec, Chat> {
+    Pipeline::new(
+        LineCodec::new(64).terminator(Terminator::Strip),
+        Chat {
+            room: room.clone(),
+            nick: String::new(),
+        },
+    )
+}
+
+#[test]
+fn three_clients_chat_through_one_embedded_reactor() {
+    let room = Arc::new(Room {
+        members: Group::new(),
+        nicks: Mutex::new(HashMap::new()),
+    });
+    let mut reactor = EmbeddedReactor::new();
+    let a = reactor.add(chat(&room));
+    let b = reactor.add(chat(&room));
+    let c = reactor.add(chat(&room));
+    assert_eq!(reactor.ids(), [a, b, c]);
+    assert!(a != b && b != c && a != c, "distinct ids");
+    assert_eq!(room.members.len(), 3);
+    assert_eq!(
+        reactor.take_written(a),
+        &b"* you are guest1\n* guest2 joined\n* guest3 joined\n"[..]
+    );
+    assert_eq!(
+        reactor.take_written(b),
+        &b"* you are guest2\n* guest3 joined\n"[..]
+    );
+    assert_eq!(reactor.take_written(c), &b"* you are guest3\n"[..]);
+
+    // A message reaches everyone but its sender, in the order sent.
+    reactor.push(b, b"hello\nhow are you?\n");
+    assert_eq!(
+        reactor.take_written(a),
+        &b"guest2: hello\nguest2: how are you?\n"[..]
+    );
+    assert_eq!(
+        reactor.take_written(c),
+        &b"guest2: hello\nguest2: how are you?\n"[..]
+    );
+    assert_eq!(reactor.take_written(b), &b""[..]);
+
+    reactor.push(c, b"/who\n");
+    assert_eq!(
+        reactor.take_written(c),
+        &b"* online: guest1 guest2 guest3\n"[..]
+    );
+
+    // Handles from the group reach their connections from outside any handler too.
+    for handle in room.members.handles() {
+        if handle.id() == a {
+            handle.write(Bytes::from_static(b"* notice\n")).unwrap();
+        }
+    }
+    reactor.run_offloaded(); // runs what the handle posted
+    assert_eq!(reactor.take_written(a), &b"* notice\n"[..]);
+
+    // `/quit`: the sender gets its bye and, once it answers our FIN, the others its leave.
+    reactor.push(a, b"/quit\n");
+    assert_eq!(reactor.take_written(a), &b"* bye\n"[..]);
+    assert!(reactor.fin_sent(a));
+    reactor.push_eof(a);
+    assert_eq!(reactor.close_reason(a), Some(CloseReason::Closed));
+    assert_eq!(room.members.len(), 2);
+    assert_eq!(reactor.take_written(b), &b"* guest1 left\n"[..]);
+    assert_eq!(reactor.take_written(c), &b"* guest1 left\n"[..]);
+    assert_eq!(reactor.open_connections(), 2);
+
+    // A client that goes away mid-line: the partial line is dropped, the others told.
+    reactor.push(b, b"unfinish");
+    reactor.push_eof(b);
+    assert!(reactor.is_closed(b));
+    assert_eq!(reactor.take_written(c), &b"* guest2 left\n"[..]);
+    assert!(
+        room.members.handles().iter().all(|h| h.id() == c),
+        "only c is left"
+    );
+}
+
+/// Counts frames, and remembers the decode errors it was told of.
+#[derive(Default)]
+struct Frames {
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl Handler for Frames {
+    type In = Bytes;
+    type Out = Bytes;
+
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, frame: Bytes) {
+        ctx.write(frame);
+    }
+
+    fn on_decode_error(&mut self, _ctx: &mut Context<'_, Self>, error: &Error) {
+        assert_eq!(
+            error.to_string(),
+            "decode error",
+            "the cause is the source's"
+        );
+        let cause = std::error::Error::source(error).map(ToString::to_string);
+        self.errors.lock().unwrap().push(format!(
+            "truncated={} {}",
+            error.is_truncated(),
+            cause.unwrap_or_default()
+        ));
+    }
+}
+
+#[test]
+fn a_decoder_and_an_encoder_pair_up_as_a_codec() {
+    let decoder = LengthFieldCodec::builder(64)
+        .length_field_width(2)
+        .initial_bytes_to_strip(2)
+        .build()
+        .unwrap();
+    let codec = (decoder, LengthPrepender::new(2).unwrap());
+    let mut pipe = EmbeddedPipeline::new(Pipeline::new(codec, Frames::default()));
+    pipe.push(b"\x00\x03one\x00\x03tw");
+    pipe.push(b"o");
+    assert_eq!(pipe.take_written(), &b"\x00\x03one\x00\x03two"[..]);
+}
+
+#[test]
+fn a_truncated_last_frame_is_reported_at_end_of_stream_then_the_connection_closes() {
+    let decoder = LengthFieldCodec::builder(64)
+        .length_field_width(1)
+        .initial_bytes_to_strip(1)
+        .build()
+        .unwrap();
+    let handler = Frames::default();
+    let errors = handler.errors.clone();
+    let codec = (decoder, LengthPrepender::new(1).unwrap());
+    let mut pipe = EmbeddedPipeline::new(Pipeline::new(codec, handler));
+    pipe.push(b"\x02ok\x05abc");
+    assert!(errors.lock().unwrap().is_empty(), "still arriving");
+    pipe.push_eof();
+    assert_eq!(
+        *errors.lock().unwrap(),
+        ["truncated=true truncated frame: bytes remaining on stream"]
+    );
+    assert_eq!(pipe.take_written(), &b"\x02ok"[..]);
+    // The end of stream then goes on as usual: not a failure of the connection.
+    assert_eq!(pipe.close_reason(), Some(CloseReason::PeerClosed));
+
+    // A stream that ends between frames reports nothing.
+    let handler = Frames::default();
+    let errors = handler.errors.clone();
+    let decoder = LengthFieldCodec::builder(64).build().unwrap();
+    let mut pipe = EmbeddedPipeline::new(Pipeline::new(
+        (decoder, LengthPrepender::new(4).unwrap()),
+        handler,
+    ));
+    pipe.push(b"\x00\x00\x00\x01x");
+    pipe.push_eof();
+    assert!(errors.lock().unwrap().is_empty());
+    assert_eq!(pipe.close_reason(), Some(CloseReason::PeerClosed));
+}
+
+#[test]
+fn embedded_settings_are_checked_as_bind_checks_them() {
+    let result = std::panic::catch_unwind(|| {
+        EmbeddedPipeline::with_config(
+            Server::builder().pool_queue(0),
+            Pipeline::new(LineCodec::new(64), Echo),
+        )
+    });
+    let panic = result.unwrap_err();
+    let message = panic.downcast_ref::<String>().unwrap();
+    assert!(message.contains("pool_queue"), "{message}");
 }

@@ -31,9 +31,9 @@ fn child_server_entry() {
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
     child_logging();
     let server = Server::builder()
-        .addr("127.0.0.1:0".parse().unwrap())
-        .reactors(std::num::NonZeroUsize::new(1).unwrap())
-        .pool_threads(std::num::NonZeroUsize::new(1).unwrap())
+        .addr("127.0.0.1:0")
+        .reactors(1)
+        .pool_threads(1)
         .pin_reactors(false)
         .pipeline(|| Pipeline::new(LineCodec::new(64), Echo))
         .bind()

@@ -5,7 +5,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
-use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -250,7 +249,7 @@ fn the_connection_limit_pauses_accepting_until_a_connection_closes() {
     let active = Arc::new(AtomicUsize::new(0));
     let counter = active.clone();
     let server = builder(2)
-        .max_connections(NonZeroUsize::new(2).unwrap())
+        .max_connections(2)
         .pipeline(move || Pipeline::new(LineCodec::new(64), Counting(counter.clone())))
         .bind()
         .unwrap();

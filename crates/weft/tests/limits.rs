@@ -317,7 +317,7 @@ fn connections_arriving_while_the_reactor_is_stuck_wait_and_are_all_served() {
     // The first draft's inbox dropped registrations past its capacity; now the acceptor
     // waits for the reactor, and the capacity bounds only foreign tasks.
     let server = builder(1)
-        .inbox_capacity(std::num::NonZeroUsize::new(16).unwrap())
+        .inbox_capacity(16)
         .backlog(4096)
         .pipeline(|| Pipeline::new(LineCodec::new(64), Echo))
         .bind()
@@ -335,6 +335,51 @@ fn connections_arriving_while_the_reactor_is_stuck_wait_and_are_all_served() {
         expect_bytes(c, b"hi\n");
     }
     assert_eq!(server.metrics().accepted, 1500);
+}
+
+#[test]
+fn zero_counts_are_refused_at_bind_naming_the_setting() {
+    type Set = fn(weft::ServerBuilder<()>) -> weft::ServerBuilder<()>;
+    let cases: [(&str, Set); 7] = [
+        ("reactors", |b| b.reactors(0)),
+        ("max_connections", |b| b.max_connections(0)),
+        ("read_budget", |b| b.read_budget(0)),
+        ("inbox_capacity", |b| b.inbox_capacity(0)),
+        ("pool_threads", |b| b.pool_threads(0)),
+        ("pool_queue", |b| b.pool_queue(0)),
+        ("jobs_per_connection", |b| b.jobs_per_connection(0)),
+    ];
+    for (name, set) in cases {
+        let err = set(builder(1))
+            .pipeline(|| Pipeline::new(LineCodec::new(64), Echo))
+            .bind()
+            .unwrap_err();
+        assert!(err.is_config(), "{name}: {err:?}");
+        assert!(err.to_string().contains(name), "{name}: {err}");
+    }
+}
+
+#[test]
+fn addr_takes_host_names_and_refuses_what_resolves_to_nothing() {
+    let server = builder(1)
+        .addr("localhost:0")
+        .pipeline(|| Pipeline::new(LineCodec::new(64), Echo))
+        .bind()
+        .unwrap();
+    assert!(server.local_addr().ip().is_loopback());
+    let mut client = connect(server.local_addr());
+    client.write_all(b"hi\n").unwrap();
+    expect_bytes(&mut client, b"hi\n");
+    drop(client);
+
+    let none: &[std::net::SocketAddr] = &[];
+    let err = builder(1)
+        .addr(none)
+        .pipeline(|| Pipeline::new(LineCodec::new(64), Echo))
+        .bind()
+        .unwrap_err();
+    assert!(err.is_config(), "{err:?}");
+    assert!(err.to_string().contains("addr"), "{err}");
 }
 
 #[test]
@@ -433,8 +478,8 @@ fn offloaded_jobs_are_capped_per_connection_and_skipped_once_their_connection_is
     let server = {
         let (ran, cancelled) = (ran.clone(), cancelled.clone());
         builder(1)
-            .pool_threads(std::num::NonZeroUsize::new(1).unwrap())
-            .jobs_per_connection(std::num::NonZeroUsize::new(4).unwrap())
+            .pool_threads(1)
+            .jobs_per_connection(4)
             .pipeline(move || {
                 Pipeline::new(
                     LineCodec::new(64),

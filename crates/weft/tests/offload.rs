@@ -81,8 +81,8 @@ fn worker_server(pool_queue: usize) -> Fixture {
     let dropped = Arc::new(AtomicUsize::new(0));
     let (r, d) = (ran.clone(), dropped.clone());
     let server = builder(1)
-        .pool_threads(std::num::NonZeroUsize::new(1).unwrap())
-        .pool_queue(std::num::NonZeroUsize::new(pool_queue).unwrap())
+        .pool_threads(1)
+        .pool_queue(pool_queue)
         .pipeline(move || {
             Pipeline::new(
                 LineCodec::new(64),

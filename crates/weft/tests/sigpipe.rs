@@ -43,8 +43,8 @@ fn sigpipe_child_entry() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     child_logging();
     let server = Server::builder()
-        .addr("127.0.0.1:0".parse().unwrap())
-        .reactors(std::num::NonZeroUsize::new(1).unwrap())
+        .addr("127.0.0.1:0")
+        .reactors(1)
         .pin_reactors(false)
         .pipeline(|| Pipeline::new(LineCodec::new(64), Chatterbox))
         .bind()

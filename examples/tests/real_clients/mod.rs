@@ -6,7 +6,6 @@
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
-use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -89,19 +88,19 @@ pub fn builder() -> ServerBuilder<()> {
         .with_test_writer()
         .try_init();
     Server::builder()
-        .addr("127.0.0.1:0".parse().unwrap())
-        .reactors(NonZeroUsize::new(2).unwrap())
+        .addr("127.0.0.1:0")
+        .reactors(2)
         .pin_reactors(false)
 }
 
 /// The Redis-compatible server with its own store.
 pub fn resp_server(limits: RespLimits) -> (Server, Arc<Store>) {
-    resp_server_on(NonZeroUsize::new(2).unwrap(), limits)
+    resp_server_on(2, limits)
 }
 
 /// The Redis-compatible server with its own store, on `reactors` reactors (one, to make
 /// every connection share a reactor: connections are dealt to reactors in turn).
-pub fn resp_server_on(reactors: NonZeroUsize, limits: RespLimits) -> (Server, Arc<Store>) {
+pub fn resp_server_on(reactors: usize, limits: RespLimits) -> (Server, Arc<Store>) {
     let store = Arc::new(Store::new());
     let shared = Arc::clone(&store);
     let server = builder()

@@ -40,7 +40,8 @@
 //!
 //! The decoder remembers how far it scanned for the end of the header section, and keeps
 //! the parsed head while the body arrives, so a request arriving in small pieces costs time
-//! linear in its length. At end of stream a trailing partial request is discarded.
+//! linear in its length. At end of stream a trailing partial request is left for
+//! the framework to report as truncated ([`CodecError::is_truncated`]).
 
 // Where the code is: this file has `Version` and `HttpLimits`; `parse` reads the wire format
 // (the end of the header section, the request line, the fields); `request` has

@@ -213,17 +213,6 @@ impl Decoder for HttpCodec {
         self.decode_inner(src)
             .inspect_err(|_| self.progress = Progress::Head { scanned: 0 })
     }
-
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<HttpRequest>, CodecError> {
-        match self.decode(src)? {
-            Some(request) => Ok(Some(request)),
-            None => {
-                src.clear();
-                self.progress = Progress::Head { scanned: 0 };
-                Ok(None)
-            }
-        }
-    }
 }
 
 /// Writes requests as a client does: what it writes, [`HttpCodec`] decodes back to the same
@@ -408,12 +397,12 @@ POST /b HTTP/1.1\nHost: x\nContent-Length: 3\n\nabcGET /c HTTP/1.1\r\nHo";
     }
 
     #[test]
-    fn eof_discards_a_partial_request() {
+    fn eof_leaves_a_partial_request_to_be_reported_as_truncated() {
         let mut codec = codec();
         let mut buf = BytesMut::from(&b"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n"[..]);
         assert!(codec.decode_eof(&mut buf).unwrap().is_some());
         assert_eq!(codec.decode_eof(&mut buf).unwrap(), None);
-        assert!(buf.is_empty());
+        assert!(codec.frame_in_progress(&buf));
     }
 
     #[test]

@@ -42,7 +42,8 @@
 //! bulk string it waits for, how much of an inline line it has scanned), so a request that
 //! arrives in many small pieces costs time linear in its length.
 //!
-//! At end of stream, a trailing partial request is discarded.
+//! At end of stream, a trailing partial request is left for the framework to report as
+//! truncated ([`CodecError::is_truncated`]).
 
 // Where the code is: `parse` reads the wire format (header lines `*N`, `$N`; inline lines
 // split into arguments); `request` has `RespLimits`, the decoder (`RespCodec` and how far

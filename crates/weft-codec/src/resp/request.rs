@@ -231,17 +231,6 @@ impl Decoder for RespCodec {
             }
         }
     }
-
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Vec<Bytes>>, CodecError> {
-        match self.decode(src)? {
-            Some(frame) => Ok(Some(frame)),
-            None => {
-                src.clear();
-                self.progress = Progress::Start;
-                Ok(None)
-            }
-        }
-    }
 }
 
 /// Writes requests as a client does: an array of bulk strings.
@@ -367,14 +356,13 @@ mod tests {
     }
 
     #[test]
-    fn eof_discards_a_partial_request() {
+    fn eof_leaves_a_partial_request_to_be_reported_as_truncated() {
         let mut codec = codec();
         let mut buf = BytesMut::from(&b"PING\r\n*1\r\n$4\r\nPI"[..]);
         assert_eq!(codec.decode_eof(&mut buf).unwrap(), Some(args(&["PING"])));
         assert_eq!(codec.decode_eof(&mut buf).unwrap(), None);
-        assert!(buf.is_empty());
-        buf.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
-        assert_eq!(codec.decode(&mut buf).unwrap(), Some(args(&["PING"])));
+        assert!(codec.frame_in_progress(&buf));
+        assert_eq!(&buf[..], b"*1\r\n$4\r\nPI");
     }
 
     #[test]

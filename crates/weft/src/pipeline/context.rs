@@ -112,7 +112,8 @@ impl<'a, H: Handler> Context<'a, H> {
             Ok(()) => self.conn.check_limit_after_encode(before),
             Err(err) => {
                 self.conn.out.truncate_tail(before);
-                self.conn.fail(CloseReason::EncodeError, &err);
+                self.conn
+                    .fail(CloseReason::EncodeError, &crate::error::Chain(&err));
             }
         }
     }

@@ -9,7 +9,7 @@ use weft_codec::{Decoder, Encoder};
 use super::{Context, Handler, Pipeline, Stage};
 use crate::config::Idle;
 use crate::conn::{ConnCore, Drive};
-use crate::error::{CloseReason, Error};
+use crate::error::{Chain, CloseReason, Error};
 use crate::id::TimerId;
 use crate::services::ReactorCore;
 
@@ -83,6 +83,19 @@ where
                     });
                     self.writability(conn, reactor);
                 }
+                Ok(None) if conn.reading.peer_eof => {
+                    // The end-of-stream rule (see `Decoder`): a frame still in progress once
+                    // `decode_eof` is done was cut short. The handler hears of it; the end
+                    // of stream then goes on as usual (nothing more can arrive).
+                    if self.codec.frame_in_progress(buf) {
+                        let err = Error::decode(weft_codec::CodecError::truncated());
+                        tracing::debug!(conn = %conn.id, remaining = buf.len(), "end of stream inside a frame: {}", Chain(&err));
+                        self.with(conn, reactor, |h, _, ctx| h.on_decode_error(ctx, &err));
+                        self.writability(conn, reactor);
+                    }
+                    buf.clear();
+                    break;
+                }
                 Ok(None) => {
                     waiting = self.codec.frame_in_progress(buf);
                     break;
@@ -90,7 +103,7 @@ where
                 Err(err) => {
                     let err = Error::decode(err);
                     self.with(conn, reactor, |h, _, ctx| h.on_decode_error(ctx, &err));
-                    conn.fail(CloseReason::DecodeError, &err);
+                    conn.fail(CloseReason::DecodeError, &Chain(&err));
                     break;
                 }
             }

@@ -76,6 +76,12 @@ pub trait Handler: Sized + 'static {
     /// The decoder found the inbound stream corrupt (for instance a frame over its maximum,
     /// see [`Error::is_frame_too_long`]). The handler may write a last answer; the
     /// connection then closes after flushing everything queued.
+    ///
+    /// Also called when the stream ended inside a frame ([`Error::is_truncated`]: the peer
+    /// closed its sending side with a partial frame left, and the decoder does not drop
+    /// those; see "End of stream" in [`Decoder`](crate::codec::Decoder)). That one is
+    /// logged at debug level only, and the end of stream then goes on as usual
+    /// ([`on_read_closed`](Handler::on_read_closed), whose default closes).
     fn on_decode_error(&mut self, _ctx: &mut Context<'_, Self>, _error: &Error) {}
 
     /// The connection is closed; called exactly once, last. Writes are discarded.

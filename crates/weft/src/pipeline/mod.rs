@@ -79,6 +79,32 @@ impl<C: Decoder> Pipeline<C, Identity<C::Item>, ()> {
     }
 }
 
+/// A pipeline with no stages, as [`Pipeline::new`] builds it: a codec `C` and a handler `H`.
+///
+/// Name it where a type must be spelled (a factory function, a test helper), instead of
+/// the empty stage `Pipeline<C, Identity<H::In>, H>`:
+///
+/// ```
+/// use weft::codec::LineCodec;
+/// use weft::{Bytes, Context, Handler, Pipeline, SimplePipeline};
+///
+/// struct Echo;
+///
+/// impl Handler for Echo {
+///     type In = Bytes;
+///     type Out = Bytes;
+///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+///         ctx.write(line);
+///     }
+/// }
+///
+/// fn echo_pipeline(max_line: usize) -> SimplePipeline<LineCodec, Echo> {
+///     Pipeline::new(LineCodec::new(max_line), Echo)
+/// }
+/// # let _ = echo_pipeline(64);
+/// ```
+pub type SimplePipeline<C, H> = Pipeline<C, Identity<<H as Handler>::In>, H>;
+
 /// A pipeline under construction: a codec and the stages so far.
 #[derive(Debug)]
 pub struct PipelineBuilder<C, S> {

@@ -1,8 +1,8 @@
 //! [`ServerBuilder`]: every knob of a server, with typed values and defaults.
 
 use std::fmt;
-use std::net::SocketAddr;
-use std::num::NonZeroUsize;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +30,9 @@ use crate::reactor::{Acceptor, Reactor, ReactorParts, WAKER};
 /// thread and returns the running server.
 pub struct ServerBuilder<F> {
     config: Config,
+    /// What [`addr`](ServerBuilder::addr) resolved to (`None`: the default address); a
+    /// failed lookup is reported by `bind`.
+    addrs: Option<io::Result<Vec<SocketAddr>>>,
     factory: F,
 }
 
@@ -37,6 +40,7 @@ impl<F> fmt::Debug for ServerBuilder<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerBuilder")
             .field("config", &self.config)
+            .field("addrs", &self.addrs)
             .finish_non_exhaustive()
     }
 }
@@ -45,28 +49,37 @@ impl ServerBuilder<()> {
     pub(crate) fn new() -> Self {
         ServerBuilder {
             config: Config::default(),
+            addrs: None,
             factory: (),
         }
     }
 
-    /// The configuration built so far (for the embedded pipeline).
+    /// The configuration built so far, checked as `bind` checks it (for the embedded
+    /// pipeline).
     #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
-    pub(crate) fn into_config(self) -> Config {
-        self.config
+    pub(crate) fn into_config(self) -> Result<Config, Error> {
+        validate(&self.config)?;
+        Ok(self.config)
     }
 }
 
 impl<F> ServerBuilder<F> {
-    /// The address to listen on. Default `127.0.0.1:0` (the OS picks a port; see
-    /// [`Server::local_addr`]).
-    pub fn addr(mut self, addr: SocketAddr) -> Self {
-        self.config.addr = addr;
+    /// The address to listen on: anything [`ToSocketAddrs`] takes, such as a
+    /// [`SocketAddr`], `"127.0.0.1:7000"`, `"localhost:7000"` or `("::", 7000)`. Default
+    /// `127.0.0.1:0` (the OS picks a port; see [`Server::local_addr`]).
+    ///
+    /// A host name is looked up here; [`bind`](ServerBuilder::bind) listens on the first of
+    /// its addresses that it can bind, and fails if the lookup failed (an I/O error) or
+    /// found no address (a configuration error).
+    pub fn addr(mut self, addr: impl ToSocketAddrs) -> Self {
+        self.addrs = Some(addr.to_socket_addrs().map(Iterator::collect));
         self
     }
 
-    /// The number of reactors (event-loop threads). Default: the number of CPUs.
-    pub fn reactors(mut self, reactors: NonZeroUsize) -> Self {
-        self.config.reactors = reactors.get();
+    /// The number of reactors (event-loop threads), at least 1 (`bind` refuses 0).
+    /// Default: the number of CPUs.
+    pub fn reactors(mut self, reactors: usize) -> Self {
+        self.config.reactors = reactors;
         self
     }
 
@@ -145,10 +158,10 @@ impl<F> ServerBuilder<F> {
         self
     }
 
-    /// At most this many open connections; accepting pauses at the limit and resumes below
-    /// it. Default: no limit.
-    pub fn max_connections(mut self, max: NonZeroUsize) -> Self {
-        self.config.max_connections = Some(max.get());
+    /// At most this many open connections (at least 1; `bind` refuses 0); accepting pauses
+    /// at the limit and resumes below it. Default: no limit.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.config.max_connections = Some(max);
         self
     }
 
@@ -192,33 +205,34 @@ impl<F> ServerBuilder<F> {
         self
     }
 
-    /// Bytes read from one connection per loop turn before the reactor serves the others.
-    /// Default 256 KiB.
-    pub fn read_budget(mut self, bytes: NonZeroUsize) -> Self {
-        self.config.read_budget = bytes.get();
+    /// Bytes read from one connection per loop turn before the reactor serves the others
+    /// (at least 1; `bind` refuses 0). Default 256 KiB.
+    pub fn read_budget(mut self, bytes: usize) -> Self {
+        self.config.read_budget = bytes;
         self
     }
 
     /// Tasks from other threads ([`Server::execute`]) that may wait in one reactor's inbox;
-    /// `execute` returns false beyond it. Default 65,536. (Writes through handles and
-    /// broadcasts are bounded by each target's output limit instead, new connections by the
-    /// acceptor waiting; see `docs/flow-control.md`.)
-    pub fn inbox_capacity(mut self, commands: NonZeroUsize) -> Self {
-        self.config.inbox_capacity = commands.get();
+    /// `execute` returns false beyond it. At least 1 (`bind` refuses 0); default 65,536.
+    /// (Writes through handles and broadcasts are bounded by each target's output limit
+    /// instead, new connections by the acceptor waiting; see `docs/flow-control.md`.)
+    pub fn inbox_capacity(mut self, commands: usize) -> Self {
+        self.config.inbox_capacity = commands;
         self
     }
 
-    /// Threads in the worker pool for [`Context::offload`](crate::Context::offload).
-    /// Default: the number of CPUs.
-    pub fn pool_threads(mut self, threads: NonZeroUsize) -> Self {
-        self.config.pool_threads = threads.get();
+    /// Threads in the worker pool for [`Context::offload`](crate::Context::offload), at
+    /// least 1 (`bind` refuses 0). Default: the number of CPUs.
+    pub fn pool_threads(mut self, threads: usize) -> Self {
+        self.config.pool_threads = threads;
         self
     }
 
     /// Jobs the worker pool's queue holds; `offload` fails with
-    /// [`OffloadError::Full`](crate::OffloadError::Full) beyond it. Default 1024.
-    pub fn pool_queue(mut self, jobs: NonZeroUsize) -> Self {
-        self.config.pool_queue = jobs.get();
+    /// [`OffloadError::Full`](crate::OffloadError::Full) beyond it. At least 1 (`bind`
+    /// refuses 0); default 1024.
+    pub fn pool_queue(mut self, jobs: usize) -> Self {
+        self.config.pool_queue = jobs;
         self
     }
 
@@ -242,9 +256,9 @@ impl<F> ServerBuilder<F> {
     /// Offloaded jobs one connection may have queued or running at once; beyond it
     /// [`Context::offload`](crate::Context::offload) fails with
     /// [`OffloadError::Busy`](crate::OffloadError::Busy), so that one connection cannot fill
-    /// the pool's queue ahead of everyone else. Default 16.
-    pub fn jobs_per_connection(mut self, jobs: NonZeroUsize) -> Self {
-        self.config.jobs_per_connection = jobs.get();
+    /// the pool's queue ahead of everyone else. At least 1 (`bind` refuses 0); default 16.
+    pub fn jobs_per_connection(mut self, jobs: usize) -> Self {
+        self.config.jobs_per_connection = jobs;
         self
     }
 
@@ -259,6 +273,7 @@ impl<F> ServerBuilder<F> {
     {
         ServerBuilder {
             config: self.config,
+            addrs: self.addrs,
             factory,
         }
     }
@@ -274,11 +289,15 @@ where
     /// Validates the configuration, binds, starts every thread, and returns the running
     /// server.
     pub fn bind(self) -> Result<Server, Error> {
-        start(self.config, self.factory)
+        start(self.config, self.addrs, self.factory)
     }
 }
 
-fn start<G, P>(config: Config, factory: G) -> Result<Server, Error>
+fn start<G, P>(
+    config: Config,
+    addrs: Option<io::Result<Vec<SocketAddr>>>,
+    factory: G,
+) -> Result<Server, Error>
 where
     G: Fn() -> P + Send + Sync + 'static,
     P: Drive,
@@ -287,7 +306,11 @@ where
     let reactors = config.reactors;
     let reuse_port = config.accept_mode == AcceptMode::ReusePort;
     // Bind first, so a bad address fails before any thread starts.
-    let first = net::bind_listener(config.addr, config.backlog, reuse_port)?;
+    let addrs = match addrs {
+        None => vec![config.addr],
+        Some(resolved) => resolved?,
+    };
+    let first = bind_first(&addrs, config.backlog, reuse_port)?;
     let local_addr = first.local_addr()?;
     let mut listeners = vec![first];
     if reuse_port {
@@ -417,7 +440,40 @@ where
     Ok(server)
 }
 
-fn validate(config: &Config) -> Result<(), Error> {
+/// A listener on the first of `addrs` that binds (as `std::net::TcpListener::bind` does).
+fn bind_first(
+    addrs: &[SocketAddr],
+    backlog: u32,
+    reuse_port: bool,
+) -> Result<mio::net::TcpListener, Error> {
+    let mut last = None;
+    for &addr in addrs {
+        match net::bind_listener(addr, backlog, reuse_port) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(match last {
+        Some(e) => Error::io(e),
+        None => Error::config("the listen address (addr) resolves to no socket address"),
+    })
+}
+
+/// Checks every setting `bind` needs valid; the embedded pipeline checks the same.
+pub(crate) fn validate(config: &Config) -> Result<(), Error> {
+    for (name, value) in [
+        ("reactors", Some(config.reactors)),
+        ("max_connections", config.max_connections),
+        ("read_budget", Some(config.read_budget)),
+        ("inbox_capacity", Some(config.inbox_capacity)),
+        ("pool_threads", Some(config.pool_threads)),
+        ("pool_queue", Some(config.pool_queue)),
+        ("jobs_per_connection", Some(config.jobs_per_connection)),
+    ] {
+        if value == Some(0) {
+            return Err(Error::config(format!("{name} must be at least 1, not 0")));
+        }
+    }
     for (name, value) in [
         ("close", Some(config.close_timeout)),
         ("read idle", config.idle.read),

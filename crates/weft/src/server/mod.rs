@@ -54,7 +54,7 @@ use crate::metrics::{Metrics, MetricsSnapshot};
 /// }
 ///
 /// let server = Server::builder()
-///     .addr("127.0.0.1:0".parse().unwrap())
+///     .addr("127.0.0.1:0")
 ///     .pipeline(|| Pipeline::new(LineCodec::new(8192), Echo))
 ///     .bind()
 ///     .unwrap();

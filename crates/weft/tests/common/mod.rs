@@ -5,7 +5,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use weft::codec::LineCodec;
@@ -26,8 +25,8 @@ pub fn init_logging() {
 pub fn builder(reactors: usize) -> ServerBuilder<()> {
     init_logging();
     Server::builder()
-        .addr("127.0.0.1:0".parse().unwrap())
-        .reactors(NonZeroUsize::new(reactors).unwrap())
+        .addr("127.0.0.1:0")
+        .reactors(reactors)
         .pin_reactors(false)
 }
 

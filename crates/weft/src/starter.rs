@@ -1,0 +1,102 @@
+//! What a server program needs around its [`Server`] (feature `starter`): logging to
+//! stderr, and running until SIGINT or SIGTERM, then a graceful shutdown.
+//!
+//! weft itself only emits [`tracing`](https://docs.rs/tracing) events and installs no
+//! logger and no signal handler; a library using weft should leave both to the program.
+//! This module is that program's part, in three calls (the sample servers use it):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use weft::codec::LineCodec;
+//! use weft::{starter, Bytes, Context, Handler, Pipeline, Server};
+//!
+//! struct Echo;
+//!
+//! impl Handler for Echo {
+//!     type In = Bytes;
+//!     type Out = Bytes;
+//!     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+//!         ctx.write(line);
+//!     }
+//! }
+//!
+//! starter::init_logging(); // RUST_LOG, default `info`
+//! let server = Server::builder()
+//!     .addr("127.0.0.1:7000")
+//!     .pipeline(|| Pipeline::new(LineCodec::new(8192), Echo))
+//!     .bind()
+//!     .unwrap_or_else(|e| {
+//!         eprintln!("cannot listen: {}", starter::report(&e)); // the OS's reason too
+//!         std::process::exit(2);
+//!     });
+//! println!("listening on {}", server.local_addr());
+//! // Blocks until SIGINT or SIGTERM, then stops accepting and gives the open
+//! // connections 5 s to flush what they owe.
+//! starter::serve_until_signal(server, Duration::from_secs(5))?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Enable it with `features = ["starter"]` on the weft dependency; it brings in
+//! `signal-hook` and `tracing-subscriber`, which weft without the feature does not depend on.
+
+use std::error::Error as StdError;
+use std::io;
+use std::time::Duration;
+
+use crate::Server;
+
+/// Logs weft's events (and the program's) to stderr, at the level the `RUST_LOG`
+/// environment variable says (`info` when it is unset or invalid), in colour when stderr is
+/// a terminal.
+///
+/// Does nothing if the program installed a global subscriber already, so calling it twice
+/// is harmless.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+        .try_init();
+}
+
+/// Blocks until the process receives SIGINT or SIGTERM, and returns which (logged at
+/// `info`). Fails only if the signal handlers cannot be installed.
+///
+/// From its first call on, those two signals no longer end the process by themselves: the
+/// program decides what to do when this returns.
+pub fn wait_for_shutdown_signal() -> io::Result<i32> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let signal = signals
+        .forever()
+        .next()
+        .ok_or_else(|| io::Error::other("signal iterator closed"))?;
+    tracing::info!(signal, "signal received; shutting down");
+    Ok(signal)
+}
+
+/// Runs `server` until SIGINT or SIGTERM, then shuts it down gracefully: accepting stops,
+/// and open connections get `grace` to flush what they owe before they are closed (see
+/// [`Server::shutdown`]). Returns once every thread of the server has ended.
+///
+/// Fails, leaving the server running, only if the signal handlers cannot be installed.
+pub fn serve_until_signal(server: Server, grace: Duration) -> io::Result<()> {
+    wait_for_shutdown_signal()?;
+    server.shutdown(grace);
+    Ok(())
+}
+
+/// `error` and its chain of sources on one line, `outer: cause: root cause`: what to print
+/// when a program gives up, since [`Error`](crate::Error)'s own `Display` says only what
+/// failed (`I/O error`) and leaves the cause (`Address already in use (os error 98)`) to
+/// `source()`.
+///
+/// ```
+/// let err = std::io::Error::new(std::io::ErrorKind::AddrInUse, "in use");
+/// assert_eq!(weft::starter::report(&err), "in use");
+/// ```
+pub fn report(error: &(dyn StdError + 'static)) -> String {
+    crate::error::Chain(error).to_string()
+}
