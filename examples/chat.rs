@@ -265,8 +265,11 @@ fn main() {
                 ),
             )
         });
+    let signals = weft::starter::ShutdownSignals::install()
+        .unwrap_or_else(|e| common::fail("chat", format!("cannot install signal handlers: {e}")));
     let _metrics = common.announce("chat", &server);
 
-    weft::starter::serve_until_signal(server, common.grace)
+    signals
+        .serve(server, common.grace)
         .unwrap_or_else(|e| common::fail("chat", format!("cannot install signal handlers: {e}")));
 }

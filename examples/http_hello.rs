@@ -72,9 +72,12 @@ fn main() {
                 ),
             )
         });
+    let signals = weft::starter::ShutdownSignals::install().unwrap_or_else(|e| {
+        common::fail("http_hello", format!("cannot install signal handlers: {e}"))
+    });
     let _metrics = common.announce("http_hello", &server);
 
-    weft::starter::serve_until_signal(server, common.grace).unwrap_or_else(|e| {
+    signals.serve(server, common.grace).unwrap_or_else(|e| {
         common::fail("http_hello", format!("cannot install signal handlers: {e}"))
     });
 }

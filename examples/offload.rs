@@ -197,8 +197,11 @@ fn main() {
                 ),
             )
         });
+    let signals = weft::starter::ShutdownSignals::install().unwrap_or_else(|e| {
+        common::fail("offload", format!("cannot install signal handlers: {e}"))
+    });
     let _metrics = common.announce("offload", &server);
-    weft::starter::serve_until_signal(server, common.grace).unwrap_or_else(|e| {
+    signals.serve(server, common.grace).unwrap_or_else(|e| {
         common::fail("offload", format!("cannot install signal handlers: {e}"))
     });
 }

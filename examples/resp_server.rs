@@ -88,9 +88,15 @@ fn main() {
                 ),
             )
         });
+    let signals = weft::starter::ShutdownSignals::install().unwrap_or_else(|e| {
+        common::fail(
+            "resp_server",
+            format!("cannot install signal handlers: {e}"),
+        )
+    });
     let _metrics = common.announce("resp_server", &server);
 
-    weft::starter::serve_until_signal(server, common.grace).unwrap_or_else(|e| {
+    signals.serve(server, common.grace).unwrap_or_else(|e| {
         common::fail(
             "resp_server",
             format!("cannot install signal handlers: {e}"),

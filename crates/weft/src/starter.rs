@@ -29,10 +29,13 @@
 //!         eprintln!("cannot listen: {}", starter::report(&e)); // the OS's reason too
 //!         std::process::exit(2);
 //!     });
+//! // Catch the signals before saying the server is ready: a script may send SIGTERM as
+//! // soon as it reads the line.
+//! let signals = starter::ShutdownSignals::install()?;
 //! println!("listening on {}", server.local_addr());
 //! // Blocks until SIGINT or SIGTERM, then stops accepting and gives the open
 //! // connections 5 s to flush what they owe.
-//! starter::serve_until_signal(server, Duration::from_secs(5))?;
+//! signals.serve(server, Duration::from_secs(5))?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
@@ -61,31 +64,60 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Blocks until the process receives SIGINT or SIGTERM, and returns which (logged at
-/// `info`). Fails only if the signal handlers cannot be installed.
+/// SIGINT and SIGTERM, caught from the moment this value exists.
 ///
-/// From its first call on, those two signals no longer end the process by themselves: the
-/// program decides what to do when this returns.
+/// Install it *before* telling the world the server is ready (the `listening on` line):
+/// a script that sends SIGTERM as soon as it reads that line must find the handlers in
+/// place, or the default disposition kills the process without a graceful shutdown.
+#[derive(Debug)]
+pub struct ShutdownSignals(signal_hook::iterator::Signals);
+
+impl ShutdownSignals {
+    /// Installs the handlers: from now on the two signals no longer end the process by
+    /// themselves. Fails only if the handlers cannot be installed.
+    pub fn install() -> io::Result<Self> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        Ok(ShutdownSignals(signal_hook::iterator::Signals::new([
+            SIGINT, SIGTERM,
+        ])?))
+    }
+
+    /// Blocks until SIGINT or SIGTERM arrives (or arrived since [`install`](Self::install)),
+    /// and returns which (logged at `info`).
+    pub fn wait(mut self) -> io::Result<i32> {
+        let signal = self
+            .0
+            .forever()
+            .next()
+            .ok_or_else(|| io::Error::other("signal iterator closed"))?;
+        tracing::info!(signal, "signal received; shutting down");
+        Ok(signal)
+    }
+
+    /// Waits for the signal, then shuts `server` down gracefully with `grace` (see
+    /// [`Server::shutdown`]); returns once every thread of the server has ended.
+    pub fn serve(self, server: Server, grace: Duration) -> io::Result<()> {
+        self.wait()?;
+        server.shutdown(grace);
+        Ok(())
+    }
+}
+
+/// Blocks until the process receives SIGINT or SIGTERM, and returns which (logged at
+/// `info`). Fails only if the signal handlers cannot be installed. Prefer
+/// [`ShutdownSignals::install`] before announcing readiness, then `wait`.
 pub fn wait_for_shutdown_signal() -> io::Result<i32> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
-    let signal = signals
-        .forever()
-        .next()
-        .ok_or_else(|| io::Error::other("signal iterator closed"))?;
-    tracing::info!(signal, "signal received; shutting down");
-    Ok(signal)
+    ShutdownSignals::install()?.wait()
 }
 
 /// Runs `server` until SIGINT or SIGTERM, then shuts it down gracefully: accepting stops,
 /// and open connections get `grace` to flush what they owe before they are closed (see
-/// [`Server::shutdown`]). Returns once every thread of the server has ended.
+/// [`Server::shutdown`]). Returns once every thread of the server has ended. (Handlers are
+/// installed by this call; see [`ShutdownSignals`] to install them earlier.)
 ///
 /// Fails, leaving the server running, only if the signal handlers cannot be installed.
 pub fn serve_until_signal(server: Server, grace: Duration) -> io::Result<()> {
-    wait_for_shutdown_signal()?;
-    server.shutdown(grace);
-    Ok(())
+    ShutdownSignals::install()?.serve(server, grace)
 }
 
 /// `error` and its chain of sources on one line, `outer: cause: root cause`: what to print
