@@ -105,6 +105,8 @@ pub(crate) struct ReactorCore {
     /// Buffers for partial frames (see `conn`).
     partial_buffers: PartialBuffers,
     metrics: Arc<Metrics>,
+    /// This reactor's own counters (also in `metrics`), held directly for the hot path.
+    counters: Arc<ReactorCounters>,
     admission: Arc<Admission>,
 }
 
@@ -132,6 +134,7 @@ impl ReactorCore {
             config,
             pool,
             partial_buffers: PartialBuffers::default(),
+            counters: metrics.reactors[index].clone(),
             metrics,
             admission,
         }
@@ -186,8 +189,9 @@ impl ReactorCore {
     }
 
     /// This reactor's own counters.
+    #[inline]
     pub(crate) fn counters(&self) -> &ReactorCounters {
-        &self.metrics.reactors[self.index]
+        &self.counters
     }
 
     /// Arms a timer.

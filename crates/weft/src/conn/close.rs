@@ -151,7 +151,7 @@ impl<P: Drive> Connection<P> {
                 tracing::debug!(conn = %core.id, error = %e, "deregister failed");
             }
         }
-        guarded(core, reactor, Callback::Inactive, |core, reactor| {
+        guarded(core, reactor, Some(Callback::Inactive), |core, reactor| {
             pipeline.inactive(core, reactor, reason)
         });
         if reason.is_failure() {

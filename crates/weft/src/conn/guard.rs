@@ -17,18 +17,23 @@ use crate::services::ReactorCore;
 pub(super) fn guarded(
     core: &mut ConnCore,
     reactor: &mut ReactorCore,
-    callback: Callback,
+    callback: Option<Callback>,
     f: impl FnOnce(&mut ConnCore, &mut ReactorCore),
 ) {
     if core.panicked {
         return;
     }
-    reactor
-        .counters()
-        .activity
-        .enter(callback, core.id.as_u64());
+    // `None`: the caller has published a span covering this call already.
+    if let Some(callback) = callback {
+        reactor
+            .counters()
+            .activity
+            .enter(callback, core.id.as_u64());
+    }
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| f(&mut *core, &mut *reactor)));
-    reactor.counters().activity.leave();
+    if callback.is_some() {
+        reactor.counters().activity.leave();
+    }
     if let Err(payload) = outcome {
         core.panicked = true;
         reactor.counters().panicked();

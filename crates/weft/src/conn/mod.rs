@@ -225,7 +225,7 @@ impl<P: Drive> Connection<P> {
     /// The connection was registered: tell the pipeline, arm the idle timer.
     pub(crate) fn activate(&mut self, reactor: &mut ReactorCore) {
         let Connection { core, pipeline, .. } = self;
-        guarded(core, reactor, Callback::Active, |core, reactor| {
+        guarded(core, reactor, Some(Callback::Active), |core, reactor| {
             pipeline.active(core, reactor)
         });
         core.arm_idle(reactor);
@@ -265,9 +265,12 @@ impl<P: Drive> Connection<P> {
             core.mark_dirty(reactor);
         }
         if core.out.has_writability_change() || core.overflow_notice {
-            guarded(core, reactor, Callback::Writability, |core, reactor| {
-                pipeline.writability(core, reactor)
-            });
+            guarded(
+                core,
+                reactor,
+                Some(Callback::Writability),
+                |core, reactor| pipeline.writability(core, reactor),
+            );
         }
         core.check_congestion(reactor);
         core.publish();
@@ -280,9 +283,12 @@ impl<P: Drive> Connection<P> {
         if core.phase.is_closed() {
             return; // the connection is gone: the result is dropped quietly
         }
-        guarded(core, reactor, Callback::Continuation, |core, reactor| {
-            pipeline.continuation(core, reactor, call)
-        });
+        guarded(
+            core,
+            reactor,
+            Some(Callback::Continuation),
+            |core, reactor| pipeline.continuation(core, reactor, call),
+        );
         self.settle(reactor, false);
     }
 }

@@ -96,7 +96,11 @@ impl Outbound {
     /// What the queue holds on this connection's account (see the module docs).
     #[inline]
     pub(crate) fn cost(&self) -> usize {
-        self.pending - self.shared + self.chunks.len() * CHUNK_OVERHEAD
+        if self.chunks.is_empty() {
+            self.pending // encoder output only (the usual case): no overhead, nothing shared
+        } else {
+            self.pending - self.shared + self.chunks.len() * CHUNK_OVERHEAD
+        }
     }
 
     /// The hard limit on [`Outbound::cost`].
@@ -147,12 +151,25 @@ impl Outbound {
 
     /// Lets `encode` append to the tail, then accounts for what it appended.
     #[inline]
+    #[cfg_attr(not(any(test, feature = "bench-internals")), allow(dead_code))]
     pub(crate) fn encode_with<R>(&mut self, encode: impl FnOnce(&mut BytesMut) -> R) -> R {
+        self.encode_checked(encode).0
+    }
+
+    /// [`Outbound::encode_with`], also saying whether the queue's cost is now past the
+    /// limit (computed once for both the watermarks and the limit: this is the per-message
+    /// path).
+    #[inline]
+    pub(crate) fn encode_checked<R>(
+        &mut self,
+        encode: impl FnOnce(&mut BytesMut) -> R,
+    ) -> (R, bool) {
         let before = self.tail.len();
         let result = encode(&mut self.tail);
         self.pending += self.tail.len() - before;
-        self.update_writability();
-        result
+        let cost = self.cost();
+        self.update_writability_at(cost);
+        (result, cost > self.limit)
     }
 
     /// The length of the tail, to undo a failed encode with [`Outbound::truncate_tail`].
@@ -281,7 +298,11 @@ impl Outbound {
 
     #[inline]
     fn update_writability(&mut self) {
-        let cost = self.cost();
+        self.update_writability_at(self.cost());
+    }
+
+    #[inline]
+    fn update_writability_at(&mut self, cost: usize) {
         let writable = if self.writable {
             cost <= self.watermarks.high()
         } else {

@@ -29,6 +29,24 @@ impl<P: Drive> Connection<P> {
             self.discard_input(reactor, reactor_buf);
             return;
         }
+        // One published span for the whole batch (decoding, on_message, on_read_complete,
+        // on_read_closed): the watchdog learns what runs at four stores per read, not per
+        // message.
+        reactor
+            .counters()
+            .activity
+            .enter(Callback::Dispatch, self.core.id.as_u64());
+        let alive = self.read_batch(reactor, reactor_buf);
+        reactor.counters().activity.leave();
+        if alive {
+            self.settle(reactor, true);
+        }
+    }
+
+    /// The reading and dispatch of [`on_readable`](Self::on_readable); false if the
+    /// connection failed (and must not be settled).
+    #[inline]
+    fn read_batch(&mut self, reactor: &mut ReactorCore, reactor_buf: &mut BytesMut) -> bool {
         let Connection {
             core,
             read_buf,
@@ -38,7 +56,7 @@ impl<P: Drive> Connection<P> {
         let mut decoded = 0;
         // Frames left buffered by a pause go first.
         if !read_buf.is_empty() && core.may_dispatch() {
-            guarded(core, reactor, Callback::Dispatch, |core, reactor| {
+            guarded(core, reactor, None, |core, reactor| {
                 decoded += pipeline.dispatch(read_buf, core, reactor)
             });
         }
@@ -57,7 +75,7 @@ impl<P: Drive> Connection<P> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     core.io_failed("read", &e);
-                    return;
+                    return false;
                 }
             };
             if n == 0 {
@@ -67,7 +85,7 @@ impl<P: Drive> Connection<P> {
                 core.last_read = reactor.now();
                 reactor.counters().read(n);
             }
-            guarded(core, reactor, Callback::Dispatch, |core, reactor| {
+            guarded(core, reactor, None, |core, reactor| {
                 decoded += pipeline.dispatch(buf, core, reactor)
             });
             if !own && !reactor_buf.is_empty() {
@@ -90,21 +108,21 @@ impl<P: Drive> Connection<P> {
         }
         core.arm_frame_timer(reactor);
         if decoded > 0 && !core.phase.is_closed() {
-            guarded(core, reactor, Callback::ReadComplete, |core, reactor| {
+            guarded(core, reactor, None, |core, reactor| {
                 pipeline.read_complete(core, reactor)
             });
         }
         if core.reading.peer_eof && read_buf.is_empty() && !core.reading.read_closed_delivered {
             core.reading.read_closed_delivered = true;
             if core.may_dispatch() {
-                guarded(core, reactor, Callback::ReadClosed, |core, reactor| {
+                guarded(core, reactor, None, |core, reactor| {
                     pipeline.read_closed(core, reactor)
                 });
             } else {
                 core.request_close(CloseReason::PeerClosed);
             }
         }
-        self.settle(reactor, true);
+        true
     }
 
     /// LINGERING: read and drop input until the peer's EOF.

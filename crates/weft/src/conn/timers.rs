@@ -132,7 +132,7 @@ impl<P: Drive> Connection<P> {
                     };
                     if reactor.now() >= deadline_after(core.idle_since(kind), timeout) {
                         core.idle_reported[kind as usize] = Some(reactor.now());
-                        guarded(core, reactor, Callback::Idle, |core, reactor| {
+                        guarded(core, reactor, Some(Callback::Idle), |core, reactor| {
                             pipeline.idle(core, reactor, kind)
                         });
                     }
@@ -156,7 +156,7 @@ impl<P: Drive> Connection<P> {
                     }
                 }
                 if core.accepts_writes() {
-                    guarded(core, reactor, Callback::Timer, |core, reactor| {
+                    guarded(core, reactor, Some(Callback::Timer), |core, reactor| {
                         pipeline.timer(core, reactor, id)
                     });
                 }

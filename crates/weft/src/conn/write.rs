@@ -29,11 +29,12 @@ impl ConnCore {
         self.out.push_chunk(bytes, shared);
     }
 
-    /// Called when the encoder appended to the tail since `before`: undoes it if that
-    /// passed the output limit.
-    #[inline]
-    pub(crate) fn check_limit_after_encode(&mut self, before: usize) {
-        if !self.last_reply && self.out.cost() > self.out.limit() {
+    /// The encoder's output since `before` took the queue past the output limit: undoes it
+    /// (unless it is the last reply, which may pass the limit). Off the per-message path.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn over_limit_after_encode(&mut self, before: usize) {
+        if !self.last_reply {
             let len = self.out.tail_len() - before;
             self.out.truncate_tail(before);
             self.output_overflow(len);
@@ -63,8 +64,13 @@ impl ConnCore {
     }
 
     /// Takes the pending "output limit reached" notice: true once.
+    #[inline]
     pub(crate) fn take_overflow_notice(&mut self) -> bool {
-        std::mem::take(&mut self.overflow_notice)
+        if !self.overflow_notice {
+            return false;
+        }
+        self.overflow_notice = false;
+        true
     }
 
     /// Runs `f` (the handler's `on_output_limit`) with a last reply allowed past the limit.

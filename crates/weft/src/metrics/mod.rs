@@ -41,7 +41,7 @@ pub(crate) struct ReactorCounters {
     idle_ns: AtomicU64,
     /// Readiness events handled.
     events: AtomicU64,
-    /// Commands waiting in the inbox after the last drain, and the most seen before one.
+    /// Commands left in the inbox after the last drain, and the most one drain took.
     inbox_depth: AtomicUsize,
     inbox_depth_max: AtomicUsize,
     /// Connections on the ready list at the last serve.
@@ -160,7 +160,8 @@ pub(crate) struct PoolCounters {
 /// Every counter of one server.
 #[derive(Debug)]
 pub(crate) struct Metrics {
-    pub(crate) reactors: Box<[ReactorCounters]>,
+    /// Each reactor's counters; the reactor keeps its own `Arc` (one pointer away).
+    pub(crate) reactors: Box<[Arc<ReactorCounters>]>,
     pub(crate) accept_errors: AtomicU64,
     pub(crate) accept_pauses: AtomicU64,
     pub(crate) pool: Arc<PoolCounters>,
@@ -173,7 +174,9 @@ pub(crate) struct Metrics {
 impl Metrics {
     pub(crate) fn new(reactors: usize) -> Self {
         Metrics {
-            reactors: (0..reactors).map(|_| ReactorCounters::default()).collect(),
+            reactors: (0..reactors)
+                .map(|_| Arc::new(ReactorCounters::default()))
+                .collect(),
             accept_errors: AtomicU64::new(0),
             accept_pauses: AtomicU64::new(0),
             pool: Arc::new(PoolCounters::default()),
@@ -187,11 +190,7 @@ impl Metrics {
     }
 
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {
-        let reactors: Vec<ReactorMetrics> = self
-            .reactors
-            .iter()
-            .map(ReactorCounters::snapshot)
-            .collect();
+        let reactors: Vec<ReactorMetrics> = self.reactors.iter().map(|r| r.snapshot()).collect();
         MetricsSnapshot {
             open_connections: reactors.iter().map(|r| r.open_connections).sum(),
             accepted: reactors.iter().map(|r| r.accepted).sum(),
@@ -238,7 +237,8 @@ pub struct ReactorMetrics {
     pub events: u64,
     /// Commands waiting in the inbox after the last drain.
     pub inbox_depth: usize,
-    /// The most commands seen waiting at the start of a drain.
+    /// The most commands one drain took from the inbox (at most 4,096 per turn; a drain
+    /// that stops there leaves the rest for the next turn, counted in `inbox_depth`).
     pub inbox_depth_max: usize,
     /// Connections on the ready list at its last serve.
     pub ready_connections: usize,

@@ -149,7 +149,7 @@ impl MetricsSnapshot {
             r,
             "weft_inbox_depth_max",
             "gauge",
-            "The most commands seen waiting in the reactor's inbox.",
+            "The most commands one drain took from the reactor's inbox.",
             |m| m.inbox_depth_max,
         );
         out.per_reactor(

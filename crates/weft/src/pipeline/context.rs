@@ -33,6 +33,14 @@ impl<T, E: Encoder<T>> ErasedEncoder<T> for E {
     }
 }
 
+/// An encoder refused a message: nothing of it stays queued, and the connection closes.
+#[cold]
+#[inline(never)]
+fn encode_failed(conn: &mut ConnCore, before: usize, err: &Error) {
+    conn.out.truncate_tail(before);
+    conn.fail(CloseReason::EncodeError, &crate::error::Chain(err));
+}
+
 /// A handler's view of its connection, passed to every [`Handler`] and
 /// [`Stage`](crate::Stage) callback.
 ///
@@ -108,13 +116,10 @@ impl<'a, H: Handler> Context<'a, H> {
         let out = &mut self.conn.out;
         let before = out.tail_len();
         let encoder = &mut *self.encoder;
-        match out.encode_with(|dst| encoder.encode_item(msg, dst)) {
-            Ok(()) => self.conn.check_limit_after_encode(before),
-            Err(err) => {
-                self.conn.out.truncate_tail(before);
-                self.conn
-                    .fail(CloseReason::EncodeError, &crate::error::Chain(&err));
-            }
+        match out.encode_checked(|dst| encoder.encode_item(msg, dst)) {
+            (Ok(()), false) => {}
+            (Ok(()), true) => self.conn.over_limit_after_encode(before),
+            (Err(err), _) => encode_failed(self.conn, before, &err),
         }
     }
 

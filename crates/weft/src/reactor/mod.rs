@@ -77,7 +77,7 @@ pub(crate) struct Reactor<F, P> {
     due: Vec<(TimerKey, TimerEvent)>,
     /// More commands were waiting when the last drain stopped.
     inbox_backlog: bool,
-    /// Commands waiting in the inbox when the last drain began (for the metrics).
+    /// Commands the last drain took from the channel (for the metrics).
     inbox_seen: usize,
     /// Set once shutdown began: the deadline for every connection.
     shutdown: Option<Instant>,
@@ -169,7 +169,9 @@ where
                 busy: ended - started,
                 idle: started.saturating_duration_since(turn_ended),
                 events,
-                inbox_depth: self.rx.len(),
+                // What is left after the drain: nothing, unless it stopped at its batch limit
+                // (only then is the channel's length worth reading).
+                inbox_depth: if self.inbox_backlog { self.rx.len() } else { 0 },
                 inbox_seen: self.inbox_seen,
                 timers: self.core.timers_armed(),
             });
@@ -230,7 +232,6 @@ where
 
     fn drain_inbox(&mut self) {
         self.core.inbox().clear_notified();
-        self.inbox_seen = self.rx.len();
         let mut handled = 0;
         let mut took_data = false;
         self.inbox_backlog = false;
@@ -259,6 +260,7 @@ where
         if handled == INBOX_BATCH {
             self.inbox_backlog = true;
         }
+        self.inbox_seen = handled;
         if took_data {
             self.core.inbox().resume_waiters();
         }
