@@ -163,7 +163,7 @@ def svg(data: dict, marks, output: Path) -> None:
              f'<text x="{ml}" y="20" font-size="15">line_echo, 2 reactors, one real run: '
              'what /metrics showed every 0.5 s</text>']
 
-    def panel(i, title, ys_list, labels, log=False, fmt=lambda v: f"{v:g}"):
+    def panel(i, title, ys_list, labels, log=False, fmt=lambda v: f"{v:g}", per=1):
         top = mt + i * (ph + gap)
         vals = [v for ys in ys_list for v in ys if v is not None and v > 0]
         hi = max(vals) if vals else 1
@@ -190,7 +190,7 @@ def svg(data: dict, marks, output: Path) -> None:
                          'stroke="#bbb" stroke-dasharray="3,3"/>')
             parts.append(f'<text x="{x(t0) + 3:.1f}" y="{top + 12}" fill="#777">{name}</text>')
         for k, (ys, label) in enumerate(zip(ys_list, labels)):
-            color = COLORS[k % 2]
+            color = COLORS[(k // per) % 2]  # one colour per reactor
             dash = ' stroke-dasharray="5,3"' if "p99" in label else ""
             pts = [f"{x(t):.1f},{y(v):.1f}" for t, v in zip(data["t"], ys)
                    if v is not None and v > 0]
@@ -204,7 +204,7 @@ def svg(data: dict, marks, output: Path) -> None:
     panel(0, "loop turn time (p50 solid, p99 dashed), log scale",
           [data["p50"][0], data["p99"][0], data["p50"][1], data["p99"][1]],
           ["reactor 0 p50", "reactor 0 p99", "reactor 1 p50", "reactor 1 p99"],
-          log=True, fmt=us)
+          log=True, fmt=us, per=2)
     panel(1, "busy fraction of a core: rate(weft_loop_busy_seconds_total)",
           data["busy"], ["reactor 0", "reactor 1"], fmt=lambda v: f"{v:.2f}")
     panel(2, "bytes echoed per second: rate(weft_sent_bytes_total)",
