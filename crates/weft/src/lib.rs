@@ -65,7 +65,7 @@ compile_error!(
 );
 
 pub mod codec {
-    //! The codecs of `weft-codec`, re-exported.
+    //! The codecs of `weft_codec` (the `weft-reactor-codec` package), re-exported.
     pub use weft_codec::*;
 }
 
