@@ -114,6 +114,8 @@ pub mod docs {
     pub mod http_hello {}
     #[doc = include_str!("../../../docs/lifecycle.md")]
     pub mod lifecycle {}
+    #[doc = include_str!("../../../docs/observability.md")]
+    pub mod observability {}
     #[doc = include_str!("../../../docs/offload.md")]
     pub mod offload {}
     #[doc = include_str!("../../../docs/performance.md")]
