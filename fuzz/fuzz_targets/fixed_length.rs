@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     let outcome = feed_both(make, &chunks, payload, length - 1, check);
     // It never fails on the stream itself; a partial last frame is truncated at its end.
     let truncated = payload.len() % length != 0;
-    assert_eq!(outcome.error.map(|e| e.is_truncated()), truncated.then_some(true));
+    assert_eq!(
+        outcome.error.map(|e| e.is_truncated()),
+        truncated.then_some(true)
+    );
     assert_eq!(outcome.frames.len(), payload.len() / length);
 
     // The frames are the stream, and re-encode to it.

@@ -1,4 +1,4 @@
-//! Shared harness for the `weft-codec` fuzz targets.
+//! Shared harness for the `weft_codec` fuzz targets.
 //!
 //! Every target reads its input as
 //!

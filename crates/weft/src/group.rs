@@ -32,6 +32,55 @@ use crate::shared::{posted_cost, Admission};
 ///   waits (up to a second).
 ///
 /// `Clone` is cheap (an `Arc`); clones are the same group.
+///
+/// # Example
+///
+/// Every connection joins one group; the program broadcasts to all of them:
+///
+/// ```
+/// use std::io::{BufRead, BufReader};
+/// use std::net::TcpStream;
+/// use std::time::{Duration, Instant};
+/// use weft::codec::LineCodec;
+/// use weft::{Bytes, Context, Group, Handler, Pipeline, Server};
+///
+/// struct Member(Group);
+///
+/// impl Handler for Member {
+///     type In = Bytes;
+///     type Out = Bytes;
+///     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
+///         ctx.join_group(&self.0); // leaves by itself when the connection closes
+///     }
+///     fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _line: Bytes) {}
+/// }
+///
+/// let everyone = Group::new();
+/// let group = everyone.clone(); // the same group
+/// let server = Server::builder()
+///     .addr("127.0.0.1:0")
+///     .reactors(2)
+///     .pipeline(move || Pipeline::new(LineCodec::new(1024), Member(group.clone())))
+///     .bind()?;
+///
+/// let addr = server.local_addr();
+/// let clients = [TcpStream::connect(addr)?, TcpStream::connect(addr)?];
+/// let deadline = Instant::now() + Duration::from_secs(5);
+/// while everyone.len() < 2 {
+///     assert!(Instant::now() < deadline, "both clients join");
+///     std::thread::sleep(Duration::from_millis(5));
+/// }
+///
+/// everyone.broadcast(Bytes::from_static(b"hello, all\n")); // one Bytes, shared by both
+/// for client in &clients {
+///     client.set_read_timeout(Some(Duration::from_secs(5)))?;
+///     let mut line = String::new();
+///     BufReader::new(client).read_line(&mut line)?;
+///     assert_eq!(line, "hello, all\n");
+/// }
+/// server.shutdown(Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct Group {
     shared: Arc<GroupShared>,

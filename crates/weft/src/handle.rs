@@ -28,6 +28,51 @@ use crate::shared::{posted_cost, Admission, ConnShared};
 ///
 /// A handle does not keep its connection alive: once the connection has closed, writes
 /// through it fail with [`WriteError::Closed`].
+///
+/// # Example
+///
+/// Each connection hands its handle to the program, which writes to it from its own
+/// thread:
+///
+/// ```
+/// use std::io::{BufRead, BufReader};
+/// use std::net::TcpStream;
+/// use std::sync::mpsc;
+/// use std::time::Duration;
+/// use weft::codec::LineCodec;
+/// use weft::{Bytes, ConnectionHandle, Context, Handler, Pipeline, Server};
+///
+/// struct Register(mpsc::Sender<ConnectionHandle>);
+///
+/// impl Handler for Register {
+///     type In = Bytes;
+///     type Out = Bytes;
+///     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
+///         let _ = self.0.send(ctx.handle());
+///     }
+///     fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _line: Bytes) {}
+/// }
+///
+/// let (handles, registered) = mpsc::channel();
+/// let server = Server::builder()
+///     .addr("127.0.0.1:0")
+///     .pipeline(move || Pipeline::new(LineCodec::new(1024), Register(handles.clone())))
+///     .bind()?;
+///
+/// let client = TcpStream::connect(server.local_addr())?;
+/// client.set_read_timeout(Some(Duration::from_secs(5)))?;
+/// let handle = registered.recv_timeout(Duration::from_secs(5))?;
+///
+/// // This thread is not a reactor: the write is posted to the connection's reactor.
+/// handle.write(Bytes::from_static(b"pushed\n")).expect("open, and under its limit");
+/// let mut line = String::new();
+/// BufReader::new(&client).read_line(&mut line)?;
+/// assert_eq!(line, "pushed\n");
+///
+/// assert!(handle.close()); // graceful: after what was queued
+/// server.shutdown(Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct ConnectionHandle {
     inbox: Arc<Inbox>,

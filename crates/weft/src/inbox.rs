@@ -489,7 +489,7 @@ pub(crate) fn has_local() -> bool {
 /// A loom model of the wake-up handshake: whatever the interleaving, a command pushed by a
 /// sender is either drained by the reactor's turn or leaves a wake-up pending (so the
 /// reactor's next `poll` returns and drains it). Run with
-/// `RUSTFLAGS="--cfg loom" cargo test -p weft --lib --release loom`.
+/// `RUSTFLAGS="--cfg loom" cargo test -p weft-reactor --lib --release loom`.
 #[cfg(all(test, loom))]
 mod loom_model {
     use super::WakeFlag;

@@ -65,7 +65,7 @@ compile_error!(
 );
 
 pub mod codec {
-    //! The codecs of `weft-codec`, re-exported.
+    //! The codecs of `weft_codec` (the `weft-reactor-codec` package), re-exported.
     pub use weft_codec::*;
 }
 
@@ -96,6 +96,39 @@ pub mod starter;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod timer;
+
+/// The pages of `docs/` and the README, compiled as doctests: every Rust block in them is
+/// built (and run unless marked `no_run`) by `cargo test --doc`, so the docs cannot drift
+/// from the API. Nothing here is part of the API; it exists only under `cfg(doctest)`.
+#[cfg(doctest)]
+pub mod docs {
+    #[doc = include_str!("../../../README.md")]
+    pub mod readme {}
+    #[doc = include_str!("../../../docs/architecture.md")]
+    pub mod architecture {}
+    #[doc = include_str!("../../../docs/codecs.md")]
+    pub mod codecs {}
+    #[doc = include_str!("../../../docs/flow-control.md")]
+    pub mod flow_control {}
+    #[doc = include_str!("../../../docs/http-hello.md")]
+    pub mod http_hello {}
+    #[doc = include_str!("../../../docs/lifecycle.md")]
+    pub mod lifecycle {}
+    #[doc = include_str!("../../../docs/observability.md")]
+    pub mod observability {}
+    #[doc = include_str!("../../../docs/offload.md")]
+    pub mod offload {}
+    #[doc = include_str!("../../../docs/performance.md")]
+    pub mod performance {}
+    #[doc = include_str!("../../../docs/protocols.md")]
+    pub mod protocols {}
+    #[doc = include_str!("../../../docs/resp-server.md")]
+    pub mod resp_server {}
+    #[doc = include_str!("../../../docs/testing.md")]
+    pub mod testing {}
+    #[doc = include_str!("../../../docs/tutorial-chat.md")]
+    pub mod tutorial_chat {}
+}
 
 pub use bytes::{Bytes, BytesMut};
 pub use config::{AcceptMode, Idle, IdleTimeouts, WriteWatermarks};

@@ -73,6 +73,37 @@ const MAX_ROUNDS: usize = 10_000;
 
 /// A pipeline on an in-memory connection: push bytes in, read what it wrote, flip
 /// writability, advance a virtual clock, see the close and its reason.
+///
+/// ```
+/// use weft::codec::{line::Terminator, LineCodec};
+/// use weft::testing::EmbeddedPipeline;
+/// use weft::{Bytes, CloseReason, Context, Handler, Pipeline};
+///
+/// struct Quit;
+///
+/// impl Handler for Quit {
+///     type In = Bytes;
+///     type Out = Bytes;
+///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+///         if &line[..] == b"quit" {
+///             ctx.write(Bytes::from_static(b"bye\n"));
+///             ctx.close();
+///         } else {
+///             ctx.write(Bytes::from_static(b"?\n"));
+///         }
+///     }
+/// }
+///
+/// let codec = LineCodec::new(64).terminator(Terminator::Strip);
+/// let mut pipe = EmbeddedPipeline::new(Pipeline::new(codec, Quit));
+/// pipe.push(b"hello\nqu"); // a line and a half
+/// assert_eq!(&pipe.take_written()[..], b"?\n");
+/// pipe.push(b"it\n");
+/// assert_eq!(&pipe.take_written()[..], b"bye\n");
+/// assert!(pipe.fin_sent() && !pipe.is_closed()); // waiting for the peer's end of stream
+/// pipe.push_eof();
+/// assert_eq!(pipe.close_reason(), Some(CloseReason::Closed));
+/// ```
 pub struct EmbeddedPipeline<C, S, H> {
     reactor: EmbeddedReactor<C, S, H>,
     id: ConnectionId,

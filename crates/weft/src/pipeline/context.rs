@@ -61,6 +61,57 @@ fn encode_failed(conn: &mut ConnCore, before: usize, err: &Error) {
 ///   [`Handler::on_timer`].
 /// * **other threads**: [`handle`](Context::handle) gives a `Send` handle to write to this
 ///   connection from anywhere.
+///
+/// ```
+/// use std::io::{BufRead, BufReader, Write};
+/// use std::net::TcpStream;
+/// use std::time::Duration;
+/// use weft::codec::{line::Terminator, LineCodec};
+/// use weft::{Bytes, Context, Handler, Pipeline, Server};
+///
+/// #[derive(Default)]
+/// struct Counter {
+///     lines: u64,
+/// }
+///
+/// impl Handler for Counter {
+///     type In = Bytes;
+///     type Out = Bytes;
+///
+///     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
+///         ctx.write(Bytes::from_static(b"hello\n"));
+///     }
+///
+///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+///         self.lines += 1;
+///         if &line[..] == b"bye" {
+///             ctx.write(Bytes::from(format!("{} lines, bye\n", self.lines)));
+///             ctx.close(); // once the reply is flushed
+///         } else {
+///             ctx.write(line); // queued; one send at the end of the batch
+///         }
+///     }
+/// }
+///
+/// let server = Server::builder()
+///     .addr("127.0.0.1:0")
+///     .pipeline(|| {
+///         let codec = LineCodec::new(1024).terminator(Terminator::Strip);
+///         Pipeline::new(codec, Counter::default())
+///     })
+///     .bind()?;
+///
+/// let mut client = TcpStream::connect(server.local_addr())?;
+/// client.set_read_timeout(Some(Duration::from_secs(5)))?;
+/// client.write_all(b"one\nbye\n")?;
+/// let mut replies = String::new();
+/// let mut reader = BufReader::new(&client);
+/// while reader.read_line(&mut replies)? > 0 {} // until the server closes
+/// assert_eq!(replies, "hello\none\n2 lines, bye\n");
+///
+/// server.shutdown(Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Context<'a, H: Handler> {
     pub(crate) encoder: &'a mut dyn ErasedEncoder<H::Out>,
     pub(crate) conn: &'a mut ConnCore,

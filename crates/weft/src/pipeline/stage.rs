@@ -20,6 +20,47 @@ use crate::CloseReason;
 /// A stage sees the same [`Context`] as the handler, so it can write (pre-encoded bytes,
 /// with [`Context::write_bytes`]), close the connection or pause reading. Returning `None`
 /// consumes the message (a filter, or an aggregator still collecting parts).
+///
+/// A stage that drops empty lines before the handler sees them, checked here without a
+/// socket through `weft::testing::EmbeddedPipeline` (feature
+/// `test-util`):
+///
+/// ```
+/// use weft::codec::{line::Terminator, LineCodec};
+/// use weft::testing::EmbeddedPipeline;
+/// use weft::{Bytes, Context, Handler, Pipeline, Stage};
+///
+/// struct SkipEmpty;
+///
+/// impl Stage for SkipEmpty {
+///     type In = Bytes;
+///     type Fwd = Bytes;
+///     fn on_message<H: Handler>(
+///         &mut self,
+///         _ctx: &mut Context<'_, H>,
+///         line: Bytes,
+///     ) -> Option<Bytes> {
+///         (!line.is_empty()).then_some(line) // None: consumed here
+///     }
+/// }
+///
+/// struct Echo;
+///
+/// impl Handler for Echo {
+///     type In = Bytes;
+///     type Out = Bytes;
+///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+///         ctx.write(line);
+///     }
+/// }
+///
+/// let pipeline = Pipeline::builder(LineCodec::new(1024).terminator(Terminator::Strip))
+///     .stage(SkipEmpty)
+///     .handler(Echo);
+/// let mut pipe = EmbeddedPipeline::new(pipeline);
+/// pipe.push(b"a\n\n\nb\n");
+/// assert_eq!(&pipe.take_written()[..], b"a\nb\n");
+/// ```
 pub trait Stage: 'static {
     /// What the stage receives.
     type In;

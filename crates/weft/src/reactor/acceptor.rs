@@ -274,7 +274,7 @@ fn hand_off(
 /// acceptor and the reactors use: the acceptor raises `paused` and re-checks for room
 /// before sleeping; a reactor frees room (a registration taken, or a connection closed) and
 /// then looks at `paused`. Whatever the interleaving, an acceptor that goes to sleep is
-/// woken. Run with `RUSTFLAGS="--cfg loom" cargo test -p weft --lib --release loom`.
+/// woken. Run with `RUSTFLAGS="--cfg loom" cargo test -p weft-reactor --lib --release loom`.
 #[cfg(all(test, loom))]
 mod loom_model {
     use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};

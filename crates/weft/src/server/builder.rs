@@ -28,6 +28,45 @@ use crate::reactor::{Acceptor, Reactor, ReactorParts, WAKER};
 /// Every knob has a default; only [`pipeline`](ServerBuilder::pipeline) is required.
 /// [`bind`](ServerBuilder::bind) validates the whole configuration, binds, starts every
 /// thread and returns the running server.
+///
+/// ```
+/// use std::time::Duration;
+/// use weft::codec::LineCodec;
+/// use weft::{Bytes, Context, Handler, IdleTimeouts, Pipeline, Server};
+///
+/// struct Echo;
+///
+/// impl Handler for Echo {
+///     type In = Bytes;
+///     type Out = Bytes;
+///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+///         ctx.write(line);
+///     }
+/// }
+///
+/// let server = Server::builder()
+///     .addr("127.0.0.1:0") // any free port; a name such as "localhost:7000" works too
+///     .reactors(2)
+///     .output_limit(1024 * 1024) // a client this far behind is disconnected
+///     .frame_timeout(Duration::from_secs(30)) // a line must be complete within 30 s
+///     .idle_timeouts(IdleTimeouts {
+///         read: Some(Duration::from_secs(300)), // on_idle after 5 min of silence
+///         ..IdleTimeouts::default()
+///     })
+///     .pipeline(|| Pipeline::new(LineCodec::new(8192), Echo))
+///     .bind()?;
+/// assert_eq!(server.reactors(), 2);
+/// assert_ne!(server.local_addr().port(), 0); // the port the OS chose
+/// server.shutdown(Duration::from_secs(1));
+///
+/// // bind() checks the whole configuration before it starts anything.
+/// let refused = Server::builder()
+///     .reactors(0)
+///     .pipeline(|| Pipeline::new(LineCodec::new(8192), Echo))
+///     .bind();
+/// assert!(refused.is_err());
+/// # Ok::<(), weft::Error>(())
+/// ```
 pub struct ServerBuilder<F> {
     config: Config,
     /// What [`addr`](ServerBuilder::addr) resolved to (`None`: the default address); a

@@ -1,20 +1,6 @@
 //! Building, running and stopping a server.
 //!
-//! # Graceful shutdown
-//!
-//! [`Server::shutdown`] (or [`ShutdownHandle::shutdown`] from another thread):
-//!
-//! 1. Stops the acceptor, which drops the listener: new connections are refused from here
-//!    on (in `SO_REUSEPORT` mode each reactor drops its own listener in step 2).
-//! 2. Sends every reactor a shutdown command with the deadline `now + grace`. A connection
-//!    the acceptor handed over but the reactor had not registered yet is dropped.
-//! 3. Each reactor closes every connection gracefully: reading stops, owed output is
-//!    flushed, FIN is sent, and the peer's EOF is awaited (see the connection states in
-//!    `conn`). `on_inactive` runs for each.
-//! 4. At the deadline, whatever is still open is aborted, its unsent output discarded: a
-//!    client that never reads cannot hold the server up.
-//! 5. Each reactor exits once it has no connection left; `shutdown` returns after joining
-//!    every thread.
+//! The graceful shutdown is described on [`Server::shutdown`].
 
 mod builder;
 
@@ -153,8 +139,25 @@ impl Server {
         }
     }
 
-    /// Shuts down gracefully (see the module docs): stop accepting, flush owed output for at
-    /// most `grace`, close everything, join every thread.
+    /// Shuts down gracefully: stop accepting, flush owed output for at most `grace`, close
+    /// everything, join every thread. In order:
+    ///
+    /// 1. The acceptor stops and drops the listener: new connections are refused from here
+    ///    on (in `SO_REUSEPORT` mode each reactor drops its own listener in step 2).
+    /// 2. Every reactor gets a shutdown command with the deadline `now + grace`. A
+    ///    connection the acceptor handed over but the reactor had not registered yet is
+    ///    dropped.
+    /// 3. Each reactor closes every connection gracefully: reading stops, owed output is
+    ///    flushed, FIN is sent, and the peer's end of stream is awaited (the connection
+    ///    states are drawn in `docs/lifecycle.md`). [`Handler::on_inactive`] runs for each.
+    /// 4. At the deadline, whatever is still open is aborted, its unsent output discarded: a
+    ///    client that never reads cannot hold the server up.
+    /// 5. Each reactor exits once it has no connection left; `shutdown` returns after
+    ///    joining every thread.
+    ///
+    /// [`ShutdownHandle::shutdown`] starts the same from another thread.
+    ///
+    /// [`Handler::on_inactive`]: crate::Handler::on_inactive
     pub fn shutdown(mut self, grace: Duration) {
         self.shared.begin_shutdown(grace);
         self.join_threads();
