@@ -1,4 +1,4 @@
-//! The chat example, driven as a separate process exactly as PROTOCOLS.md describes it.
+//! The chat example, driven as a separate process exactly as docs/protocols.md describes it.
 
 mod common;
 

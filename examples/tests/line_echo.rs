@@ -1,4 +1,4 @@
-//! line_echo driven as a separate process, as PROTOCOLS.md describes it.
+//! line_echo driven as a separate process, as docs/protocols.md describes it.
 
 mod common;
 
