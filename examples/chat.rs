@@ -243,7 +243,7 @@ fn main() {
     weft::starter::init_logging();
 
     let room = Arc::new(Room::default());
-    let server = common
+    let bound = common
         .builder()
         .pipeline(move || {
             Pipeline::new(
@@ -254,22 +254,6 @@ fn main() {
                 },
             )
         })
-        .bind()
-        .unwrap_or_else(|e| {
-            common::fail(
-                "chat",
-                format!(
-                    "cannot listen on {}: {}",
-                    common.addr,
-                    weft::starter::report(&e)
-                ),
-            )
-        });
-    let signals = weft::starter::ShutdownSignals::install()
-        .unwrap_or_else(|e| common::fail("chat", format!("cannot install signal handlers: {e}")));
-    let _metrics = common.announce("chat", &server);
-
-    signals
-        .serve(server, common.grace)
-        .unwrap_or_else(|e| common::fail("chat", format!("cannot install signal handlers: {e}")));
+        .bind();
+    common.run("chat", bound);
 }

@@ -54,30 +54,13 @@ fn main() {
         max_body_len: max_body,
         ..HttpLimits::default()
     };
-    let server = common
+    let bound = common
         .builder()
         .idle_timeouts(IdleTimeouts {
             read: Some(idle),
             ..IdleTimeouts::default()
         })
         .pipeline(move || Pipeline::new(HttpCodec::new(limits), HelloHandler::new()))
-        .bind()
-        .unwrap_or_else(|e| {
-            common::fail(
-                "http_hello",
-                format!(
-                    "cannot listen on {}: {}",
-                    common.addr,
-                    weft::starter::report(&e)
-                ),
-            )
-        });
-    let signals = weft::starter::ShutdownSignals::install().unwrap_or_else(|e| {
-        common::fail("http_hello", format!("cannot install signal handlers: {e}"))
-    });
-    let _metrics = common.announce("http_hello", &server);
-
-    signals.serve(server, common.grace).unwrap_or_else(|e| {
-        common::fail("http_hello", format!("cannot install signal handlers: {e}"))
-    });
+        .bind();
+    common.run("http_hello", bound);
 }

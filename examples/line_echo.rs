@@ -106,7 +106,7 @@ fn main() {
         watermarks(max_line, common.max_pending).unwrap_or_else(|e| common::fail("line_echo", e));
     weft::starter::init_logging();
 
-    let server = common
+    let bound = common
         .builder()
         .accept_mode(accept_mode)
         .write_watermarks(watermarks)
@@ -115,23 +115,6 @@ fn main() {
             ..IdleTimeouts::default()
         })
         .pipeline(move || Pipeline::new(LineCodec::new(max_line), Echo))
-        .bind()
-        .unwrap_or_else(|e| {
-            common::fail(
-                "line_echo",
-                format!(
-                    "cannot listen on {}: {}",
-                    common.addr,
-                    weft::starter::report(&e)
-                ),
-            )
-        });
-    let signals = weft::starter::ShutdownSignals::install().unwrap_or_else(|e| {
-        common::fail("line_echo", format!("cannot install signal handlers: {e}"))
-    });
-    let _metrics = common.announce("line_echo", &server);
-
-    signals.serve(server, common.grace).unwrap_or_else(|e| {
-        common::fail("line_echo", format!("cannot install signal handlers: {e}"))
-    });
+        .bind();
+    common.run("line_echo", bound);
 }

@@ -177,7 +177,7 @@ fn main() {
     let pool: usize = flags.get_at_least("pool", Flags::cpus(), 1);
     let max_line: usize = flags.get_at_least("max-line", 1024, 1);
     weft::starter::init_logging();
-    let server = common
+    let bound = common
         .builder()
         .pool_threads(pool)
         .pipeline(move || {
@@ -186,22 +186,6 @@ fn main() {
                 Service::default(),
             )
         })
-        .bind()
-        .unwrap_or_else(|e| {
-            common::fail(
-                "offload",
-                format!(
-                    "cannot listen on {}: {}",
-                    common.addr,
-                    weft::starter::report(&e)
-                ),
-            )
-        });
-    let signals = weft::starter::ShutdownSignals::install().unwrap_or_else(|e| {
-        common::fail("offload", format!("cannot install signal handlers: {e}"))
-    });
-    let _metrics = common.announce("offload", &server);
-    signals.serve(server, common.grace).unwrap_or_else(|e| {
-        common::fail("offload", format!("cannot install signal handlers: {e}"))
-    });
+        .bind();
+    common.run("offload", bound);
 }

@@ -73,33 +73,10 @@ fn main() {
         })
         .expect("spawn the expiry sweeper");
 
-    let server = common
+    let bound = common
         .builder()
         .write_watermarks(resp::watermarks(common.max_pending))
         .pipeline(move || Pipeline::new(RespCodec::new(limits), RespHandler::new(store.clone())))
-        .bind()
-        .unwrap_or_else(|e| {
-            common::fail(
-                "resp_server",
-                format!(
-                    "cannot listen on {}: {}",
-                    common.addr,
-                    weft::starter::report(&e)
-                ),
-            )
-        });
-    let signals = weft::starter::ShutdownSignals::install().unwrap_or_else(|e| {
-        common::fail(
-            "resp_server",
-            format!("cannot install signal handlers: {e}"),
-        )
-    });
-    let _metrics = common.announce("resp_server", &server);
-
-    signals.serve(server, common.grace).unwrap_or_else(|e| {
-        common::fail(
-            "resp_server",
-            format!("cannot install signal handlers: {e}"),
-        )
-    });
+        .bind();
+    common.run("resp_server", bound);
 }

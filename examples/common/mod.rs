@@ -186,6 +186,29 @@ impl Common {
 }
 
 impl Common {
+    /// Everything after `bind()`, the same for every sample: exits 2 if binding failed
+    /// (with the OS's reason), catches SIGINT/SIGTERM, announces the server (and its
+    /// metrics endpoint), then serves until a signal and shuts down within the grace.
+    pub fn run(&self, program: &str, bound: Result<weft::Server, weft::Error>) {
+        let server = bound.unwrap_or_else(|e| {
+            fail(
+                program,
+                format!(
+                    "cannot listen on {}: {}",
+                    self.addr,
+                    weft::starter::report(&e)
+                ),
+            )
+        });
+        // Before the listening line: a script may signal as soon as it reads it.
+        let signals = weft::starter::ShutdownSignals::install()
+            .unwrap_or_else(|e| fail(program, format!("cannot install signal handlers: {e}")));
+        let _metrics = self.announce(program, &server);
+        signals
+            .serve(server, self.grace)
+            .unwrap_or_else(|e| fail(program, format!("cannot wait for signals: {e}")));
+    }
+
     /// Announces `server` (the `listening on` line) and, with `--metrics-addr`, starts the
     /// metrics endpoint and announces it (`metrics on IP:PORT`, the second stdout line).
     /// Keep what it returns until shutdown: dropping it stops the endpoint.
