@@ -20,7 +20,8 @@ pub(crate) enum Callback {
     Factory = 0,
     /// `on_active`.
     Active,
-    /// Decoding and `on_message` (the decoder, the stages, the handler).
+    /// A read batch: decoding and `on_message` (the decoder, the stages, the handler) for
+    /// every frame of one read, `on_read_complete` and `on_read_closed`.
     Dispatch,
     /// `on_read_complete`.
     ReadComplete,
@@ -60,7 +61,7 @@ impl Callback {
         match self {
             Callback::Factory => "the pipeline factory",
             Callback::Active => "on_active",
-            Callback::Dispatch => "decode / on_message",
+            Callback::Dispatch => "a read batch (decode, on_message, on_read_complete)",
             Callback::ReadComplete => "on_read_complete",
             Callback::ReadClosed => "on_read_closed",
             Callback::Writability => "on_writability_changed / on_output_limit",
