@@ -15,6 +15,8 @@ fn limits() -> HttpLimits {
         max_head_len: 4096,
         max_headers: 50,
         max_body_len: 1024,
+        max_target_len: 2048,
+        max_chunk_line_len: 64,
     }
 }
 
