@@ -847,6 +847,46 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(config())]
+
+    /// With continue heads on, however the stream is cut: each head yielded early is
+    /// followed by the same request complete, and the complete requests are those decoded
+    /// without the option (RFC 9110 §10.1.1).
+    #[test]
+    fn http_continue_heads_only_add_heads(
+        requests in prop::collection::vec(http_request(), 0..8),
+        expect in prop::collection::vec(any::<bool>(), 8),
+        cuts in prop::collection::vec(any::<usize>(), 0..40),
+    ) {
+        let requests: Vec<HttpRequest> = requests
+            .into_iter()
+            .zip(&expect)
+            .map(|(r, &e)| if e { r.with_header("Expect", "100-continue") } else { r })
+            .collect();
+        let wire = http_wire(&requests);
+        let limits = HttpLimits { max_head_len: 256, ..http_limits() };
+        let plain = run(&mut HttpCodec::new(limits), [&wire[..]]);
+        let with = run(&mut HttpCodec::new(limits).with_continue_heads(true), cut(&wire, &cuts));
+        prop_assert_eq!(&with.end, &plain.end);
+        let mut complete = Vec::new();
+        let mut pending: Option<HttpRequest> = None;
+        for request in with.frames {
+            if request.awaits_continue() {
+                prop_assert!(request.expects_continue() && request.body().is_empty());
+                prop_assert!(pending.replace(request).is_none());
+            } else {
+                if let Some(head) = pending.take() {
+                    prop_assert_eq!(head.headers(), request.headers());
+                    prop_assert!(!request.body().is_empty());
+                }
+                complete.push(request);
+            }
+        }
+        prop_assert_eq!(complete, plain.frames);
+    }
+}
+
 /// The helpers themselves: `cut` keeps every byte, in order.
 #[test]
 fn cut_covers_the_input() {
