@@ -1,18 +1,23 @@
-//! `http_hello`: an HTTP/1.1 server answering every request with `Hello, World!`.
+//! `http_hello`: an HTTP/1.1 server answering `Hello, World!`.
 //!
 //! ```text
 //! cargo run --release --example http_hello -- [--addr 127.0.0.1:7003] [--workers N]
-//!     [--max-header-bytes 8192] [--max-body 1048576] [--idle-timeout 60]
+//!     [--max-header-bytes 8192] [--max-target-bytes 8000] [--max-body 1048576] [--idle-timeout 60]
 //!     [--max-pending 1048576] [--frame-timeout 60] [--max-connections N] [--shutdown-timeout 5]
 //! ```
 //!
-//! * Every request gets `200 OK` with `Content-Length: 13`, a `Date` and the body
-//!   `Hello, World!`; keep-alive and pipelining work, `Connection: close` is honoured
-//!   (HTTP/1.0 closes unless it asks for keep-alive).
-//! * A malformed request gets `400`, a header section over `--max-header-bytes` gets
-//!   `431`, a `Content-Length` over `--max-body` gets `413` (before the body is read), a
-//!   chunked body gets `501`; each is sent with `Connection: close`, then the connection
-//!   closes. Bodies within the limit are read and discarded.
+//! * `GET`, `HEAD` and `POST` get `200 OK` with `Content-Length: 13`, a `Date` and the
+//!   body `Hello, World!` (none for `HEAD`); `OPTIONS` gets `204` with
+//!   `Allow: GET, HEAD, POST, OPTIONS`; other methods, `CONNECT` included, get `405` with
+//!   that `Allow`. `Expect: 100-continue` is answered with `100 Continue` before the body
+//!   is read. Keep-alive and pipelining work, `Connection: close` is honoured (HTTP/1.0
+//!   closes unless it asks for keep-alive).
+//! * A malformed request (a bad `Host`, say) gets `400`, a request target over
+//!   `--max-target-bytes` gets `414`, a header section over `--max-header-bytes` gets
+//!   `431`, a body (`Content-Length` or chunked) over `--max-body` gets `413` (before the
+//!   rest of the body is read), a transfer coding other than chunked gets `501`; each is
+//!   sent with `Connection: close`, then the connection closes. Bodies within the limit
+//!   are read and discarded.
 //! * A connection that sends nothing for `--idle-timeout` seconds is closed.
 //! * A request (head and body) whose first byte arrived more than `--frame-timeout` seconds
 //!   ago and is still incomplete closes the connection, after the responses owed before it
@@ -31,26 +36,33 @@
 mod common;
 
 use common::Flags;
-use weft::codec::{HttpCodec, HttpLimits};
+use weft::codec::HttpLimits;
 use weft::{IdleTimeouts, Pipeline};
-use weft_examples::http::HelloHandler;
+use weft_examples::http::{hello_codec, HelloHandler};
 
 const USAGE: &str = "usage: http_hello [--addr HOST:PORT] [--workers N] \
-[--max-header-bytes BYTES] [--max-body BYTES] [--idle-timeout SECS] [--max-pending BYTES] \
+[--max-header-bytes BYTES] [--max-target-bytes BYTES] [--max-body BYTES] [--idle-timeout SECS] [--max-pending BYTES] \
 [--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS]";
 
 fn main() {
     let mut known = common::COMMON_FLAGS.to_vec();
-    known.extend(["max-header-bytes", "max-body", "idle-timeout"]);
+    known.extend([
+        "max-header-bytes",
+        "max-target-bytes",
+        "max-body",
+        "idle-timeout",
+    ]);
     let flags = Flags::parse("http_hello", &known, USAGE);
     let common = flags.common("127.0.0.1:7003");
     let max_head: usize = flags.get_at_least("max-header-bytes", 8192, 64);
+    let max_target: usize = flags.get_at_least("max-target-bytes", 8000, 1);
     let max_body: usize = flags.get_at_least("max-body", 1 << 20, 0);
     let idle = flags.seconds("idle-timeout", 60.0);
     weft::starter::init_logging();
 
     let limits = HttpLimits {
         max_head_len: max_head,
+        max_target_len: max_target,
         max_body_len: max_body,
         ..HttpLimits::default()
     };
@@ -60,7 +72,7 @@ fn main() {
             read: Some(idle),
             ..IdleTimeouts::default()
         })
-        .pipeline(move || Pipeline::new(HttpCodec::new(limits), HelloHandler::new()))
+        .pipeline(move || Pipeline::new(hello_codec(limits), HelloHandler::new()))
         .bind();
     common.run("http_hello", bound);
 }

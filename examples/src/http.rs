@@ -1,9 +1,18 @@
-//! An HTTP/1.1 server that answers every request with `Hello, World!`: the
-//! [`HelloHandler`].
+//! An HTTP/1.1 server that answers `Hello, World!`: the [`HelloHandler`], over the codec
+//! [`hello_codec`] makes.
 //!
-//! * Every well-formed request gets `200 OK`, `Content-Type: text/plain`, a `Date` and
-//!   `Content-Length: 13` with the body `Hello, World!` (no body for `HEAD`). A request body
-//!   (`Content-Length`) is read and discarded.
+//! * `GET`, `HEAD` and `POST` on any origin-form or absolute-form target get `200 OK`,
+//!   `Content-Type: text/plain`, a `Date` and `Content-Length: 13` with the body
+//!   `Hello, World!` (no body for `HEAD`). A request body (`Content-Length` or chunked) is
+//!   read and discarded.
+//! * `OPTIONS` (`*` or a path) gets `204 No Content` with `Allow: GET, HEAD, POST, OPTIONS`
+//!   (RFC 9110 §9.3.7). Any other method gets `405 Method Not Allowed` with the same
+//!   `Allow` (RFC 9110 §15.5.6); `CONNECT` among them: this server opens no tunnels, and a
+//!   2xx would tell the client one is open (RFC 9110 §9.3.6).
+//! * `Expect: 100-continue` (RFC 9110 §10.1.1): when the body has not begun to arrive,
+//!   `HTTP/1.1 100 Continue` is sent at once, then the final response once the body is
+//!   read; a request that is to be refused (405) gets its final answer at once instead, with
+//!   `Connection: close`, and its body is not read.
 //! * Keep-alive: an HTTP/1.1 connection stays open unless the request says
 //!   `Connection: close`; an HTTP/1.0 one only if it says `Connection: keep-alive` (and the
 //!   response says so too). When the request asks to close, the response carries
@@ -11,20 +20,31 @@
 //! * Pipelining: requests are answered in order, the answers to one read batch leaving in
 //!   one `send`.
 //! * Errors, each answered with `Connection: close` and then a close after flushing:
-//!   `400 Bad Request` for a malformed request, `431 Request Header Fields Too Large` when
-//!   the header section is over its limit, `413 Content Too Large` when `Content-Length` is
-//!   over the body limit (sent without reading the body), `501 Not Implemented` for a
-//!   `Transfer-Encoding` (chunked) body.
+//!   `400 Bad Request` for a malformed request (including a bad or missing `Host`, `*`
+//!   with a method other than `OPTIONS`, and `Transfer-Encoding` with `Content-Length`),
+//!   `414 URI Too Long` for a request target over its limit, `431 Request Header Fields Too
+//!   Large` when the header section (or a chunked body's trailers) is over its limit,
+//!   `413 Content Too Large` when the body is over the body limit (sent without reading
+//!   the rest), `501 Not Implemented` for a transfer coding other than `chunked`.
 //! * A connection idle for the server's read-idle time is closed.
 
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use weft::codec::{CodecErrorKind, HttpRequest, HttpResponse, Version};
+use weft::codec::{CodecErrorKind, HttpCodec, HttpLimits, HttpRequest, HttpResponse, Version};
 use weft::{Bytes, Context, Error, Handler, Idle};
 
 /// The body of every successful answer.
 pub const HELLO: &str = "Hello, World!";
+
+/// The methods the hello server implements, as its `Allow` field lists them.
+pub const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
+
+/// The codec of the hello server: `limits`, and the heads of `Expect: 100-continue`
+/// requests yielded before their bodies, for [`HelloHandler`] to answer `100 Continue`.
+pub fn hello_codec(limits: HttpLimits) -> HttpCodec {
+    HttpCodec::new(limits).with_continue_heads(true)
+}
 
 /// One connection of the hello server.
 #[derive(Debug, Clone, Default)]
@@ -42,17 +62,40 @@ impl Handler for HelloHandler {
     type Out = HttpResponse;
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, request: HttpRequest) {
+        let method = request.method();
+        let known = method == "GET" || method == "HEAD" || method == "POST";
+        if request.awaits_continue() {
+            if known {
+                // RFC 9110 §10.1.1: ask for the body; the complete request comes next.
+                ctx.write(HttpResponse::new(100));
+            } else {
+                // Refused on the head alone: answer now, and do not read the body.
+                ctx.write(
+                    method_not_allowed()
+                        .with_header("Date", http_date())
+                        .with_header("Connection", "close"),
+                );
+                ctx.close();
+            }
+            return;
+        }
         let keep_alive = request.keep_alive();
-        let mut response = HttpResponse::new(200)
-            .with_header("Date", http_date())
-            .with_header("Content-Type", "text/plain")
-            .with_body(HELLO);
+        let mut response = if known {
+            HttpResponse::new(200)
+                .with_header("Content-Type", "text/plain")
+                .with_body(HELLO)
+        } else if method == "OPTIONS" {
+            HttpResponse::new(204).with_header("Allow", ALLOW)
+        } else {
+            method_not_allowed()
+        };
+        response = response.with_header("Date", http_date());
         if !keep_alive {
             response = response.with_header("Connection", "close");
         } else if request.version() == Version::Http10 {
             response = response.with_header("Connection", "keep-alive");
         }
-        if request.method() == "HEAD" {
+        if method == "HEAD" {
             response = response.for_head_request();
         }
         ctx.write(response);
@@ -66,6 +109,7 @@ impl Handler for HelloHandler {
             return; // the client closed mid-request: nobody to answer
         }
         let status = match error.codec_error().map(|e| e.kind()) {
+            Some(CodecErrorKind::UriTooLong { .. }) => 414,
             Some(CodecErrorKind::HeadersTooLarge { .. }) => 431,
             Some(CodecErrorKind::FrameTooLong { .. }) => 413,
             Some(CodecErrorKind::Unsupported) => 501,
@@ -82,6 +126,14 @@ impl Handler for HelloHandler {
     fn on_idle(&mut self, ctx: &mut Context<'_, Self>, _idle: Idle) {
         ctx.close();
     }
+}
+
+/// `405 Method Not Allowed` with the `Allow` field it must carry (RFC 9110 §15.5.6).
+fn method_not_allowed() -> HttpResponse {
+    HttpResponse::new(405)
+        .with_header("Allow", ALLOW)
+        .with_header("Content-Type", "text/plain")
+        .with_body("Method Not Allowed")
 }
 
 thread_local! {

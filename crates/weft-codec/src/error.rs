@@ -22,8 +22,14 @@ pub enum CodecErrorKind {
         /// The configured maximum that was exceeded.
         limit: usize,
     },
+    /// A request target (an HTTP request line's URI) is longer than its limit. HTTP answers
+    /// this with `414 URI Too Long` (RFC 9112 §3).
+    UriTooLong {
+        /// The configured maximum, in bytes.
+        limit: usize,
+    },
     /// The input is well formed but uses a feature the codec does not implement (an HTTP
-    /// request body with `Transfer-Encoding: chunked`, say). HTTP answers this with
+    /// request body with `Transfer-Encoding: gzip, chunked`, say). HTTP answers this with
     /// `501 Not Implemented`.
     Unsupported,
     /// The stream ended inside a frame: bytes of an incomplete frame remained when the peer
@@ -78,6 +84,14 @@ impl CodecError {
         }
     }
 
+    /// A request target exceeded `limit` bytes.
+    pub fn uri_too_long(limit: usize) -> Self {
+        CodecError {
+            kind: CodecErrorKind::UriTooLong { limit },
+            detail: "request target too long",
+        }
+    }
+
     /// The input uses a feature the codec does not implement; `detail` says which, for logs.
     pub fn unsupported(detail: &'static str) -> Self {
         CodecError {
@@ -115,6 +129,11 @@ impl CodecError {
         matches!(self.kind, CodecErrorKind::HeadersTooLarge { .. })
     }
 
+    /// True when a request target exceeded its limit ([`CodecError::uri_too_long`]).
+    pub fn is_uri_too_long(&self) -> bool {
+        matches!(self.kind, CodecErrorKind::UriTooLong { .. })
+    }
+
     /// True when the input used a feature the codec does not implement.
     pub fn is_unsupported(&self) -> bool {
         matches!(self.kind, CodecErrorKind::Unsupported)
@@ -147,6 +166,9 @@ impl fmt::Display for CodecError {
             CodecErrorKind::Encode => write!(f, "cannot encode: {}", self.detail),
             CodecErrorKind::HeadersTooLarge { limit } => {
                 write!(f, "{} (limit {limit})", self.detail)
+            }
+            CodecErrorKind::UriTooLong { limit } => {
+                write!(f, "{} (limit {limit} bytes)", self.detail)
             }
             CodecErrorKind::Unsupported => write!(f, "unsupported: {}", self.detail),
             CodecErrorKind::Truncated => write!(f, "truncated frame: {}", self.detail),

@@ -630,6 +630,8 @@ fn http_limits() -> HttpLimits {
         max_head_len: 96,
         max_headers: 4,
         max_body_len: 8,
+        max_target_len: 12,
+        max_chunk_line_len: 12,
     }
 }
 
@@ -645,6 +647,15 @@ fn http_input(max_tokens: usize) -> impl Strategy<Value = Vec<u8>> {
         b"X: y\r\n",
         b"Connection: close\r\n",
         b"Transfer-Encoding: chunked\r\n",
+        b"Expect: 100-continue\r\n",
+        b"OPTIONS * HTTP/1.1\r\n",
+        b"CONNECT h:1 HTTP/1.1\r\n",
+        b"GET /aaaaaaaaaaaaaaaa",
+        b"Host: h/p\r\n",
+        b"3;x=y\r\n",
+        b"0\r\n",
+        b"abc\r\n",
+        b"T: v\r\n",
         b"\r\n",
         b"\n",
         b"abc",
@@ -756,6 +767,123 @@ proptest! {
         let outcome = run(&mut HttpCodec::new(limits), input.chunks(1));
         prop_assert_eq!(outcome.frames.len(), requests.len());
         prop_assert_eq!(outcome.end, End::Error(CodecErrorKind::FrameTooLong { limit: 8 }));
+    }
+}
+
+/// A chunked request with `body` cut into chunks of `sizes` (cycled; a size 0 ends the
+/// chunks early), each chunk-size line with an extension when `ext`, then `trailers`.
+fn chunked_wire(body: &[u8], sizes: &[usize], ext: bool, trailers: usize) -> Vec<u8> {
+    let mut wire = b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut rest = body;
+    let mut sizes = sizes.iter().copied().filter(|&s| s > 0).cycle();
+    while !rest.is_empty() {
+        let n = sizes.next().unwrap_or(rest.len()).min(rest.len());
+        let ext = if ext { ";e=\"v\"" } else { "" };
+        wire.extend_from_slice(format!("{n:X}{ext}\r\n").as_bytes());
+        wire.extend_from_slice(&rest[..n]);
+        wire.extend_from_slice(b"\r\n");
+        rest = &rest[n..];
+    }
+    wire.extend_from_slice(b"0\r\n");
+    for i in 0..trailers {
+        wire.extend_from_slice(format!("T{i}: v\r\n").as_bytes());
+    }
+    wire.extend_from_slice(b"\r\n");
+    wire
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// RFC 9112 §7.1: a chunked body decodes to its data however the stream is split, and
+    /// buffers no more than the decoded body and one chunk-size line (or the head).
+    #[test]
+    fn http_chunked_bodies_at_every_split_point(
+        body in prop::collection::vec(any::<u8>(), 0..40),
+        sizes in prop::collection::vec(0usize..12, 1..6),
+        ext in any::<bool>(),
+        trailers in 0usize..3,
+        then_get in any::<bool>(),
+    ) {
+        let limits = HttpLimits {
+            max_head_len: 256,
+            max_body_len: 40,
+            max_chunk_line_len: 16,
+            ..http_limits()
+        };
+        let make = || HttpCodec::new(limits);
+        let mut input = chunked_wire(&body, &sizes, ext, trailers);
+        if then_get {
+            input.extend_from_slice(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        }
+        let whole = assert_every_split_point_gives_the_same_frames_and_errors(
+            make,
+            &input,
+            CodecError::kind,
+        );
+        prop_assert!(whole.error.is_none(), "{:?}", whole.error);
+        prop_assert!(whole.rest.is_empty());
+        prop_assert_eq!(whole.frames.len(), 1 + usize::from(then_get));
+        prop_assert_eq!(&whole.frames[0].body()[..], &body[..]);
+
+        let (outcome, peak) = peak_buffer_byte_by_byte(&mut make(), &input);
+        prop_assert_eq!(outcome.frames, whole.frames);
+        prop_assert!(peak <= limits.max_head_len.max(body.len() + limits.max_chunk_line_len) + 1);
+    }
+
+    /// A chunked body over `max_body_len` fails on the size that passes it, however split.
+    #[test]
+    fn http_chunked_oversize_is_rejected_on_the_size(
+        body in prop::collection::vec(any::<u8>(), 9..30),
+        sizes in prop::collection::vec(1usize..12, 1..6),
+    ) {
+        let input = chunked_wire(&body, &sizes, false, 0);
+        let whole = assert_every_split_point_gives_the_same_frames_and_errors(
+            || HttpCodec::new(http_limits()),
+            &input,
+            CodecError::kind,
+        );
+        prop_assert_eq!(whole.error.map(|e| e.kind()), Some(CodecErrorKind::FrameTooLong { limit: 8 }));
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// With continue heads on, however the stream is cut: each head yielded early is
+    /// followed by the same request complete, and the complete requests are those decoded
+    /// without the option (RFC 9110 §10.1.1).
+    #[test]
+    fn http_continue_heads_only_add_heads(
+        requests in prop::collection::vec(http_request(), 0..8),
+        expect in prop::collection::vec(any::<bool>(), 8),
+        cuts in prop::collection::vec(any::<usize>(), 0..40),
+    ) {
+        let requests: Vec<HttpRequest> = requests
+            .into_iter()
+            .zip(&expect)
+            .map(|(r, &e)| if e { r.with_header("Expect", "100-continue") } else { r })
+            .collect();
+        let wire = http_wire(&requests);
+        let limits = HttpLimits { max_head_len: 256, ..http_limits() };
+        let plain = run(&mut HttpCodec::new(limits), [&wire[..]]);
+        let with = run(&mut HttpCodec::new(limits).with_continue_heads(true), cut(&wire, &cuts));
+        prop_assert_eq!(&with.end, &plain.end);
+        let mut complete = Vec::new();
+        let mut pending: Option<HttpRequest> = None;
+        for request in with.frames {
+            if request.awaits_continue() {
+                prop_assert!(request.expects_continue() && request.body().is_empty());
+                prop_assert!(pending.replace(request).is_none());
+            } else {
+                if let Some(head) = pending.take() {
+                    prop_assert_eq!(head.headers(), request.headers());
+                    prop_assert!(!request.body().is_empty());
+                }
+                complete.push(request);
+            }
+        }
+        prop_assert_eq!(complete, plain.frames);
     }
 }
 

@@ -11,9 +11,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use weft::codec::{HttpCodec, HttpLimits, RespCodec, RespLimits};
+use weft::codec::{HttpLimits, RespCodec, RespLimits};
 use weft::{Pipeline, Server, ServerBuilder};
-use weft_examples::http::HelloHandler;
+use weft_examples::http::{hello_codec, HelloHandler};
 use weft_examples::resp::{RespHandler, Store};
 
 /// Every blocking wait in these tests gives up after this long.
@@ -114,7 +114,7 @@ pub fn resp_server_on(reactors: usize, limits: RespLimits) -> (Server, Arc<Store
 /// The hello server.
 pub fn http_server(limits: HttpLimits) -> Server {
     builder()
-        .pipeline(move || Pipeline::new(HttpCodec::new(limits), HelloHandler::new()))
+        .pipeline(move || Pipeline::new(hello_codec(limits), HelloHandler::new()))
         .bind()
         .expect("bind")
 }
