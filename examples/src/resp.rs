@@ -1867,6 +1867,91 @@ mod tests {
     }
 
     #[test]
+    fn glob_patterns_match_as_redis_matches_them() {
+        for (pattern, text, expected) in [
+            ("*", "", true),
+            ("*", "anything", true),
+            ("user:*", "user:1", true),
+            ("user:*", "user", false),
+            ("h?llo", "hello", true),
+            ("h?llo", "hllo", false),
+            ("h[ae]llo", "hallo", true),
+            ("h[ae]llo", "hillo", false),
+            ("h[^e]llo", "hallo", true),
+            ("h[^e]llo", "hello", false),
+            ("h[a-b]llo", "hbllo", true),
+            ("h[b-a]llo", "hbllo", true),
+            ("h[a-b]llo", "hcllo", false),
+            ("a\\*b", "a*b", true),
+            ("a\\*b", "axb", false),
+            ("*a*b*c*", "xxaxxbxxcxx", true),
+            ("*a*b*c*", "xxaxxcxxbxx", false),
+            ("a*", "ba", false),
+            ("[abc", "b", true),
+        ] {
+            assert_eq!(
+                glob_match(pattern.as_bytes(), text.as_bytes()),
+                expected,
+                "{pattern} on {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn queue_time_checks_know_every_command() {
+        let args = |s: &str| -> Vec<Bytes> {
+            s.split(' ')
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect()
+        };
+        assert_eq!(check_command(&args("get k")), None);
+        assert_eq!(check_command(&args("set k v ex 10")), None);
+        assert_eq!(check_command(&args("GET")), Some(wrong_arity("get")));
+        assert_eq!(check_command(&args("exec x")), Some(wrong_arity("exec")));
+        assert_eq!(
+            check_command(&args("nope")),
+            Some(error(
+                "ERR unknown command 'nope', with args beginning with: "
+            ))
+        );
+        // Every command execute answers is in the table.
+        let store = Store::new();
+        for (name, _) in COMMANDS {
+            let reply = execute(&store, &args(name), Instant::now()).into_value();
+            let unknown =
+                matches!(&reply, RespValue::Error(e) if e.starts_with(b"ERR unknown command"));
+            let connection = ["HELLO", "CLIENT", "MULTI", "EXEC", "DISCARD"].contains(name);
+            assert_eq!(unknown, connection, "{name}: {reply:?}");
+        }
+    }
+
+    #[test]
+    fn scan_visits_every_shard_once() {
+        let store = Store::new();
+        let now = Instant::now();
+        for i in 0..1000 {
+            store.set(format!("k{i}").as_bytes(), b"v", None, now);
+        }
+        let mut cursor = 0;
+        let mut seen = Vec::new();
+        let mut calls = 0;
+        loop {
+            let (next, keys) = store.scan(cursor, None, 100, now);
+            seen.extend(keys);
+            calls += 1;
+            if next == 0 {
+                break;
+            }
+            assert!(next > cursor);
+            cursor = next;
+        }
+        assert!(calls > 1 && calls <= SHARDS);
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 1000);
+    }
+
+    #[test]
     fn watermarks_leave_half_the_limit_free() {
         let w = watermarks(1 << 20);
         assert_eq!((w.low(), w.high()), (32 * 1024, 64 * 1024));
