@@ -16,21 +16,44 @@
 //! | `MSET key value [key value ...]` | `+OK`, all keys set at once |
 //! | `DBSIZE` | the number of keys held, counting expired keys not yet reclaimed (as redis-server does) |
 //! | `FLUSHALL [ASYNC\|SYNC]` | `+OK` |
-//! | `CONFIG GET parameter` | `save` and `appendonly` as an unpersisted redis-server reports them, otherwise empty (`redis-benchmark` asks) |
+//! | `CONFIG GET parameter` | `save` and `appendonly` as an unpersisted redis-server reports them, otherwise empty (`redis-benchmark` asks); a map |
+//! | `SET ... [GET] [KEEPTTL]`, `GETSET`, `SETNX`, `APPEND`, `STRLEN` | as redis 7 |
+//! | `INCRBY`, `DECR`, `DECRBY` | the new value; the expiry is kept |
+//! | `TTL`, `PTTL`, `EXPIRE`, `PEXPIRE` (`NX\|XX\|GT\|LT`), `TYPE` | as redis 7 |
+//! | `KEYS pattern`, `SCAN cursor [MATCH p] [COUNT n] [TYPE t]` | glob matching ([`glob_match`]); `SCAN` walks whole shards, see [`Store`]'s `scan` |
+//! | `AUTH`, `SELECT`, `INFO [section]`, `COMMAND [COUNT\|DOCS\|INFO]` | as redis 7 with no password and one database |
+//! | `HELLO [2\|3 [AUTH u p] [SETNAME n]]`, `CLIENT SETNAME\|GETNAME\|ID\|SETINFO` | per connection, in [`RespHandler`] |
+//! | `MULTI`, `EXEC`, `DISCARD` | per connection, in [`RespHandler`]: at most [`MAX_QUEUED`] commands and [`MAX_QUEUED_BYTES`] |
+//!
+//! # Protocols
+//!
+//! Each connection speaks RESP2 until `HELLO 3`; then replies are RESP3 (nulls `_`, maps
+//! `%`). Commands build one [`RespValue`]; the handler turns it into the connection's
+//! protocol with [`RespValue::into_resp2`] or [`RespValue::into_resp3`], so RESP2 replies
+//! are byte for byte what they were before RESP3.
+//!
+//! # Transactions
+//!
+//! `MULTI` queues commands (copied out of the read buffer), checking each as redis does at
+//! queue time (unknown command, wrong number of arguments: `EXEC` then answers
+//! `EXECABORT`). `EXEC` runs them holding the store's gate exclusively; every other command
+//! holds it shared, so no command of another connection runs inside a transaction.
 //!
 //! Command names are case-insensitive. Errors use `redis-server`'s own wording:
 //! `-ERR unknown command 'FOO', with args beginning with: 'a' `, `-ERR wrong number of
 //! arguments for 'get' command`, `-ERR value is not an integer or out of range`, `-ERR syntax
 //! error`, `-ERR invalid expire time in 'set' command`, `-ERR increment or decrement would
-//! overflow`. A protocol error is answered with `-ERR Protocol error: ...`, then the
-//! connection closes, as `redis-server` does.
+//! overflow`. A protocol error is answered with `-ERR Protocol error: ...` in
+//! redis-server's words (`expected '$', got 'f'`, `invalid bulk length`, `too big inline
+//! request`), then the connection closes, as `redis-server` does.
 //!
 //! # The store
 //!
 //! 64 shards, each a `Mutex<HashMap>`, picked by a hash of the key: connections on
 //! different reactors contend only when they touch the same shard, and never on a global
-//! lock. Commands on several keys (`MSET`, `MGET`, `FLUSHALL`) lock the shards they need in
-//! index order, so they are atomic and cannot deadlock.
+//! lock but the transaction gate (an `RwLock<()>` every command takes shared and only `EXEC`
+//! takes exclusively). Commands on several keys (`MSET`, `MGET`, `FLUSHALL`) lock the shards
+//! they need in index order, so they are atomic and cannot deadlock.
 //!
 //! Expiry is checked when a key is read; [`Store::sweep`] removes expired keys that nobody
 //! reads (the binary runs it once a second). Until one or the other reclaims it, an expired
