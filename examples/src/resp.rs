@@ -1413,8 +1413,8 @@ fn for_protocol(value: RespValue, resp3: bool) -> RespValue {
 /// The most commands one `MULTI` queues; one more discards the transaction.
 pub const MAX_QUEUED: usize = 10_000;
 
-/// The most bytes of arguments one `MULTI` queues (the default request limit); more
-/// discards the transaction.
+/// The most bytes one `MULTI` queues (the default request limit), counting each argument's
+/// bytes and its handle (`size_of::<Bytes>()`, 32 bytes); more discards the transaction.
 pub const MAX_QUEUED_BYTES: usize = 16 << 20;
 
 /// A transaction being queued (between `MULTI` and `EXEC`).
@@ -1423,7 +1423,7 @@ struct Transaction {
     /// The queued commands, copied out of their requests (a request's arguments are slices
     /// of the read buffer, which a queued command would otherwise keep alive).
     commands: Vec<Vec<Bytes>>,
-    /// The bytes of their arguments.
+    /// The bytes of their arguments, and of each argument's handle.
     bytes: usize,
     /// A command was refused when queued: `EXEC` will answer `EXECABORT`.
     failed: bool,
@@ -1492,7 +1492,9 @@ impl RespHandler {
                 transaction.failed = true;
                 return refused.into();
             }
-            let bytes: usize = args.iter().map(Bytes::len).sum();
+            // What the queued command holds: its bytes, and each argument's handle.
+            let payload: usize = args.iter().map(Bytes::len).sum();
+            let bytes = payload + std::mem::size_of_val(args);
             if transaction.commands.len() >= MAX_QUEUED
                 || transaction.bytes + bytes > MAX_QUEUED_BYTES
             {
@@ -1504,9 +1506,21 @@ impl RespHandler {
                 .into();
             }
             transaction.bytes += bytes;
-            transaction
-                .commands
-                .push(args.iter().map(|a| Bytes::copy_from_slice(a)).collect());
+            // One allocation per command, the arguments slices of it.
+            let mut copy = BytesMut::with_capacity(payload);
+            for arg in args {
+                copy.extend_from_slice(arg);
+            }
+            let copy = copy.freeze();
+            let mut at = 0;
+            let command = args
+                .iter()
+                .map(|arg| {
+                    at += arg.len();
+                    copy.slice(at - arg.len()..at)
+                })
+                .collect();
+            transaction.commands.push(command);
             return simple("QUEUED").into();
         }
         match name {

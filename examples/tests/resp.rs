@@ -979,6 +979,27 @@ fn a_transaction_past_the_queue_limit_is_discarded() {
             (&["GET", "n"], "$-1\r\n"),
         ],
     );
+
+    // The byte limit counts each argument's handle: commands of many empty arguments pass
+    // it long before 10,000 of them.
+    let mut del: Vec<&[u8]> = vec![b"DEL"];
+    del.extend(std::iter::repeat_n(&b""[..], 1000));
+    let per_command = 3 + del.len() * std::mem::size_of::<Bytes>();
+    let fit = weft_examples::resp::MAX_QUEUED_BYTES / per_command;
+    assert!(fit < 1000);
+    let mut batch = request(&[b"MULTI"]);
+    for _ in 0..=fit {
+        batch.extend_from_slice(&request(&del));
+    }
+    s.write_all(&batch).unwrap();
+    let mut expected = b"+OK\r\n".to_vec();
+    for _ in 0..fit {
+        expected.extend_from_slice(b"+QUEUED\r\n");
+    }
+    expected.extend_from_slice(b"-ERR Transaction discarded");
+    expect_bytes(&mut s, &expected, "queue past the byte limit");
+    read_line(&mut s);
+    exchange(&mut s, &[(&["EXEC"], "-ERR EXEC without MULTI\r\n")]);
     server.shutdown(Duration::from_secs(5));
 }
 
