@@ -1180,3 +1180,21 @@ fn redis_py_default_client_works() {
     );
     server.shutdown(Duration::from_secs(5));
 }
+
+#[test]
+fn redis_cli_speaks_resp3_after_hello() {
+    let (server, _store) = resp_server(RespLimits::default());
+    let addr = server.local_addr();
+    // `redis-cli -3` sends `HELLO 3` first, then reads every reply as RESP3.
+    let cases: &[(&[&str], &str)] = &[
+        (&["-3", "SET", "k", "v"], "OK\n"),
+        (&["-3", "GET", "k"], "v\n"),
+        (&["-3", "GET", "missing"], "\n"),
+        (&["-3", "CONFIG", "GET", "appendonly"], "appendonly no\n"),
+        (&["-3", "MGET", "k", "missing"], "v\n\n"),
+    ];
+    for (args, expected) in cases {
+        assert_eq!(cli(addr, args), *expected, "redis-cli {args:?}");
+    }
+    server.shutdown(Duration::from_secs(5));
+}
