@@ -6,10 +6,14 @@
 //!     [--max-connections N] [--shutdown-timeout 5]
 //! ```
 //!
-//! Speaks RESP2 (arrays of bulk strings, and inline commands such as `PING\r\n`), so
-//! `redis-cli -p 7002` and `redis-benchmark -p 7002` work against it. Commands: `PING`,
-//! `ECHO`, `SET` (with `NX`/`XX`, `EX`/`PX`), `GET`, `DEL`, `EXISTS`, `INCR`, `MGET`,
-//! `MSET`, `DBSIZE`, `FLUSHALL`, and `CONFIG GET` for `save`/`appendonly` (which
+//! Speaks RESP2 (arrays of bulk strings, and inline commands such as `PING\r\n`), and RESP3
+//! after `HELLO 3`, so `redis-cli -p 7002`, `redis-benchmark -p 7002` and redis-py's
+//! default client work against it. Commands: `PING`, `ECHO`, `SET` (with `NX`/`XX`, `GET`,
+//! `EX`/`PX`/`KEEPTTL`), `GET`, `GETSET`, `SETNX`, `APPEND`, `STRLEN`, `DEL`, `EXISTS`,
+//! `INCR`, `INCRBY`, `DECR`, `DECRBY`, `MGET`, `MSET`, `TTL`, `PTTL`, `EXPIRE`, `PEXPIRE`,
+//! `TYPE`, `KEYS`, `SCAN`, `DBSIZE`, `FLUSHALL`, `MULTI`/`EXEC`/`DISCARD`, the connection
+//! commands clients send (`HELLO`, `AUTH`, `SELECT 0`, `CLIENT SETNAME|GETNAME|ID|SETINFO`,
+//! `INFO`, `COMMAND COUNT|DOCS`), and `CONFIG GET` for `save`/`appendonly` (which
 //! `redis-benchmark` asks for). Errors are worded as `redis-server` words them. The full
 //! list of behaviours is in `examples/src/resp.rs` and `docs/resp-server.md`.
 //!

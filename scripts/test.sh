@@ -4,7 +4,8 @@
 #
 # Needs: Linux (weft is Linux-only), a Rust toolchain, and the commands redis-cli,
 # redis-benchmark, curl and wrk. Missing ones are installed from the Debian/Ubuntu
-# packages redis-tools, curl and wrk with apt-get (as root, or through sudo).
+# packages redis-tools, curl and wrk with apt-get (as root, or through sudo). Needs python3
+# too: redis-py (pinned) is installed with pip into .venv when it is not there yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,23 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing test tools: ${missing[*]}"
   if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"; }; then
     echo "scripts/test.sh: $need; apt-get could not install them" >&2
+    exit 1
+  fi
+fi
+
+# Python packages the tests use, pinned, installed with pip into .venv (which the redis-py
+# test looks in first): redis-py drives the RESP sample as today's default client does.
+py_packages=(redis==5.2.1)
+venv=.venv
+if ! "$venv/bin/python3" -c 'import redis, sys; sys.exit(redis.__version__ != "5.2.1")' >/dev/null 2>&1; then
+  need="the tests need the Python packages ${py_packages[*]}"
+  if ! command -v python3 >/dev/null 2>&1; then
+    echo "scripts/test.sh: $need; there is no python3 here: install it (Debian packages python3, python3-venv), then run again" >&2
+    exit 1
+  fi
+  echo "installing test packages into $venv: ${py_packages[*]}"
+  if ! { python3 -m venv "$venv" && "$venv/bin/python3" -m pip install -q "${py_packages[@]}"; }; then
+    echo "scripts/test.sh: $need; pip could not install them into $venv" >&2
     exit 1
   fi
 fi

@@ -16,21 +16,44 @@
 //! | `MSET key value [key value ...]` | `+OK`, all keys set at once |
 //! | `DBSIZE` | the number of keys held, counting expired keys not yet reclaimed (as redis-server does) |
 //! | `FLUSHALL [ASYNC\|SYNC]` | `+OK` |
-//! | `CONFIG GET parameter` | `save` and `appendonly` as an unpersisted redis-server reports them, otherwise empty (`redis-benchmark` asks) |
+//! | `CONFIG GET parameter` | `save` and `appendonly` as an unpersisted redis-server reports them, otherwise empty (`redis-benchmark` asks); a map |
+//! | `SET ... [GET] [KEEPTTL]`, `GETSET`, `SETNX`, `APPEND`, `STRLEN` | as redis 7 |
+//! | `INCRBY`, `DECR`, `DECRBY` | the new value; the expiry is kept |
+//! | `TTL`, `PTTL`, `EXPIRE`, `PEXPIRE` (`NX\|XX\|GT\|LT`), `TYPE` | as redis 7 |
+//! | `KEYS pattern`, `SCAN cursor [MATCH p] [COUNT n] [TYPE t]` | glob matching ([`glob_match`]); `SCAN` walks whole shards, see [`Store`]'s `scan` |
+//! | `AUTH`, `SELECT`, `INFO [section]`, `COMMAND [COUNT\|DOCS\|INFO]` | as redis 7 with no password and one database |
+//! | `HELLO [2\|3 [AUTH u p] [SETNAME n]]`, `CLIENT SETNAME\|GETNAME\|ID\|SETINFO` | per connection, in [`RespHandler`] |
+//! | `MULTI`, `EXEC`, `DISCARD` | per connection, in [`RespHandler`]: at most [`MAX_QUEUED`] commands and [`MAX_QUEUED_BYTES`] |
+//!
+//! # Protocols
+//!
+//! Each connection speaks RESP2 until `HELLO 3`; then replies are RESP3 (nulls `_`, maps
+//! `%`). Commands build one [`RespValue`]; the handler turns it into the connection's
+//! protocol with [`RespValue::into_resp2`] or [`RespValue::into_resp3`], so RESP2 replies
+//! are byte for byte what they were before RESP3.
+//!
+//! # Transactions
+//!
+//! `MULTI` queues commands (copied out of the read buffer), checking each as redis does at
+//! queue time (unknown command, wrong number of arguments: `EXEC` then answers
+//! `EXECABORT`). `EXEC` runs them holding the store's gate exclusively; every other command
+//! holds it shared, so no command of another connection runs inside a transaction.
 //!
 //! Command names are case-insensitive. Errors use `redis-server`'s own wording:
 //! `-ERR unknown command 'FOO', with args beginning with: 'a' `, `-ERR wrong number of
 //! arguments for 'get' command`, `-ERR value is not an integer or out of range`, `-ERR syntax
 //! error`, `-ERR invalid expire time in 'set' command`, `-ERR increment or decrement would
-//! overflow`. A protocol error is answered with `-ERR Protocol error: ...`, then the
-//! connection closes, as `redis-server` does.
+//! overflow`. A protocol error is answered with `-ERR Protocol error: ...` in
+//! redis-server's words (`expected '$', got 'f'`, `invalid bulk length`, `too big inline
+//! request`), then the connection closes, as `redis-server` does.
 //!
 //! # The store
 //!
 //! 64 shards, each a `Mutex<HashMap>`, picked by a hash of the key: connections on
 //! different reactors contend only when they touch the same shard, and never on a global
-//! lock. Commands on several keys (`MSET`, `MGET`, `FLUSHALL`) lock the shards they need in
-//! index order, so they are atomic and cannot deadlock.
+//! lock but the transaction gate (an `RwLock<()>` every command takes shared and only `EXEC`
+//! takes exclusively). Commands on several keys (`MSET`, `MGET`, `FLUSHALL`) lock the shards
+//! they need in index order, so they are atomic and cannot deadlock.
 //!
 //! Expiry is checked when a key is read; [`Store::sweep`] removes expired keys that nobody
 //! reads (the binary runs it once a second). Until one or the other reclaims it, an expired
@@ -75,13 +98,14 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use std::fmt::Write as _;
 
-use weft::codec::{CodecErrorKind, RespValue};
-use weft::{Bytes, BytesMut, Context, Error, Handler, WriteWatermarks};
+use weft::codec::RespValue;
+use weft::{Bytes, BytesMut, CloseReason, Context, Error, Handler, WriteWatermarks};
 
 /// How many shards a [`Store`] has.
 pub const SHARDS: usize = 64;
@@ -104,6 +128,15 @@ type Shard = HashMap<Bytes, Entry>;
 pub struct Store {
     shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
+    /// Taken shared by every command, exclusively by `EXEC`: a transaction runs with no
+    /// other command between its commands.
+    gate: RwLock<()>,
+    /// Connections open now (`INFO clients`).
+    clients: AtomicUsize,
+    /// The last connection id handed out (`CLIENT ID`, `HELLO`).
+    last_id: AtomicU64,
+    /// When the store was made (`INFO server`'s uptime).
+    started: Instant,
 }
 
 impl fmt::Debug for Store {
@@ -115,6 +148,92 @@ impl fmt::Debug for Store {
 impl Default for Store {
     fn default() -> Self {
         Store::new()
+    }
+}
+
+/// The expiry `SET` gives a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    /// None: the key never expires.
+    Clear,
+    /// This deadline.
+    At(Instant),
+    /// The expiry it had (`KEEPTTL`).
+    Keep,
+}
+
+/// When `EXPIRE` changes a key's deadline: always, or as its `NX`, `XX`, `GT`, `LT` say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExpireRule {
+    Always,
+    IfNone,
+    IfSome,
+    IfGreater,
+    IfLess,
+}
+
+/// Redis glob matching, as `KEYS` and `SCAN MATCH` use it: `*`, `?`, `[abc]`, `[^a-z]`,
+/// and `\` to take the next byte as it is. Linear backtracking (to the last `*` only),
+/// so a pattern costs at most its length times the key's.
+pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if pattern.get(p) == Some(&b'*') {
+            p += 1;
+            star = Some((p, t));
+            continue;
+        }
+        if p < pattern.len() {
+            if let Some(next) = glob_one(pattern, p, text[t]) {
+                p = next;
+                t += 1;
+                continue;
+            }
+        }
+        match star {
+            Some((after, from)) => {
+                p = after;
+                t = from + 1;
+                star = Some((after, from + 1));
+            }
+            None => return false,
+        }
+    }
+    pattern[p..].iter().all(|&b| b == b'*')
+}
+
+/// Whether the pattern element at `pattern[p]` (not `*`) matches `c`: the index just past
+/// that element if it does.
+fn glob_one(pattern: &[u8], p: usize, c: u8) -> Option<usize> {
+    match pattern[p] {
+        b'?' => Some(p + 1),
+        b'\\' if p + 1 < pattern.len() => (pattern[p + 1] == c).then_some(p + 2),
+        b'[' => {
+            let mut i = p + 1;
+            let negate = pattern.get(i) == Some(&b'^');
+            if negate {
+                i += 1;
+            }
+            let mut matched = false;
+            while i < pattern.len() && pattern[i] != b']' {
+                if pattern[i] == b'\\' && i + 1 < pattern.len() {
+                    matched |= pattern[i + 1] == c;
+                    i += 2;
+                } else if i + 2 < pattern.len() && pattern[i + 1] == b'-' {
+                    let (a, b) = (pattern[i], pattern[i + 2]);
+                    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+                    matched |= (low..=high).contains(&c);
+                    i += 3;
+                } else {
+                    matched |= pattern[i] == c;
+                    i += 1;
+                }
+            }
+            // An unclosed class ends with the pattern, as in redis.
+            (matched != negate).then_some((i + 1).min(pattern.len()))
+        }
+        literal => (literal == c).then_some(p + 1),
     }
 }
 
@@ -132,6 +251,10 @@ impl Store {
         Store {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             hasher: RandomState::new(),
+            gate: RwLock::new(()),
+            clients: AtomicUsize::new(0),
+            last_id: AtomicU64::new(0),
+            started: Instant::now(),
         }
     }
 
@@ -187,21 +310,159 @@ impl Store {
         condition: Condition,
         now: Instant,
     ) -> bool {
+        let expiry = expires.map_or(Expiry::Clear, Expiry::At);
+        self.set_full(key, value, expiry, condition, now).0
+    }
+
+    /// Sets `key` to `value` if `condition` allows, with the expiry `expiry` says; returns
+    /// whether it was set and the live value it held before (`SET ... GET`, `GETSET`).
+    fn set_full(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        expiry: Expiry,
+        condition: Condition,
+        now: Instant,
+    ) -> (bool, Option<Bytes>) {
         let mut shard = self.lock(self.index(key));
-        let exists = lookup(&mut shard, key, now).is_some();
+        let old = lookup(&mut shard, key, now).map(|e| (e.value.clone(), e.expires));
         let allowed = match condition {
             Condition::Always => true,
-            Condition::IfAbsent => !exists,
-            Condition::IfPresent => exists,
+            Condition::IfAbsent => old.is_none(),
+            Condition::IfPresent => old.is_some(),
         };
         if allowed {
+            let expires = match expiry {
+                Expiry::Clear => None,
+                Expiry::At(at) => Some(at),
+                Expiry::Keep => old.as_ref().and_then(|(_, at)| *at),
+            };
             let entry = Entry {
                 value: Bytes::copy_from_slice(value),
                 expires,
             };
             shard.insert(Bytes::copy_from_slice(key), entry);
         }
-        allowed
+        (allowed, old.map(|(value, _)| value))
+    }
+
+    /// Appends `value` to the string at `key` (made empty if missing), keeping its expiry;
+    /// returns the new length.
+    fn append(&self, key: &[u8], value: &[u8], now: Instant) -> usize {
+        let mut shard = self.lock(self.index(key));
+        let (mut joined, expires) = match lookup(&mut shard, key, now) {
+            None => (Vec::with_capacity(value.len()), None),
+            Some(entry) => {
+                let mut joined = Vec::with_capacity(entry.value.len() + value.len());
+                joined.extend_from_slice(&entry.value);
+                (joined, entry.expires)
+            }
+        };
+        joined.extend_from_slice(value);
+        let len = joined.len();
+        let entry = Entry {
+            value: Bytes::from(joined),
+            expires,
+        };
+        shard.insert(Bytes::copy_from_slice(key), entry);
+        len
+    }
+
+    /// The remaining time to live of `key`: `None` if it is missing, `Some(None)` if it
+    /// never expires.
+    fn ttl(&self, key: &[u8], now: Instant) -> Option<Option<Duration>> {
+        let mut shard = self.lock(self.index(key));
+        lookup(&mut shard, key, now).map(|e| e.expires.map(|at| at.saturating_duration_since(now)))
+    }
+
+    /// `EXPIRE`: gives `key` the deadline `at` (`None`: a deadline already past, so the key
+    /// is removed) if `rule` allows; true if the key exists and was changed.
+    fn expire(&self, key: &[u8], at: Option<Instant>, rule: ExpireRule, now: Instant) -> bool {
+        let mut shard = self.lock(self.index(key));
+        let Some(entry) = lookup(&mut shard, key, now) else {
+            return false;
+        };
+        // A missing deadline is later than any (the key never expires).
+        let current = entry.expires;
+        let new = at.unwrap_or(now);
+        let allowed = match rule {
+            ExpireRule::Always => true,
+            ExpireRule::IfNone => current.is_none(),
+            ExpireRule::IfSome => current.is_some(),
+            ExpireRule::IfGreater => current.is_some_and(|c| new > c),
+            ExpireRule::IfLess => current.is_none_or(|c| new < c),
+        };
+        if !allowed {
+            return false;
+        }
+        match at {
+            None => {
+                shard.remove(key);
+            }
+            Some(at) => {
+                if let Some(entry) = shard.get_mut(key) {
+                    entry.expires = Some(at);
+                }
+            }
+        }
+        true
+    }
+
+    /// The live keys matching the glob `pattern`, one shard at a time (as `KEYS`, this
+    /// walks every key).
+    fn keys(&self, pattern: &[u8], now: Instant) -> Vec<Bytes> {
+        let mut found = Vec::new();
+        for i in 0..SHARDS {
+            let shard = self.lock(i);
+            found.extend(
+                shard
+                    .iter()
+                    .filter(|(k, e)| e.live(now) && glob_match(pattern, k))
+                    .map(|(k, _)| k.clone()),
+            );
+        }
+        found
+    }
+
+    /// One `SCAN` step: the cursor is the index of the next shard to visit. Walks whole
+    /// shards from `cursor` until at least `count` keys were looked at (or the last shard),
+    /// so a call visits at most `count` keys plus one shard's worth; returns the next
+    /// cursor (0 once every shard was visited) and the live keys matching `pattern`.
+    fn scan(
+        &self,
+        cursor: usize,
+        pattern: Option<&[u8]>,
+        count: usize,
+        now: Instant,
+    ) -> (usize, Vec<Bytes>) {
+        let mut found = Vec::new();
+        let mut visited = 0;
+        let mut next = cursor;
+        while next < SHARDS && visited < count {
+            let shard = self.lock(next);
+            visited += shard.len();
+            found.extend(
+                shard
+                    .iter()
+                    .filter(|(k, e)| e.live(now) && pattern.is_none_or(|p| glob_match(p, k)))
+                    .map(|(k, _)| k.clone()),
+            );
+            next += 1;
+        }
+        (if next >= SHARDS { 0 } else { next }, found)
+    }
+
+    /// How many live keys have a deadline (`INFO keyspace`): walks every key, one shard at a
+    /// time.
+    fn expires_count(&self, now: Instant) -> usize {
+        (0..SHARDS)
+            .map(|i| {
+                self.lock(i)
+                    .values()
+                    .filter(|e| e.expires.is_some() && e.live(now))
+                    .count()
+            })
+            .sum()
     }
 
     /// Removes `key`; true if it was live.
@@ -218,6 +479,11 @@ impl Store {
 
     /// Adds 1 to the integer stored at `key` (0 if missing), keeping its expiry.
     pub fn incr(&self, key: &[u8], now: Instant) -> Result<i64, &'static str> {
+        self.incr_by(key, 1, now)
+    }
+
+    /// Adds `delta` to the integer stored at `key` (0 if missing), keeping its expiry.
+    pub fn incr_by(&self, key: &[u8], delta: i64, now: Instant) -> Result<i64, &'static str> {
         let mut shard = self.lock(self.index(key));
         let (current, expires) = match lookup(&mut shard, key, now) {
             None => (0, None),
@@ -226,7 +492,7 @@ impl Store {
                 entry.expires,
             ),
         };
-        let next = current.checked_add(1).ok_or(OVERFLOW)?;
+        let next = current.checked_add(delta).ok_or(OVERFLOW)?;
         let value = Bytes::from(next.to_string());
         match shard.get_mut(key) {
             Some(entry) => entry.value = value,
@@ -443,18 +709,91 @@ impl From<RespValue> for Reply {
 }
 
 /// Runs one command against `store`; `now` is the time expiry is judged by.
+///
+/// Takes the store's transaction gate shared for the command, so no `EXEC` runs in the
+/// middle of it. The connection commands (`HELLO`, `CLIENT`, `MULTI`, `EXEC`, `DISCARD`)
+/// are [`RespHandler`]'s: here they are unknown commands.
 pub fn execute(store: &Store, args: &[Bytes], now: Instant) -> Reply {
+    let _gate = store.gate.read().unwrap_or_else(|p| p.into_inner());
+    execute_ungated(store, args, now)
+}
+
+/// The upper-case name of a command (empty if longer than any command name).
+fn command_name(name: &[u8], upper: &mut [u8; 16]) -> usize {
+    if name.len() > upper.len() {
+        return 0;
+    }
+    upper[..name.len()].copy_from_slice(name);
+    upper[..name.len()].make_ascii_uppercase();
+    name.len()
+}
+
+/// Every command and its arity as redis-server gives it (`COMMAND`): a positive number is
+/// the exact argument count (with the name), a negative one the least.
+const COMMANDS: &[(&str, i64)] = &[
+    ("PING", -1),
+    ("ECHO", 2),
+    ("SET", -3),
+    ("GET", 2),
+    ("DEL", -2),
+    ("EXISTS", -2),
+    ("INCR", 2),
+    ("INCRBY", 3),
+    ("DECR", 2),
+    ("DECRBY", 3),
+    ("MGET", -2),
+    ("MSET", -3),
+    ("APPEND", 3),
+    ("STRLEN", 2),
+    ("SETNX", 3),
+    ("GETSET", 3),
+    ("TTL", 2),
+    ("PTTL", 2),
+    ("EXPIRE", -3),
+    ("PEXPIRE", -3),
+    ("TYPE", 2),
+    ("KEYS", 2),
+    ("SCAN", -2),
+    ("DBSIZE", 1),
+    ("FLUSHALL", -1),
+    ("CONFIG", -2),
+    ("INFO", -1),
+    ("COMMAND", -1),
+    ("SELECT", 2),
+    ("AUTH", -2),
+    ("HELLO", -1),
+    ("CLIENT", -2),
+    ("MULTI", 1),
+    ("EXEC", 1),
+    ("DISCARD", 1),
+];
+
+/// The error redis-server gives a command before running it, as when queuing it in a
+/// transaction: an unknown command, or a wrong number of arguments.
+pub fn check_command(args: &[Bytes]) -> Option<RespValue> {
+    let name = args.first()?;
+    let mut upper = [0u8; 16];
+    let len = command_name(name, &mut upper);
+    let Some(&(_, arity)) = COMMANDS.iter().find(|(n, _)| n.as_bytes() == &upper[..len]) else {
+        return Some(unknown_command(args));
+    };
+    let argc = args.len() as i64;
+    let fits = if arity >= 0 {
+        argc == arity
+    } else {
+        argc >= -arity
+    };
+    (!fits).then(|| wrong_arity(&String::from_utf8_lossy(&upper[..len]).to_ascii_lowercase()))
+}
+
+/// [`execute`] without taking the gate: `EXEC` holds it exclusively already.
+fn execute_ungated(store: &Store, args: &[Bytes], now: Instant) -> Reply {
     let Some(name) = args.first() else {
         return error("ERR empty command").into();
     };
     let mut upper = [0u8; 16];
-    let name_upper = if name.len() <= upper.len() {
-        upper[..name.len()].copy_from_slice(name);
-        upper[..name.len()].make_ascii_uppercase();
-        &upper[..name.len()]
-    } else {
-        &[][..]
-    };
+    let len = command_name(name, &mut upper);
+    let name_upper = &upper[..len];
     let argc = args.len();
     let value = match name_upper {
         b"PING" => match argc {
@@ -466,7 +805,7 @@ pub fn execute(store: &Store, args: &[Bytes], now: Instant) -> Reply {
         b"ECHO" => wrong_arity("echo"),
         b"GET" if argc == 2 => return Reply::Stored(store.get(&args[1], now)),
         b"GET" => wrong_arity("get"),
-        b"SET" if argc >= 3 => set(store, args, now),
+        b"SET" if argc >= 3 => return set(store, args, now),
         b"SET" => wrong_arity("set"),
         b"DEL" if argc >= 2 => {
             let removed = args[1..].iter().filter(|k| store.del(k, now)).count();
@@ -512,14 +851,89 @@ pub fn execute(store: &Store, args: &[Bytes], now: Instant) -> Reply {
             _ => error(SYNTAX),
         },
         b"CONFIG" => config(args),
+        b"INCRBY" | b"DECRBY" if argc == 3 => {
+            let decr = name_upper == b"DECRBY";
+            match parse_integer(&args[2]) {
+                None => error(NOT_AN_INTEGER),
+                Some(i64::MIN) if decr => error("ERR decrement would overflow"),
+                Some(n) => integer_reply(store.incr_by(&args[1], if decr { -n } else { n }, now)),
+            }
+        }
+        b"INCRBY" => wrong_arity("incrby"),
+        b"DECRBY" => wrong_arity("decrby"),
+        b"DECR" if argc == 2 => integer_reply(store.incr_by(&args[1], -1, now)),
+        b"DECR" => wrong_arity("decr"),
+        b"APPEND" if argc == 3 => RespValue::Integer(store.append(&args[1], &args[2], now) as i64),
+        b"APPEND" => wrong_arity("append"),
+        b"STRLEN" if argc == 2 => {
+            RespValue::Integer(store.get(&args[1], now).map_or(0, |v| v.len()) as i64)
+        }
+        b"STRLEN" => wrong_arity("strlen"),
+        b"SETNX" if argc == 3 => {
+            let set = store.set_if(&args[1], &args[2], None, Condition::IfAbsent, now);
+            RespValue::Integer(i64::from(set))
+        }
+        b"SETNX" => wrong_arity("setnx"),
+        b"GETSET" if argc == 3 => {
+            let (_, old) =
+                store.set_full(&args[1], &args[2], Expiry::Clear, Condition::Always, now);
+            return Reply::Stored(old);
+        }
+        b"GETSET" => wrong_arity("getset"),
+        b"TTL" | b"PTTL" if argc == 2 => RespValue::Integer(match store.ttl(&args[1], now) {
+            None => -2,
+            Some(None) => -1,
+            Some(Some(left)) if name_upper == b"PTTL" => left.as_millis() as i64,
+            // Rounded to the nearest second, as redis-server does.
+            Some(Some(left)) => ((left.as_millis() + 500) / 1000) as i64,
+        }),
+        b"TTL" => wrong_arity("ttl"),
+        b"PTTL" => wrong_arity("pttl"),
+        b"EXPIRE" | b"PEXPIRE" if argc >= 3 => expire(store, args, name_upper == b"EXPIRE", now),
+        b"EXPIRE" => wrong_arity("expire"),
+        b"PEXPIRE" => wrong_arity("pexpire"),
+        b"TYPE" if argc == 2 => {
+            if store.exists(&args[1], now) {
+                simple("string")
+            } else {
+                simple("none")
+            }
+        }
+        b"TYPE" => wrong_arity("type"),
+        b"KEYS" if argc == 2 => RespValue::Array(
+            store
+                .keys(&args[1], now)
+                .into_iter()
+                .map(RespValue::Bulk)
+                .collect(),
+        ),
+        b"KEYS" => wrong_arity("keys"),
+        b"SCAN" if argc >= 2 => scan(store, args, now),
+        b"SCAN" => wrong_arity("scan"),
+        b"INFO" => info(store, &args[1..], now),
+        b"COMMAND" => command(args),
+        b"SELECT" if argc == 2 => match parse_integer(&args[1]) {
+            None => error(NOT_AN_INTEGER),
+            Some(0) => simple("OK"),
+            Some(_) => error("ERR DB index is out of range"),
+        },
+        b"SELECT" => wrong_arity("select"),
+        b"AUTH" => match argc {
+            2 => error(NO_PASSWORD),
+            3 => auth_user(&args[1]),
+            1 => wrong_arity("auth"),
+            _ => error(SYNTAX),
+        },
         _ => unknown_command(args),
     };
     Reply::Value(value)
 }
 
-/// `SET key value [NX|XX] [EX seconds|PX milliseconds]`.
-fn set(store: &Store, args: &[Bytes], now: Instant) -> RespValue {
+/// `SET key value [NX|XX] [GET] [EX seconds|PX milliseconds|KEEPTTL]`.
+fn set(store: &Store, args: &[Bytes], now: Instant) -> Reply {
     let mut condition = Condition::Always;
+    let mut get = false;
+    let mut keep_ttl = false;
     // Judged once every option has parsed, as redis-server does: a syntax error later in
     // the command wins over a bad amount.
     let mut expire: Option<(&[u8], Unit)> = None;
@@ -531,8 +945,13 @@ fn set(store: &Store, args: &[Bytes], now: Instant) -> RespValue {
             condition = Condition::IfAbsent;
         } else if option.eq_ignore_ascii_case(b"xx") && condition != Condition::IfAbsent {
             condition = Condition::IfPresent;
+        } else if option.eq_ignore_ascii_case(b"get") {
+            get = true;
+        } else if option.eq_ignore_ascii_case(b"keepttl") && expire.is_none() {
+            keep_ttl = true;
         } else if (option.eq_ignore_ascii_case(b"ex") || option.eq_ignore_ascii_case(b"px"))
             && expire.is_none()
+            && !keep_ttl
             && has_next
         {
             let unit = if option.eq_ignore_ascii_case(b"ex") {
@@ -543,7 +962,7 @@ fn set(store: &Store, args: &[Bytes], now: Instant) -> RespValue {
             expire = Some((&args[i + 1], unit));
             i += 1;
         } else {
-            return error(SYNTAX);
+            return error(SYNTAX).into();
         }
         i += 1;
     }
@@ -551,13 +970,243 @@ fn set(store: &Store, args: &[Bytes], now: Instant) -> RespValue {
         None => None,
         Some((amount, unit)) => match deadline(amount, unit, unix_millis(), now) {
             Ok(at) => Some(at),
-            Err(message) => return error(message),
+            Err(message) => return error(message).into(),
         },
     };
-    if store.set_if(&args[1], &args[2], expires, condition, now) {
+    let expiry = match expires {
+        Some(at) => Expiry::At(at),
+        None if keep_ttl => Expiry::Keep,
+        None => Expiry::Clear,
+    };
+    let (done, old) = store.set_full(&args[1], &args[2], expiry, condition, now);
+    if get {
+        Reply::Stored(old)
+    } else if done {
+        simple("OK").into()
+    } else {
+        RespValue::Null.into()
+    }
+}
+
+fn integer_reply(result: Result<i64, &'static str>) -> RespValue {
+    match result {
+        Ok(n) => RespValue::Integer(n),
+        Err(message) => error(message),
+    }
+}
+
+/// `AUTH password` when no password is configured, in redis-server's words.
+const NO_PASSWORD: &str = "ERR AUTH <password> called without any password configured for \
+the default user. Are you sure your configuration is correct?";
+
+/// `AUTH user password` (and `HELLO ... AUTH`): the only user is `default`, which has no
+/// password (redis-server's `nopass`), so any password is accepted for it.
+fn auth_user(user: &[u8]) -> RespValue {
+    if user == b"default" {
         simple("OK")
     } else {
-        RespValue::Null
+        error("WRONGPASS invalid username-password pair or user is disabled.")
+    }
+}
+
+/// `EXPIRE key seconds [NX|XX|GT|LT]` and `PEXPIRE key milliseconds [...]`: 1 if the
+/// deadline was set, 0 if the key is missing or the option prevented it. A deadline not in
+/// the future removes the key, as in redis-server.
+fn expire(store: &Store, args: &[Bytes], seconds: bool, now: Instant) -> RespValue {
+    let name = if seconds { "expire" } else { "pexpire" };
+    let mut rule = ExpireRule::Always;
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for option in &args[3..] {
+        match option.to_ascii_uppercase().as_slice() {
+            b"NX" => nx = true,
+            b"XX" => xx = true,
+            b"GT" => gt = true,
+            b"LT" => lt = true,
+            _ => {
+                return RespValue::Error(Bytes::from(format!(
+                    "ERR Unsupported option {}",
+                    String::from_utf8_lossy(option)
+                )))
+            }
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return error("ERR NX and XX, GT or LT options at the same time are not compatible");
+    }
+    if gt && lt {
+        return error("ERR GT and LT options at the same time are not compatible");
+    }
+    if nx {
+        rule = ExpireRule::IfNone;
+    } else if xx {
+        rule = ExpireRule::IfSome;
+    }
+    if gt {
+        rule = ExpireRule::IfGreater;
+    } else if lt {
+        rule = ExpireRule::IfLess;
+    }
+    let Some(amount) = parse_integer(&args[2]) else {
+        return error(NOT_AN_INTEGER);
+    };
+    let invalid = || {
+        RespValue::Error(Bytes::from(format!(
+            "ERR invalid expire time in '{name}' command"
+        )))
+    };
+    let millis = if seconds {
+        amount.checked_mul(1000)
+    } else {
+        Some(amount)
+    };
+    let Some(millis) = millis else {
+        return invalid();
+    };
+    if millis.checked_add(unix_millis()).is_none() {
+        return invalid();
+    }
+    let at = if millis <= 0 {
+        None
+    } else {
+        match now.checked_add(Duration::from_millis(millis as u64)) {
+            Some(at) => Some(at),
+            None => return invalid(),
+        }
+    };
+    RespValue::Integer(i64::from(store.expire(&args[1], at, rule, now)))
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`: see [`Store::scan`] for what
+/// the cursor is and how much one call does.
+fn scan(store: &Store, args: &[Bytes], now: Instant) -> RespValue {
+    let Some(cursor) = std::str::from_utf8(&args[1])
+        .ok()
+        .and_then(|c| c.parse::<u64>().ok())
+    else {
+        return error("ERR invalid cursor");
+    };
+    let mut pattern = None;
+    let mut count = 10usize;
+    let mut only_strings = true;
+    let mut i = 2;
+    while i < args.len() {
+        let Some(value) = args.get(i + 1) else {
+            return error(SYNTAX);
+        };
+        match args[i].to_ascii_uppercase().as_slice() {
+            b"MATCH" => pattern = Some(&value[..]),
+            b"COUNT" => match parse_integer(value) {
+                None => return error(NOT_AN_INTEGER),
+                Some(n) if n < 1 => return error(SYNTAX),
+                Some(n) => count = usize::try_from(n).unwrap_or(usize::MAX),
+            },
+            // Every key holds a string.
+            b"TYPE" => only_strings = value.eq_ignore_ascii_case(b"string"),
+            _ => return error(SYNTAX),
+        }
+        i += 2;
+    }
+    let (next, keys) = if cursor >= SHARDS as u64 {
+        (0, Vec::new())
+    } else {
+        store.scan(cursor as usize, pattern, count, now)
+    };
+    let keys = if only_strings { keys } else { Vec::new() };
+    RespValue::Array(vec![
+        RespValue::Bulk(Bytes::from(next.to_string())),
+        RespValue::Array(keys.into_iter().map(RespValue::Bulk).collect()),
+    ])
+}
+
+/// The version this server reports (`INFO`, `HELLO`): the redis-server whose replies it
+/// follows.
+pub const REDIS_VERSION: &str = "7.2.0";
+
+/// The resident set size of this process, in bytes (`INFO memory`'s `used_memory`: the
+/// store does not count its allocations), or 0 if `/proc` cannot tell.
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// `INFO [section ...]`: the server, clients, memory and keyspace sections, with the fields
+/// clients read.
+fn info(store: &Store, sections: &[Bytes], now: Instant) -> RespValue {
+    let all = sections.is_empty()
+        || sections.iter().any(|s| {
+            s.eq_ignore_ascii_case(b"all")
+                || s.eq_ignore_ascii_case(b"default")
+                || s.eq_ignore_ascii_case(b"everything")
+        });
+    let wants = |name: &str| {
+        all || sections
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(name.as_bytes()))
+    };
+    let mut text = String::new();
+    let mut section = |title: &str, body: String| {
+        if !text.is_empty() {
+            text.push_str("\r\n");
+        }
+        let _ = write!(text, "# {title}\r\n{body}");
+    };
+    if wants("server") {
+        section(
+            "Server",
+            format!(
+                "redis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\nos:{}\r\n\
+                 arch_bits:{}\r\nprocess_id:{}\r\nuptime_in_seconds:{}\r\n",
+                std::env::consts::OS,
+                usize::BITS,
+                std::process::id(),
+                now.saturating_duration_since(store.started).as_secs(),
+            ),
+        );
+    }
+    if wants("clients") {
+        section(
+            "Clients",
+            format!(
+                "connected_clients:{}\r\n",
+                store.clients.load(Ordering::Relaxed)
+            ),
+        );
+    }
+    if wants("memory") {
+        section("Memory", format!("used_memory:{}\r\n", resident_bytes()));
+    }
+    if wants("keyspace") {
+        let keys = store.len();
+        let body = if keys == 0 {
+            String::new()
+        } else {
+            format!(
+                "db0:keys={keys},expires={},avg_ttl=0\r\n",
+                store.expires_count(now)
+            )
+        };
+        section("Keyspace", body);
+    }
+    RespValue::Bulk(Bytes::from(text))
+}
+
+/// `COMMAND`, for clients that probe it: `COUNT`, `DOCS` (empty), `INFO` (a null per name:
+/// no details are kept); the bare `COMMAND` lists nothing.
+fn command(args: &[Bytes]) -> RespValue {
+    let Some(sub) = args.get(1) else {
+        return RespValue::Array(Vec::new());
+    };
+    match sub.to_ascii_uppercase().as_slice() {
+        b"COUNT" if args.len() == 2 => RespValue::Integer(COMMANDS.len() as i64),
+        b"DOCS" => RespValue::Map(Vec::new()),
+        b"INFO" => RespValue::Array(args[2..].iter().map(|_| RespValue::Null).collect()),
+        b"COUNT" => wrong_arity("command|count"),
+        _ => RespValue::Error(Bytes::from(format!(
+            "ERR unknown subcommand '{}'. Try COMMAND HELP.",
+            String::from_utf8_lossy(sub)
+        ))),
     }
 }
 
@@ -577,12 +1226,15 @@ fn config(args: &[Bytes]) -> RespValue {
     for pattern in &args[2..] {
         for (name, value) in [("save", ""), ("appendonly", "no")] {
             if pattern.eq_ignore_ascii_case(name.as_bytes()) || &pattern[..] == b"*" {
-                reply.push(RespValue::Bulk(Bytes::from_static(name.as_bytes())));
-                reply.push(RespValue::Bulk(Bytes::from_static(value.as_bytes())));
+                reply.push((
+                    RespValue::Bulk(Bytes::from_static(name.as_bytes())),
+                    RespValue::Bulk(Bytes::from_static(value.as_bytes())),
+                ));
             }
         }
     }
-    RespValue::Array(reply)
+    // A map: a flat array of names and values in RESP2, as before.
+    RespValue::Map(reply)
 }
 
 /// Stored values at least this long are sent shared: referenced in the output queue, not
@@ -667,6 +1319,7 @@ fn write_stored(
     ctx: &mut Context<'_, RespHandler>,
     array: bool,
     values: Vec<Option<Bytes>>,
+    resp3: bool,
 ) -> Written {
     let shared = plan_sharing(&values);
     let shared_count = shared.iter().filter(|&&s| s).count();
@@ -676,7 +1329,7 @@ fn write_stored(
         } else {
             Reply::Stored(values.into_iter().next().flatten())
         };
-        ctx.write(reply.into_value());
+        ctx.write(for_protocol(reply.into_value(), resp3));
         return Written::Whole;
     }
     // Framing and copied values, in one buffer split into chunks between shared values.
@@ -711,6 +1364,7 @@ fn write_stored(
     };
     for (value, share) in values.into_iter().zip(shared) {
         match value {
+            None if resp3 => framing.extend_from_slice(b"_\r\n"),
             None => framing.extend_from_slice(b"$-1\r\n"),
             Some(value) => {
                 bulk_header(&mut framing, value.len());
@@ -746,19 +1400,265 @@ fn queue(ctx: &mut Context<'_, RespHandler>, chunk: Bytes, shared: bool) -> bool
     !ctx.is_closing()
 }
 
+/// A value as the connection's protocol has it: RESP3 after `HELLO 3`, RESP2 otherwise
+/// (where every RESP2 reply stays byte for byte what it was).
+fn for_protocol(value: RespValue, resp3: bool) -> RespValue {
+    if resp3 {
+        value.into_resp3()
+    } else {
+        value.into_resp2()
+    }
+}
+
+/// The most commands one `MULTI` queues; one more discards the transaction.
+pub const MAX_QUEUED: usize = 10_000;
+
+/// The most bytes one `MULTI` queues (the default request limit), counting each argument's
+/// bytes and its handle (`size_of::<Bytes>()`, 32 bytes); more discards the transaction.
+pub const MAX_QUEUED_BYTES: usize = 16 << 20;
+
+/// A transaction being queued (between `MULTI` and `EXEC`).
+#[derive(Debug, Clone, Default)]
+struct Transaction {
+    /// The queued commands, copied out of their requests (a request's arguments are slices
+    /// of the read buffer, which a queued command would otherwise keep alive).
+    commands: Vec<Vec<Bytes>>,
+    /// The bytes of their arguments, and of each argument's handle.
+    bytes: usize,
+    /// A command was refused when queued: `EXEC` will answer `EXECABORT`.
+    failed: bool,
+}
+
+/// The error for a client name with bytes redis-server refuses in one.
+const BAD_NAME: &str = "ERR Client names cannot contain spaces, newlines or special characters.";
+
+/// A client name as redis-server accepts it: printable ASCII other than space.
+fn valid_name(name: &[u8]) -> bool {
+    name.iter().all(|&b| (b'!'..=b'~').contains(&b))
+}
+
 /// One connection of the Redis-compatible server: runs each request against the shared
-/// store and writes its reply.
+/// store and writes its reply, in the protocol the client chose (`HELLO`).
 #[derive(Debug, Clone)]
 pub struct RespHandler {
     store: Arc<Store>,
     /// The last reply was stopped part way by the output limit.
     torn: bool,
+    /// The client asked for RESP3 (`HELLO 3`).
+    resp3: bool,
+    /// This connection's id (`CLIENT ID`).
+    id: u64,
+    /// `CLIENT SETNAME`'s name.
+    name: Option<Bytes>,
+    /// The transaction being queued, after `MULTI`.
+    transaction: Option<Transaction>,
+    /// This connection is counted in the store's `connected_clients`.
+    counted: bool,
 }
 
 impl RespHandler {
-    /// A handler running commands against `store`.
+    /// A handler running commands against `store`, speaking RESP2 until the client asks
+    /// for RESP3.
     pub fn new(store: Arc<Store>) -> Self {
-        RespHandler { store, torn: false }
+        let id = store.last_id.fetch_add(1, Ordering::Relaxed) + 1;
+        RespHandler {
+            store,
+            torn: false,
+            resp3: false,
+            id,
+            name: None,
+            transaction: None,
+            counted: false,
+        }
+    }
+
+    /// Answers one request: queues it if a transaction is open, runs it otherwise.
+    fn handle(&mut self, args: &[Bytes], now: Instant) -> Reply {
+        let mut upper = [0u8; 16];
+        let len = args.first().map_or(0, |n| command_name(n, &mut upper));
+        let name = &upper[..len];
+        let alone = args.len() == 1;
+        if let Some(transaction) = &mut self.transaction {
+            match name {
+                b"EXEC" if alone => return self.exec(now),
+                b"DISCARD" if alone => {
+                    self.transaction = None;
+                    return simple("OK").into();
+                }
+                b"MULTI" if alone => return error("ERR MULTI calls can not be nested").into(),
+                _ => {}
+            }
+            if let Some(refused) = check_command(args) {
+                transaction.failed = true;
+                return refused.into();
+            }
+            // What the queued command holds: its bytes, and each argument's handle.
+            let payload: usize = args.iter().map(Bytes::len).sum();
+            let bytes = payload + std::mem::size_of_val(args);
+            if transaction.commands.len() >= MAX_QUEUED
+                || transaction.bytes + bytes > MAX_QUEUED_BYTES
+            {
+                self.transaction = None;
+                return RespValue::Error(Bytes::from(format!(
+                    "ERR Transaction discarded: a transaction queues at most {MAX_QUEUED} \
+                     commands and {MAX_QUEUED_BYTES} bytes of arguments"
+                )))
+                .into();
+            }
+            transaction.bytes += bytes;
+            // One allocation per command, the arguments slices of it.
+            let mut copy = BytesMut::with_capacity(payload);
+            for arg in args {
+                copy.extend_from_slice(arg);
+            }
+            let copy = copy.freeze();
+            let mut at = 0;
+            let command = args
+                .iter()
+                .map(|arg| {
+                    at += arg.len();
+                    copy.slice(at - arg.len()..at)
+                })
+                .collect();
+            transaction.commands.push(command);
+            return simple("QUEUED").into();
+        }
+        match name {
+            b"MULTI" if alone => {
+                self.transaction = Some(Transaction::default());
+                simple("OK").into()
+            }
+            b"EXEC" if alone => error("ERR EXEC without MULTI").into(),
+            b"DISCARD" if alone => error("ERR DISCARD without MULTI").into(),
+            b"MULTI" => wrong_arity("multi").into(),
+            b"EXEC" => wrong_arity("exec").into(),
+            b"DISCARD" => wrong_arity("discard").into(),
+            _ => self.run(args, now, false),
+        }
+    }
+
+    /// Runs one command; `in_exec`: `EXEC` holds the store's gate already.
+    fn run(&mut self, args: &[Bytes], now: Instant, in_exec: bool) -> Reply {
+        let mut upper = [0u8; 16];
+        let len = args.first().map_or(0, |n| command_name(n, &mut upper));
+        match &upper[..len] {
+            b"HELLO" => self.hello(args).into(),
+            b"CLIENT" => self.client(args).into(),
+            _ if in_exec => execute_ungated(&self.store, args, now),
+            _ => execute(&self.store, args, now),
+        }
+    }
+
+    /// `EXEC`: runs the queued commands with the store's gate held exclusively, so no other
+    /// connection's command runs between them; `EXECABORT` if one was refused when queued.
+    fn exec(&mut self, now: Instant) -> Reply {
+        let Some(transaction) = self.transaction.take() else {
+            return error("ERR EXEC without MULTI").into();
+        };
+        if transaction.failed {
+            return error("EXECABORT Transaction discarded because of previous errors.").into();
+        }
+        let store = Arc::clone(&self.store);
+        let _gate = store.gate.write().unwrap_or_else(|p| p.into_inner());
+        let replies = transaction
+            .commands
+            .iter()
+            .map(|command| self.run(command, now, true).into_value())
+            .collect();
+        RespValue::Array(replies).into()
+    }
+
+    /// `HELLO [protover [AUTH user password] [SETNAME name]]`.
+    fn hello(&mut self, args: &[Bytes]) -> RespValue {
+        let mut resp3 = self.resp3;
+        if let Some(version) = args.get(1) {
+            match parse_integer(version) {
+                None => return error("ERR Protocol version is not an integer or out of range"),
+                Some(2) => resp3 = false,
+                Some(3) => resp3 = true,
+                Some(_) => return error("NOPROTO unsupported protocol version"),
+            }
+        }
+        let mut user = None;
+        let mut name = None;
+        let mut i = 2;
+        while i < args.len() {
+            let option = &args[i];
+            if option.eq_ignore_ascii_case(b"auth") && i + 2 < args.len() {
+                user = Some(&args[i + 1]);
+                i += 3;
+            } else if option.eq_ignore_ascii_case(b"setname") && i + 1 < args.len() {
+                name = Some(&args[i + 1]);
+                i += 2;
+            } else {
+                return RespValue::Error(Bytes::from(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(option)
+                )));
+            }
+        }
+        if let Some(user) = user {
+            if let refused @ RespValue::Error(_) = auth_user(user) {
+                return refused;
+            }
+        }
+        if let Some(name) = name {
+            if !valid_name(name) {
+                return error(BAD_NAME);
+            }
+            self.name = (!name.is_empty()).then(|| Bytes::copy_from_slice(name));
+        }
+        self.resp3 = resp3;
+        let text = |s: &'static str| RespValue::Bulk(Bytes::from_static(s.as_bytes()));
+        RespValue::Map(vec![
+            (text("server"), text("redis")),
+            (text("version"), text(REDIS_VERSION)),
+            (text("proto"), RespValue::Integer(if resp3 { 3 } else { 2 })),
+            (text("id"), RespValue::Integer(self.id as i64)),
+            (text("mode"), text("standalone")),
+            (text("role"), text("master")),
+            (text("modules"), RespValue::Array(Vec::new())),
+        ])
+    }
+
+    /// `CLIENT SETNAME|GETNAME|ID|SETINFO`.
+    fn client(&mut self, args: &[Bytes]) -> RespValue {
+        let Some(sub) = args.get(1) else {
+            return wrong_arity("client");
+        };
+        let sub = sub.to_ascii_uppercase();
+        let argc = args.len();
+        match sub.as_slice() {
+            b"SETNAME" if argc == 3 => {
+                if !valid_name(&args[2]) {
+                    return error(BAD_NAME);
+                }
+                self.name = (!args[2].is_empty()).then(|| Bytes::copy_from_slice(&args[2]));
+                simple("OK")
+            }
+            b"GETNAME" if argc == 2 => self.name.clone().map_or(RespValue::Null, RespValue::Bulk),
+            b"ID" if argc == 2 => RespValue::Integer(self.id as i64),
+            b"SETINFO" if argc == 4 => {
+                if args[2].eq_ignore_ascii_case(b"lib-name")
+                    || args[2].eq_ignore_ascii_case(b"lib-ver")
+                {
+                    simple("OK")
+                } else {
+                    RespValue::Error(Bytes::from(format!(
+                        "ERR Unrecognized option '{}'",
+                        String::from_utf8_lossy(&args[2])
+                    )))
+                }
+            }
+            b"SETNAME" | b"GETNAME" | b"ID" | b"SETINFO" => wrong_arity(&format!(
+                "client|{}",
+                String::from_utf8_lossy(&sub).to_ascii_lowercase()
+            )),
+            _ => RespValue::Error(Bytes::from(format!(
+                "ERR unknown subcommand '{}'. Try CLIENT HELP.",
+                String::from_utf8_lossy(&args[1])
+            ))),
+        }
     }
 }
 
@@ -766,14 +1666,28 @@ impl Handler for RespHandler {
     type In = Vec<Bytes>;
     type Out = RespValue;
 
+    fn on_active(&mut self, _ctx: &mut Context<'_, Self>) {
+        self.store.clients.fetch_add(1, Ordering::Relaxed);
+        self.counted = true;
+    }
+
+    fn on_inactive(&mut self, _ctx: &mut Context<'_, Self>, _reason: CloseReason) {
+        if std::mem::take(&mut self.counted) {
+            self.store.clients.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, args: Vec<Bytes>) {
-        let written = match execute(&self.store, &args, ctx.now()) {
+        let reply = self.handle(&args, ctx.now());
+        // After the command: a reply to HELLO is in the protocol it chose, as in redis.
+        let resp3 = self.resp3;
+        let written = match reply {
             Reply::Value(value) => {
-                ctx.write(value);
+                ctx.write(for_protocol(value, resp3));
                 Written::Whole
             }
-            Reply::Stored(value) => write_stored(ctx, false, vec![value]),
-            Reply::StoredArray(values) => write_stored(ctx, true, values),
+            Reply::Stored(value) => write_stored(ctx, false, vec![value], resp3),
+            Reply::StoredArray(values) => write_stored(ctx, true, values, resp3),
         };
         self.torn = written == Written::Torn;
     }
@@ -794,12 +1708,9 @@ impl Handler for RespHandler {
             return; // the client closed mid-request: nothing to answer, as redis-server
         }
         let message = match error.codec_error() {
-            Some(e) => match e.kind() {
-                CodecErrorKind::FrameTooLong { limit } => {
-                    format!("ERR Protocol error: request too large (limit {limit} bytes)")
-                }
-                _ => format!("ERR Protocol error: {}", e.detail()),
-            },
+            // The codec words every error as redis-server does (`invalid bulk length`,
+            // `too big inline request`, `expected '$', got 'x'`, ...).
+            Some(e) => format!("ERR Protocol error: {}", e.detail()),
             None => "ERR Protocol error".to_string(),
         };
         ctx.write(RespValue::Error(Bytes::from(message)));
@@ -990,6 +1901,91 @@ mod tests {
         assert!(plan[..copied].iter().all(|&s| !s) && plan[copied..].iter().all(|&s| s));
         // Small values stay copied, whatever their number.
         assert!(plan_sharing(&vec![of(10); 1023]).iter().all(|&s| !s));
+    }
+
+    #[test]
+    fn glob_patterns_match_as_redis_matches_them() {
+        for (pattern, text, expected) in [
+            ("*", "", true),
+            ("*", "anything", true),
+            ("user:*", "user:1", true),
+            ("user:*", "user", false),
+            ("h?llo", "hello", true),
+            ("h?llo", "hllo", false),
+            ("h[ae]llo", "hallo", true),
+            ("h[ae]llo", "hillo", false),
+            ("h[^e]llo", "hallo", true),
+            ("h[^e]llo", "hello", false),
+            ("h[a-b]llo", "hbllo", true),
+            ("h[b-a]llo", "hbllo", true),
+            ("h[a-b]llo", "hcllo", false),
+            ("a\\*b", "a*b", true),
+            ("a\\*b", "axb", false),
+            ("*a*b*c*", "xxaxxbxxcxx", true),
+            ("*a*b*c*", "xxaxxcxxbxx", false),
+            ("a*", "ba", false),
+            ("[abc", "b", true),
+        ] {
+            assert_eq!(
+                glob_match(pattern.as_bytes(), text.as_bytes()),
+                expected,
+                "{pattern} on {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn queue_time_checks_know_every_command() {
+        let args = |s: &str| -> Vec<Bytes> {
+            s.split(' ')
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect()
+        };
+        assert_eq!(check_command(&args("get k")), None);
+        assert_eq!(check_command(&args("set k v ex 10")), None);
+        assert_eq!(check_command(&args("GET")), Some(wrong_arity("get")));
+        assert_eq!(check_command(&args("exec x")), Some(wrong_arity("exec")));
+        assert_eq!(
+            check_command(&args("nope")),
+            Some(error(
+                "ERR unknown command 'nope', with args beginning with: "
+            ))
+        );
+        // Every command execute answers is in the table.
+        let store = Store::new();
+        for (name, _) in COMMANDS {
+            let reply = execute(&store, &args(name), Instant::now()).into_value();
+            let unknown =
+                matches!(&reply, RespValue::Error(e) if e.starts_with(b"ERR unknown command"));
+            let connection = ["HELLO", "CLIENT", "MULTI", "EXEC", "DISCARD"].contains(name);
+            assert_eq!(unknown, connection, "{name}: {reply:?}");
+        }
+    }
+
+    #[test]
+    fn scan_visits_every_shard_once() {
+        let store = Store::new();
+        let now = Instant::now();
+        for i in 0..1000 {
+            store.set(format!("k{i}").as_bytes(), b"v", None, now);
+        }
+        let mut cursor = 0;
+        let mut seen = Vec::new();
+        let mut calls = 0;
+        loop {
+            let (next, keys) = store.scan(cursor, None, 100, now);
+            seen.extend(keys);
+            calls += 1;
+            if next == 0 {
+                break;
+            }
+            assert!(next > cursor);
+            cursor = next;
+        }
+        assert!(calls > 1 && calls <= SHARDS);
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 1000);
     }
 
     #[test]

@@ -222,7 +222,7 @@ fn an_oversize_argument_is_refused_on_its_length_line() {
     let replies = read_to_close(&mut stream);
     assert_eq!(
         String::from_utf8_lossy(&replies),
-        "+PONG\r\n-ERR Protocol error: request too large (limit 1024 bytes)\r\n"
+        "+PONG\r\n-ERR Protocol error: invalid bulk length\r\n"
     );
     server.shutdown(Duration::from_secs(5));
 }
@@ -577,4 +577,624 @@ fn malformed_durations_exit_2_with_one_line() {
         );
         assert!(output.stdout.is_empty(), "{args:?}: {output:?}");
     }
+}
+
+/// Sends each request and checks the server answers exactly the expected bytes.
+fn exchange(stream: &mut TcpStream, steps: &[(&[&str], &str)]) {
+    for (args, expected) in steps {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        stream.write_all(&request(&args)).unwrap();
+        expect_bytes(stream, expected.as_bytes(), &format!("{args:?}"));
+    }
+}
+
+/// Reads one line, `\r\n` included.
+fn read_line(stream: &mut TcpStream) -> String {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        stream.read_exact(&mut byte).expect("reading a reply line");
+        line.push(byte[0]);
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+/// Reads one bulk string reply (`$N\r\n...\r\n`) and returns its text.
+fn read_bulk(stream: &mut TcpStream) -> String {
+    let header = read_line(stream);
+    let len: usize = header
+        .strip_prefix('$')
+        .and_then(|n| n.trim_end().parse().ok())
+        .unwrap_or_else(|| panic!("not a bulk string: {header:?}"));
+    let mut body = vec![0u8; len + 2];
+    stream.read_exact(&mut body).unwrap();
+    String::from_utf8_lossy(&body[..len]).into_owned()
+}
+
+#[test]
+fn string_counter_and_expiry_commands_answer_as_redis_does() {
+    let (server, _store) = resp_server(RespLimits::default());
+    let mut s = connect(server.local_addr());
+    exchange(
+        &mut s,
+        &[
+            (&["INCRBY", "n", "10"], ":10\r\n"),
+            (&["DECR", "n"], ":9\r\n"),
+            (&["DECRBY", "n", "20"], ":-11\r\n"),
+            (
+                &["INCRBY", "n", "x"],
+                "-ERR value is not an integer or out of range\r\n",
+            ),
+            (
+                &["DECRBY", "n", "-9223372036854775808"],
+                "-ERR decrement would overflow\r\n",
+            ),
+            (&["APPEND", "s", "ab"], ":2\r\n"),
+            (&["APPEND", "s", "cde"], ":5\r\n"),
+            (&["STRLEN", "s"], ":5\r\n"),
+            (&["STRLEN", "missing"], ":0\r\n"),
+            (&["SETNX", "s", "x"], ":0\r\n"),
+            (&["SETNX", "t", "x"], ":1\r\n"),
+            (&["GETSET", "t", "y"], "$1\r\nx\r\n"),
+            (&["GETSET", "u", "y"], "$-1\r\n"),
+            (&["SET", "t", "z", "GET"], "$1\r\ny\r\n"),
+            (&["SET", "v", "z", "NX", "GET"], "$-1\r\n"),
+            (&["GET", "v"], "$1\r\nz\r\n"),
+            (&["TYPE", "v"], "+string\r\n"),
+            (&["TYPE", "missing"], "+none\r\n"),
+            (&["TTL", "missing"], ":-2\r\n"),
+            (&["TTL", "v"], ":-1\r\n"),
+            (&["EXPIRE", "v", "100"], ":1\r\n"),
+            (&["TTL", "v"], ":100\r\n"),
+            (&["EXPIRE", "v", "50", "GT"], ":0\r\n"),
+            (&["EXPIRE", "v", "50", "LT"], ":1\r\n"),
+            (&["EXPIRE", "v", "60", "NX"], ":0\r\n"),
+            (&["EXPIRE", "missing", "10"], ":0\r\n"),
+            (
+                &["EXPIRE", "v", "10", "BOGUS"],
+                "-ERR Unsupported option BOGUS\r\n",
+            ),
+            (
+                &["EXPIRE", "v", "9223372036854775807"],
+                "-ERR invalid expire time in 'expire' command\r\n",
+            ),
+            (&["SET", "w", "1", "EX", "100"], "+OK\r\n"),
+            (&["SET", "w", "2", "KEEPTTL"], "+OK\r\n"),
+            (&["TTL", "w"], ":100\r\n"),
+            (&["SET", "w", "3"], "+OK\r\n"),
+            (&["TTL", "w"], ":-1\r\n"),
+            (&["PEXPIRE", "w", "0"], ":1\r\n"),
+            (&["EXISTS", "w"], ":0\r\n"),
+        ],
+    );
+    // PTTL counts down in milliseconds.
+    s.write_all(&request(&[b"PTTL", b"v"])).unwrap();
+    let left: i64 = read_line(&mut s)[1..].trim_end().parse().unwrap();
+    assert!((49_000..=50_000).contains(&left), "PTTL {left}");
+    server.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn connection_commands_answer_as_redis_7_without_a_password() {
+    let (server, _store) = resp_server(RespLimits::default());
+    let mut s = connect(server.local_addr());
+    exchange(
+        &mut s,
+        &[
+            (
+                &["AUTH", "secret"],
+                "-ERR AUTH <password> called without any password configured for the default \
+                 user. Are you sure your configuration is correct?\r\n",
+            ),
+            (&["AUTH", "default", "anything"], "+OK\r\n"),
+            (
+                &["AUTH", "alice", "pw"],
+                "-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+            ),
+            (&["SELECT", "0"], "+OK\r\n"),
+            (&["SELECT", "1"], "-ERR DB index is out of range\r\n"),
+            (
+                &["SELECT", "x"],
+                "-ERR value is not an integer or out of range\r\n",
+            ),
+            (&["CLIENT", "GETNAME"], "$-1\r\n"),
+            (&["CLIENT", "SETNAME", "worker-1"], "+OK\r\n"),
+            (&["client", "getname"], "$8\r\nworker-1\r\n"),
+            (
+                &["CLIENT", "SETNAME", "a b"],
+                "-ERR Client names cannot contain spaces, newlines or special characters.\r\n",
+            ),
+            (&["CLIENT", "SETINFO", "LIB-NAME", "redis-py"], "+OK\r\n"),
+            (&["CLIENT", "SETINFO", "lib-ver", "5.2.1"], "+OK\r\n"),
+            (
+                &["CLIENT", "NOPE"],
+                "-ERR unknown subcommand 'NOPE'. Try CLIENT HELP.\r\n",
+            ),
+            (&["COMMAND", "COUNT"], ":35\r\n"),
+            (&["COMMAND", "DOCS"], "*0\r\n"),
+            (&["SET", "k", "v", "EX", "100"], "+OK\r\n"),
+            (&["SET", "j", "v"], "+OK\r\n"),
+        ],
+    );
+    s.write_all(&request(&[b"CLIENT", b"ID"])).unwrap();
+    let id = read_line(&mut s);
+    assert!(id.starts_with(':'), "{id:?}");
+
+    s.write_all(&request(&[b"INFO"])).unwrap();
+    let info = read_bulk(&mut s);
+    for field in [
+        "# Server\r\n",
+        "redis_version:7.2.0\r\n",
+        "redis_mode:standalone\r\n",
+        "# Clients\r\nconnected_clients:1\r\n",
+        "# Memory\r\nused_memory:",
+        "# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n",
+    ] {
+        assert!(info.contains(field), "INFO lacks {field:?}: {info:?}");
+    }
+    let mut other = connect(server.local_addr());
+    other.write_all(&request(&[b"INFO", b"clients"])).unwrap();
+    assert_eq!(
+        read_bulk(&mut other),
+        "# Clients\r\nconnected_clients:2\r\n"
+    );
+    other.write_all(&request(&[b"INFO", b"KEYSPACE"])).unwrap();
+    assert_eq!(
+        read_bulk(&mut other),
+        "# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\n"
+    );
+    server.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn keys_and_scan_find_every_key() {
+    let (server, store) = resp_server(RespLimits::default());
+    let now = Instant::now();
+    for i in 0..500 {
+        store.set(format!("user:{i}").as_bytes(), b"x", None, now);
+    }
+    store.set(b"other", b"x", None, now);
+    let mut s = connect(server.local_addr());
+    exchange(
+        &mut s,
+        &[
+            (&["KEYS", "oth?r"], "*1\r\n$5\r\nother\r\n"),
+            (&["KEYS", "user:4[0-9][^0-8]"], "*10\r\n"),
+        ],
+    );
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..10 {
+        seen.insert(read_bulk(&mut s));
+    }
+    let expected: std::collections::HashSet<String> =
+        (0..10).map(|i| format!("user:4{i}9")).collect();
+    assert_eq!(seen, expected);
+
+    // A full SCAN returns every matching key once, in bounded steps.
+    let mut cursor = "0".to_string();
+    let mut found = Vec::new();
+    let mut calls = 0;
+    loop {
+        s.write_all(&request(&[
+            b"SCAN",
+            cursor.as_bytes(),
+            b"MATCH",
+            b"user:*",
+            b"COUNT",
+            b"20",
+        ]))
+        .unwrap();
+        assert_eq!(read_line(&mut s), "*2\r\n");
+        cursor = read_bulk(&mut s);
+        let count: usize = read_line(&mut s)[1..].trim_end().parse().unwrap();
+        for _ in 0..count {
+            found.push(read_bulk(&mut s));
+        }
+        calls += 1;
+        if cursor == "0" {
+            break;
+        }
+        assert!(calls <= 64, "SCAN did not finish");
+    }
+    assert!(calls > 1, "one call returned every key");
+    found.sort();
+    let mut expected: Vec<String> = (0..500).map(|i| format!("user:{i}")).collect();
+    expected.sort();
+    assert_eq!(found, expected);
+    exchange(
+        &mut s,
+        &[
+            (&["SCAN", "x"], "-ERR invalid cursor\r\n"),
+            (&["SCAN", "0", "COUNT", "0"], "-ERR syntax error\r\n"),
+            (&["SCAN", "0", "TYPE", "list"], "*2\r\n$"),
+        ],
+    );
+    server.shutdown(Duration::from_secs(5));
+}
+
+/// `HELLO 3`'s reply for connection `id`, as redis 7 sends it.
+fn hello_reply(proto: u8, id: &str) -> String {
+    let fields = [
+        ("server", "$5\r\nredis\r\n".to_string()),
+        ("version", "$5\r\n7.2.0\r\n".to_string()),
+        ("proto", format!(":{proto}\r\n")),
+        ("id", format!(":{id}\r\n")),
+        ("mode", "$10\r\nstandalone\r\n".to_string()),
+        ("role", "$6\r\nmaster\r\n".to_string()),
+        ("modules", "*0\r\n".to_string()),
+    ];
+    let mut out = if proto == 3 { "%7\r\n" } else { "*14\r\n" }.to_string();
+    for (key, value) in fields {
+        out.push_str(&format!("${}\r\n{key}\r\n{value}", key.len()));
+    }
+    out
+}
+
+#[test]
+fn hello_negotiates_the_protocol() {
+    let (server, _store) = resp_server(RespLimits::default());
+    let mut s = connect(server.local_addr());
+    s.write_all(&request(&[b"CLIENT", b"ID"])).unwrap();
+    let id = read_line(&mut s)[1..].trim_end().to_string();
+    let hello2 = hello_reply(2, &id);
+    let hello3 = hello_reply(3, &id);
+    exchange(
+        &mut s,
+        &[
+            (&["HELLO", "4"], "-NOPROTO unsupported protocol version\r\n"),
+            (
+                &["HELLO", "x"],
+                "-ERR Protocol version is not an integer or out of range\r\n",
+            ),
+            (
+                &["HELLO", "3", "BOGUS"],
+                "-ERR Syntax error in HELLO option 'BOGUS'\r\n",
+            ),
+            (
+                &["HELLO", "3", "AUTH", "bob", "pw"],
+                "-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+            ),
+            // Still RESP2: the failed HELLOs changed nothing.
+            (&["GET", "missing"], "$-1\r\n"),
+            (&["HELLO", "2"], &hello2),
+            (
+                &["HELLO", "3", "AUTH", "default", "pw", "SETNAME", "r3"],
+                &hello3,
+            ),
+            // RESP3 from here on: nulls are `_`, CONFIG GET is a map.
+            (&["GET", "missing"], "_\r\n"),
+            (&["MGET", "missing", "k"], "*2\r\n_\r\n_\r\n"),
+            (&["CLIENT", "GETNAME"], "$2\r\nr3\r\n"),
+            (&["SET", "k", "v"], "+OK\r\n"),
+            (&["MGET", "k", "missing"], "*2\r\n$1\r\nv\r\n_\r\n"),
+            (&["SET", "k", "w", "NX"], "_\r\n"),
+            (&["COMMAND", "DOCS"], "%0\r\n"),
+            (
+                &["CONFIG", "GET", "appendonly"],
+                "%1\r\n$10\r\nappendonly\r\n$2\r\nno\r\n",
+            ),
+            (&["HELLO"], &hello3),
+            (&["HELLO", "2"], &hello2),
+            (&["GET", "missing"], "$-1\r\n"),
+            (
+                &["CONFIG", "GET", "appendonly"],
+                "*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n",
+            ),
+        ],
+    );
+    server.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn multi_exec_and_execabort() {
+    let (server, _store) = resp_server(RespLimits::default());
+    let mut s = connect(server.local_addr());
+    exchange(
+        &mut s,
+        &[
+            (&["EXEC"], "-ERR EXEC without MULTI\r\n"),
+            (&["DISCARD"], "-ERR DISCARD without MULTI\r\n"),
+            (&["MULTI"], "+OK\r\n"),
+            (&["MULTI"], "-ERR MULTI calls can not be nested\r\n"),
+            (&["SET", "k", "1"], "+QUEUED\r\n"),
+            (&["INCR", "k"], "+QUEUED\r\n"),
+            (&["GET", "k"], "+QUEUED\r\n"),
+            (&["GET", "missing"], "+QUEUED\r\n"),
+            // A runtime error is one of the replies, as in redis.
+            (&["SET", "k", "v", "BOGUS"], "+QUEUED\r\n"),
+            (
+                &["EXEC"],
+                "*5\r\n+OK\r\n:2\r\n$1\r\n2\r\n$-1\r\n-ERR syntax error\r\n",
+            ),
+            (&["MULTI"], "+OK\r\n"),
+            (&["SET", "k", "3"], "+QUEUED\r\n"),
+            (&["DISCARD"], "+OK\r\n"),
+            (&["GET", "k"], "$1\r\n2\r\n"),
+            // A command refused when queued aborts the whole transaction.
+            (&["MULTI"], "+OK\r\n"),
+            (&["SET", "k", "4"], "+QUEUED\r\n"),
+            (
+                &["GET"],
+                "-ERR wrong number of arguments for 'get' command\r\n",
+            ),
+            (
+                &["NOPE", "x"],
+                "-ERR unknown command 'NOPE', with args beginning with: 'x' \r\n",
+            ),
+            (
+                &["EXEC"],
+                "-EXECABORT Transaction discarded because of previous errors.\r\n",
+            ),
+            (&["GET", "k"], "$1\r\n2\r\n"),
+        ],
+    );
+    // RESP3 transactions: nulls inside EXEC's array are `_`.
+    s.write_all(&request(&[b"HELLO", b"3"])).unwrap();
+    assert!(read_line(&mut s).starts_with("%7"));
+    for _ in 0..14 {
+        let line = read_line(&mut s);
+        if line.starts_with('$') {
+            read_line(&mut s);
+        }
+    }
+    exchange(
+        &mut s,
+        &[
+            (&["MULTI"], "+OK\r\n"),
+            (&["GET", "missing"], "+QUEUED\r\n"),
+            (&["EXEC"], "*1\r\n_\r\n"),
+        ],
+    );
+    server.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn a_transaction_past_the_queue_limit_is_discarded() {
+    let (server, _store) = resp_server(RespLimits::default());
+    let mut s = connect(server.local_addr());
+    let mut batch = request(&[b"MULTI"]);
+    for _ in 0..weft_examples::resp::MAX_QUEUED {
+        batch.extend_from_slice(&request(&[b"INCR", b"n"]));
+    }
+    batch.extend_from_slice(&request(&[b"INCR", b"n"]));
+    s.write_all(&batch).unwrap();
+    let mut expected = b"+OK\r\n".to_vec();
+    for _ in 0..weft_examples::resp::MAX_QUEUED {
+        expected.extend_from_slice(b"+QUEUED\r\n");
+    }
+    expected.extend_from_slice(
+        format!(
+            "-ERR Transaction discarded: a transaction queues at most {} commands and {} \
+             bytes of arguments\r\n",
+            weft_examples::resp::MAX_QUEUED,
+            weft_examples::resp::MAX_QUEUED_BYTES
+        )
+        .as_bytes(),
+    );
+    expect_bytes(&mut s, &expected, "queue past the limit");
+    exchange(
+        &mut s,
+        &[
+            (&["EXEC"], "-ERR EXEC without MULTI\r\n"),
+            (&["GET", "n"], "$-1\r\n"),
+        ],
+    );
+
+    // The byte limit counts each argument's handle: commands of many empty arguments pass
+    // it long before 10,000 of them.
+    let mut del: Vec<&[u8]> = vec![b"DEL"];
+    del.extend(std::iter::repeat_n(&b""[..], 1000));
+    let per_command = 3 + del.len() * std::mem::size_of::<Bytes>();
+    let fit = weft_examples::resp::MAX_QUEUED_BYTES / per_command;
+    assert!(fit < 1000);
+    let mut batch = request(&[b"MULTI"]);
+    for _ in 0..=fit {
+        batch.extend_from_slice(&request(&del));
+    }
+    s.write_all(&batch).unwrap();
+    let mut expected = b"+OK\r\n".to_vec();
+    for _ in 0..fit {
+        expected.extend_from_slice(b"+QUEUED\r\n");
+    }
+    expected.extend_from_slice(b"-ERR Transaction discarded");
+    expect_bytes(&mut s, &expected, "queue past the byte limit");
+    read_line(&mut s);
+    exchange(&mut s, &[(&["EXEC"], "-ERR EXEC without MULTI\r\n")]);
+    server.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn exec_runs_with_no_other_command_in_between() {
+    let (server, _store) = resp_server(RespLimits::default());
+    let addr = server.local_addr();
+    const STEP: usize = 200;
+    let writer = std::thread::spawn(move || {
+        let mut s = connect(addr);
+        for _ in 0..20 {
+            let mut batch = request(&[b"MULTI"]);
+            for _ in 0..STEP {
+                batch.extend_from_slice(&request(&[b"INCR", b"n"]));
+            }
+            batch.extend_from_slice(&request(&[b"EXEC"]));
+            s.write_all(&batch).unwrap();
+            read_line(&mut s); // +OK
+            for _ in 0..STEP {
+                read_line(&mut s); // +QUEUED
+            }
+            assert_eq!(read_line(&mut s), format!("*{STEP}\r\n"));
+            for _ in 0..STEP {
+                read_line(&mut s);
+            }
+        }
+    });
+    let mut s = connect(addr);
+    let mut reads = 0;
+    while !writer.is_finished() || reads == 0 {
+        s.write_all(&request(&[b"GET", b"n"])).unwrap();
+        let line = read_line(&mut s);
+        if line != "$-1\r\n" {
+            let n: usize = read_line(&mut s).trim_end().parse().unwrap();
+            assert_eq!(n % STEP, 0, "saw a transaction half done: {n}");
+        }
+        reads += 1;
+    }
+    writer.join().unwrap();
+    exchange(&mut s, &[(&["GET", "n"], "$4\r\n4000\r\n")]);
+    server.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn protocol_errors_are_worded_as_redis_words_them() {
+    let limits = RespLimits {
+        max_inline_len: 64,
+        ..RespLimits::default()
+    };
+    let (server, _store) = resp_server(limits);
+    for (input, expected) in [
+        (
+            &b"*1\r\nfoo\r\n"[..],
+            "-ERR Protocol error: expected '$', got 'f'\r\n",
+        ),
+        (
+            b"*1\r\n$x\r\n",
+            "-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*x\r\n",
+            "-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"GET \"a\r\n",
+            "-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+    ] {
+        let mut s = connect(server.local_addr());
+        s.write_all(input).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&read_to_close(&mut s)),
+            expected,
+            "{input:?}"
+        );
+    }
+    let mut s = connect(server.local_addr());
+    s.write_all(&[b'a'; 100]).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&read_to_close(&mut s)),
+        "-ERR Protocol error: too big inline request\r\n"
+    );
+    server.shutdown(Duration::from_secs(5));
+}
+
+/// The Python that runs the redis-py test: `$WEFT_TEST_PYTHON`, the workspace's `.venv`
+/// (where `./scripts/test.sh` installs redis-py), or `python3` on the PATH.
+fn python() -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("WEFT_TEST_PYTHON") {
+        return Some(path.into());
+    }
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python3");
+    if venv.is_file() {
+        return Some(venv);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("python3"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// What the redis-py test runs: the default client, RESP2 and RESP3, as an application
+/// would use it.
+const REDIS_PY_SCRIPT: &str = r#"
+import sys
+import redis
+
+port = int(sys.argv[1])
+for protocol in (2, 3):
+    if protocol == 2:
+        r = redis.Redis(host="127.0.0.1", port=port)
+    else:
+        r = redis.Redis(host="127.0.0.1", port=port, protocol=3)
+    key = lambda name: f"{name}:{protocol}"
+    assert r.ping() is True
+    assert r.set(key("k"), "v") is True
+    assert r.get(key("k")) == b"v"
+    assert r.get(key("missing")) is None
+    assert r.incr(key("n")) == 1
+    assert r.incrby(key("n"), 5) == 6
+    assert r.decr(key("n")) == 5
+    assert r.expire(key("k"), 100) is True
+    assert 0 < r.ttl(key("k")) <= 100
+    assert r.type(key("k")) == b"string"
+    assert r.client_id() > 0
+    assert r.client_setname("app") is True
+    assert r.client_getname() in ("app", b"app")
+    assert r.info()["redis_version"] == "7.2.0"
+    assert r.info("keyspace")["db0"]["keys"] >= 2
+    p = r.pipeline(transaction=True)
+    p.set(key("a"), "1")
+    p.incr(key("a"))
+    p.get(key("a"))
+    p.get(key("missing"))
+    assert p.execute() == [True, 2, b"2", None], "transaction"
+    p = r.pipeline(transaction=False)
+    p.set(key("b"), "x")
+    p.append(key("b"), "y")
+    p.get(key("b"))
+    p.setnx(key("b"), "z")
+    assert p.execute() == [True, 2, b"xy", False], "pipeline"
+    assert sorted(r.scan_iter(match=f"*:{protocol}")) == sorted(
+        k.encode() for k in (key("k"), key("n"), key("a"), key("b"))
+    )
+    r.close()
+print("redis-py ok")
+"#;
+
+#[test]
+fn redis_py_default_client_works() {
+    let Some(python) = python() else {
+        eprintln!("SKIPPED redis_py_default_client_works: no python3 (./scripts/test.sh installs redis-py)");
+        return;
+    };
+    let probe = run(
+        Command::new(&python).args(["-c", "import redis; print(redis.__version__)"]),
+        WAIT,
+    );
+    if !probe.status.success() {
+        eprintln!(
+            "SKIPPED redis_py_default_client_works: {} cannot import redis (pip install \
+             redis==5.2.1, or run ./scripts/test.sh): {}",
+            python.display(),
+            probe.stderr.trim()
+        );
+        return;
+    }
+    let (server, _store) = resp_server(RespLimits::default());
+    let port = server.local_addr().port().to_string();
+    let output = run(
+        Command::new(&python).args(["-c", REDIS_PY_SCRIPT, &port]),
+        WAIT,
+    );
+    assert!(
+        output.status.success() && output.stdout.contains("redis-py ok"),
+        "redis-py {}: {output:?}",
+        probe.stdout.trim()
+    );
+    server.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn redis_cli_speaks_resp3_after_hello() {
+    let (server, _store) = resp_server(RespLimits::default());
+    let addr = server.local_addr();
+    // `redis-cli -3` sends `HELLO 3` first, then reads every reply as RESP3.
+    let cases: &[(&[&str], &str)] = &[
+        (&["-3", "SET", "k", "v"], "OK\n"),
+        (&["-3", "GET", "k"], "v\n"),
+        (&["-3", "GET", "missing"], "\n"),
+        (&["-3", "CONFIG", "GET", "appendonly"], "appendonly no\n"),
+        (&["-3", "MGET", "k", "missing"], "v\n\n"),
+    ];
+    for (args, expected) in cases {
+        assert_eq!(cli(addr, args), *expected, "redis-cli {args:?}");
+    }
+    server.shutdown(Duration::from_secs(5));
 }

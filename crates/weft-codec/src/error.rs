@@ -59,6 +59,15 @@ impl CodecError {
         }
     }
 
+    /// A frame exceeded `limit` bytes; `detail` says which part of it, in the protocol's own
+    /// words (such as `invalid bulk length` for RESP), so a server can pass it on.
+    pub fn frame_too_long_because(limit: usize, detail: &'static str) -> Self {
+        CodecError {
+            kind: CodecErrorKind::FrameTooLong { limit },
+            detail,
+        }
+    }
+
     /// The input is malformed; `detail` says how, for logs.
     pub fn malformed(detail: &'static str) -> Self {
         CodecError {

@@ -1,5 +1,5 @@
-//! The Redis protocol, RESP2: [`RespCodec`] decodes client requests and encodes
-//! [`RespValue`] replies; [`RespRequestEncoder`] writes requests, as a client does.
+//! The Redis protocol: [`RespCodec`] decodes client requests (RESP2, which clients send
+//! under either protocol) and encodes [`RespValue`] replies, RESP2 or RESP3; [`RespRequestEncoder`] writes requests, as a client does.
 //!
 //! # Requests
 //!
@@ -28,9 +28,9 @@
 //!
 //! | exceeded | error |
 //! |---|---|
-//! | [`max_bulk_len`](RespLimits::max_bulk_len) | [`CodecError::is_frame_too_long`], limit = that value |
-//! | [`max_inline_len`](RespLimits::max_inline_len) | [`CodecError::is_frame_too_long`], limit = that value |
-//! | [`max_request_len`](RespLimits::max_request_len) | [`CodecError::is_frame_too_long`], limit = that value |
+//! | [`max_bulk_len`](RespLimits::max_bulk_len) | [`CodecError::is_frame_too_long`], limit = that value, detail `invalid bulk length` |
+//! | [`max_inline_len`](RespLimits::max_inline_len) | [`CodecError::is_frame_too_long`], limit = that value, detail `too big inline request` |
+//! | [`max_request_len`](RespLimits::max_request_len) | [`CodecError::is_frame_too_long`], limit = that value, detail `invalid bulk length` (`too big inline request` for an inline line) |
 //! | [`max_args`](RespLimits::max_args) | [`CodecError::is_malformed`] (`invalid multibulk length`) |
 //!
 //! The error details read like `redis-server`'s protocol errors, so a server may answer

@@ -192,7 +192,9 @@ mod tests {
             (b"*1\r\n$-1\r\n", "invalid bulk length"),
             (b"*1\r\n$+3\r\n", "invalid bulk length"),
             (b"*99999999999999999999\r\n", "invalid multibulk length"),
-            (b"*1\r\n:3\r\n", "expected '$'"),
+            (b"*1\r\n:3\r\n", "expected '$', got ':'"),
+            (b"*1\r\nfoo\r\n", "expected '$', got 'f'"),
+            (b"*1\r\n\x01\r\n", "expected '$'"),
             (b"*1\r\n$1\r\nab\r\n", "bulk string not followed by CRLF"),
             (b"*1\rx", "length line not ended by CRLF"),
             (

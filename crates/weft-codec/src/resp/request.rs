@@ -9,6 +9,48 @@ use crate::{CodecError, Decoder, Encoder};
 use super::parse::{header_line, split_inline};
 use super::value::number_line;
 
+/// The detail of a bulk string over [`RespLimits::max_bulk_len`], or of an array request
+/// over [`RespLimits::max_request_len`]: `redis-server`'s words for a bulk length over its
+/// `proto-max-bulk-len`.
+const BULK_TOO_LONG: &str = "invalid bulk length";
+
+/// The detail of an inline line over its limit, in `redis-server`'s words.
+const INLINE_TOO_LONG: &str = "too big inline request";
+
+/// `expected '$', got 'X'` for every printable ASCII `X`, one after another, each
+/// [`EXPECTED_LEN`] bytes: the detail must be `'static`, and redis-server names the byte.
+const EXPECTED_LEN: usize = 21;
+const EXPECTED_TABLE: [u8; 95 * EXPECTED_LEN] = {
+    let pattern = b"expected '$', got 'X'";
+    let mut table = [0u8; 95 * EXPECTED_LEN];
+    let mut i = 0;
+    while i < 95 {
+        let mut j = 0;
+        while j < EXPECTED_LEN {
+            table[i * EXPECTED_LEN + j] = pattern[j];
+            j += 1;
+        }
+        table[i * EXPECTED_LEN + 19] = b' ' + i as u8;
+        i += 1;
+    }
+    table
+};
+const EXPECTED_TEXT: &str = match std::str::from_utf8(&EXPECTED_TABLE) {
+    Ok(text) => text,
+    Err(_) => panic!("the table is ASCII"),
+};
+
+/// The detail for an array element that does not start with `$`: `expected '$', got 'X'`
+/// as redis-server words it, or just `expected '$'` when `X` is not printable ASCII.
+fn expected_bulk(marker: u8) -> &'static str {
+    if (b' '..=b'~').contains(&marker) {
+        let at = usize::from(marker - b' ') * EXPECTED_LEN;
+        &EXPECTED_TEXT[at..at + EXPECTED_LEN]
+    } else {
+        "expected '$'"
+    }
+}
+
 /// How many argument slots are reserved before the arguments themselves arrive.
 const INITIAL_ARGS: usize = 16;
 
@@ -137,7 +179,7 @@ impl RespCodec {
                         return Ok(None);
                     };
                     if marker != b'$' {
-                        return Err(CodecError::malformed("expected '$'"));
+                        return Err(CodecError::malformed(expected_bulk(marker)));
                     }
                     let Some((len, next)) = header_line(src, *pos)? else {
                         return Ok(None);
@@ -146,11 +188,17 @@ impl RespCodec {
                         return Err(CodecError::malformed("invalid bulk length"));
                     }
                     if len as u64 > limits.max_bulk_len as u64 {
-                        return Err(CodecError::frame_too_long(limits.max_bulk_len));
+                        return Err(CodecError::frame_too_long_because(
+                            limits.max_bulk_len,
+                            BULK_TOO_LONG,
+                        ));
                     }
                     let len = len as usize;
                     if next + len + 2 > limits.max_request_len {
-                        return Err(CodecError::frame_too_long(limits.max_request_len));
+                        return Err(CodecError::frame_too_long_because(
+                            limits.max_request_len,
+                            BULK_TOO_LONG,
+                        ));
                     }
                     *pos = next;
                     *bulk = Some(len);
@@ -190,7 +238,7 @@ impl RespCodec {
         let start = scanned.min(window_end);
         let Some(offset) = memchr::memchr(b'\n', &src[start..window_end]) else {
             if src.len() > max {
-                return Err(CodecError::frame_too_long(max));
+                return Err(CodecError::frame_too_long_because(max, INLINE_TOO_LONG));
             }
             self.progress = Progress::Inline {
                 scanned: window_end,
@@ -319,7 +367,7 @@ mod tests {
     fn limits_fail_as_soon_as_the_header_arrives() {
         // A bulk over max_bulk_len: the header alone is enough.
         let err = decode_str(b"*1\r\n$17\r\n").unwrap_err();
-        assert_eq!(err, CodecError::frame_too_long(16));
+        assert_eq!(err, CodecError::frame_too_long_because(16, BULK_TOO_LONG));
         // Exactly max_bulk_len is fine.
         let ok = decode_str(b"*1\r\n$16\r\n0123456789abcdef\r\n").unwrap();
         assert_eq!(ok.len(), 1);
@@ -332,10 +380,10 @@ mod tests {
         let err =
             decode_str(b"*4\r\n$16\r\n0123456789abcdef\r\n$16\r\n0123456789abcdef\r\n$16\r\n")
                 .unwrap_err();
-        assert_eq!(err, CodecError::frame_too_long(64));
+        assert_eq!(err, CodecError::frame_too_long_because(64, BULK_TOO_LONG));
         // An inline line over max_inline_len, noticed before its end.
         let err = decode_str(&[b'x'; 33]).unwrap_err();
-        assert_eq!(err, CodecError::frame_too_long(32));
+        assert_eq!(err, CodecError::frame_too_long_because(32, INLINE_TOO_LONG));
         assert_eq!(decode_str(&[b'x'; 32]).unwrap(), Vec::<Vec<Bytes>>::new());
     }
 
