@@ -80,6 +80,9 @@ fn main() {
     let bound = common
         .builder()
         .write_watermarks(resp::watermarks(common.max_pending))
+        // After a protocol error redis-server closes within some tens of milliseconds; a
+        // 2 s linger let a flooding client push megabytes per error into the server.
+        .linger(std::time::Duration::from_millis(50))
         .pipeline(move || Pipeline::new(RespCodec::new(limits), RespHandler::new(store.clone())))
         .bind();
     common.run("resp_server", bound);

@@ -56,4 +56,17 @@ if ! "$venv/bin/python3" -c 'import redis, sys; sys.exit(redis.__version__ != "5
   fi
 fi
 
+# npm packages the tests use, pinned, installed under .node: node-redis's default client
+# (HELLO 3 on connect) drives the RESP sample.
+node_packages=(redis@6.3.1)
+if command -v npm >/dev/null 2>&1; then
+  if ! grep -q '"version": "6.3.1"' .node/node_modules/redis/package.json 2>/dev/null; then
+    echo "installing test packages into .node: ${node_packages[*]}"
+    npm install --silent --no-audit --no-fund --prefix .node "${node_packages[@]}" >/dev/null ||
+      { echo "scripts/test.sh: npm could not install ${node_packages[*]} into .node" >&2; exit 1; }
+  fi
+else
+  echo "scripts/test.sh: no npm here: the node-redis test will be skipped (install Node.js and npm to run it)" >&2
+fi
+
 cargo test --workspace --locked "$@"

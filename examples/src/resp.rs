@@ -1678,6 +1678,17 @@ impl Handler for RespHandler {
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, args: Vec<Bytes>) {
+        // QUIT (what node-redis sends to say goodbye): `+OK`, then the connection closes once
+        // it is flushed, as redis-server does. Outside a transaction only, as there.
+        if self.transaction.is_none()
+            && args
+                .first()
+                .is_some_and(|n| n.eq_ignore_ascii_case(b"quit"))
+        {
+            ctx.write(RespValue::simple("OK"));
+            ctx.close();
+            return;
+        }
         let reply = self.handle(&args, ctx.now());
         // After the command: a reply to HELLO is in the protocol it chose, as in redis.
         let resp3 = self.resp3;

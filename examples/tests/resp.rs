@@ -1181,6 +1181,55 @@ fn redis_py_default_client_works() {
     server.shutdown(Duration::from_secs(5));
 }
 
+/// What node-redis's default client does: `HELLO 3` on connect, commands, a `MULTI`
+/// transaction and a pipeline, then `QUIT`.
+const NODE_REDIS_SCRIPT: &str = r#"
+const { createClient } = require(process.argv[1]);
+(async () => {
+  const c = createClient({ url: 'redis://127.0.0.1:' + process.argv[2] });
+  c.on('error', e => { console.error('client error', e.message); process.exit(1); });
+  await c.connect();
+  if (await c.ping() !== 'PONG') throw new Error('ping');
+  if (await c.set('nk', 'v') !== 'OK' || await c.get('nk') !== 'v') throw new Error('set/get');
+  if (await c.incr('nn') !== 1) throw new Error('incr');
+  const t = await c.multi().set('na', '1').incrBy('na', 5).get('na').exec();
+  if (JSON.stringify(t) !== '["OK",6,"6"]') throw new Error('multi ' + JSON.stringify(t));
+  const p = await c.multi().set('nb', '2').get('nb').execAsPipeline();
+  if (JSON.stringify(p) !== '["OK","2"]') throw new Error('pipeline ' + JSON.stringify(p));
+  await c.quit();
+  console.log('node-redis ok');
+})().catch(e => { console.error(e); process.exit(1); });
+"#;
+
+#[test]
+fn node_redis_default_client_works() {
+    // ./scripts/test.sh installs node-redis (npm package `redis`, pinned) under .node/.
+    let module =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.node/node_modules/redis");
+    let node = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("node"))
+        .find(|p| p.is_file());
+    let (Some(node), true) = (node, module.is_dir()) else {
+        eprintln!(
+            "SKIPPED node_redis_default_client_works: node or {} missing (./scripts/test.sh \
+             installs them)",
+            module.display()
+        );
+        return;
+    };
+    let (server, _store) = resp_server(RespLimits::default());
+    let port = server.local_addr().port().to_string();
+    let output = run(
+        Command::new(node).args(["-e", NODE_REDIS_SCRIPT, module.to_str().unwrap(), &port]),
+        WAIT,
+    );
+    assert!(
+        output.status.success() && output.stdout.contains("node-redis ok"),
+        "node-redis: {output:?}"
+    );
+    server.shutdown(Duration::from_secs(5));
+}
+
 #[test]
 fn redis_cli_speaks_resp3_after_hello() {
     let (server, _store) = resp_server(RespLimits::default());
