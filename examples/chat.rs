@@ -214,12 +214,12 @@ impl Handler for Chat {
 }
 
 /// What the longest message a receiver can be sent costs against its output limit:
-/// `<nick>: <text>\n` with the longest nick and line, and weft's 64 bytes of bookkeeping
+/// `<nick>: <text>\n` with the longest nick and line, and weft's 128 bytes of bookkeeping
 /// for a separately queued message. A smaller `--max-pending` would disconnect every
 /// receiver of one legitimate message, so it is refused at start.
 fn longest_message_cost(max_line: usize) -> usize {
     const MAX_NICK: usize = 32;
-    const CHUNK_OVERHEAD: usize = 64;
+    const CHUNK_OVERHEAD: usize = 128;
     max_line.saturating_add(MAX_NICK + ": ".len() + 1 + CHUNK_OVERHEAD)
 }
 

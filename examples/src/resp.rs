@@ -72,14 +72,14 @@
 //! The common contract of the sample servers (`docs/protocols.md`, "Common to every sample
 //! server") holds: what one connection's queued output costs never passes its output limit
 //! (`--max-pending`), counted as weft counts it (`docs/flow-control.md`): encoded bytes, plus
-//! 64 bytes per separately queued chunk, and only those 64 bytes for a *shared* chunk.
+//! 128 bytes per separately queued chunk, and only those 128 bytes for a *shared* chunk.
 //!
 //! * **Zero-copy replies.** [`execute`] answers `GET` and `MGET` with the stored values
 //!   themselves ([`Reply::Stored`], [`Reply::StoredArray`]). A value of at least
 //!   [`SHARE_AT`] bytes is queued with [`Context::write_shared`], referenced rather than
 //!   copied: the store holds it anyway, and it owns its own allocation (copied out of its
 //!   request when stored), so the reference pins nothing else. The RESP framing around it
-//!   goes out as small chunks. So `MGET` of one 1 MiB value 1023 times costs about 143 KB
+//!   goes out as small chunks. So `MGET` of one 1 MiB value 1023 times costs about 275 KB
 //!   of the limit, not 1 GiB of memory, and the bytes on the wire are the same as
 //!   [`RespCodec`](weft::codec::RespCodec) would encode ([`Reply::into_value`]). Smaller
 //!   values are copied, up to [`COPY_BUDGET`] per reply; the rest of that reply is shared.
@@ -1243,7 +1243,7 @@ pub const SHARE_AT: usize = 1024;
 
 /// Once one reply has copied this many bytes of stored values, its further values are sent
 /// shared whatever their length: so the copied part of a reply never passes this, and a
-/// reply carrying stored values costs at most this plus about 150 bytes per value.
+/// reply carrying stored values costs at most this plus about 280 bytes per value.
 pub const COPY_BUDGET: usize = 64 * 1024;
 
 /// What a queued chunk costs against the output limit on top of its bytes (weft's
@@ -1262,7 +1262,7 @@ pub fn reply_too_large(limit: usize) -> RespValue {
 /// queued output costs more than half the limit (at most 64 KiB, weft's default), and
 /// resumes below half of that. A client that pipelines requests without reading is thus
 /// paused with at least half the limit still free, room for any reply that carries stored
-/// values (at most [`COPY_BUDGET`] plus about 150 bytes per value) with the default
+/// values (at most [`COPY_BUDGET`] plus about 280 bytes per value) with the default
 /// `--max-pending`.
 pub fn watermarks(max_pending: usize) -> WriteWatermarks {
     let high = (max_pending / 2).clamp(1, 64 * 1024);
@@ -1305,7 +1305,7 @@ enum Written {
 ///
 /// If no value is to be shared (see [`SHARE_AT`], [`COPY_BUDGET`]), the reply is encoded
 /// through `ctx.write` as any other. Otherwise each shared value is queued with
-/// [`Context::write_shared`], costing 64 bytes of the output limit instead of its length
+/// [`Context::write_shared`], costing 128 bytes of the output limit instead of its length
 /// (the store holds the value anyway, and it was copied out of its request when stored, so
 /// sharing it pins nothing else); the framing around it (`*N\r\n`, `$len\r\n`, `\r\n`)
 /// and the copied values go out as small chunks of one buffer with

@@ -183,7 +183,7 @@ impl<'a, H: Handler> Context<'a, H> {
 
     /// Queues already-encoded bytes that the server holds anyway (a stored value the reply
     /// refers to without copying it): they count against the output limit only for their
-    /// bookkeeping (64 bytes), not their length, so a large stored value can be sent to a
+    /// bookkeeping (128 bytes), not their length, so a large stored value can be sent to a
     /// connection whose limit is smaller. The watermarks count them the same way, so a
     /// client that asks for the same large value many times is still paused.
     ///
