@@ -68,7 +68,9 @@ fn stalling_child_entry() {
     }
     child_logging();
     let server = builder(1)
-        .stall_threshold(Some(Duration::from_millis(10)))
+        // 30 ms: a 50 ms sleep is always caught (the watchdog looks every 15 ms), and a busy
+        // test machine's scheduler is unlikely to hold the reactor that long by itself.
+        .stall_threshold(Some(Duration::from_millis(30)))
         .stuck_threshold(Duration::from_millis(300))
         .pipeline(|| Pipeline::new(LineCodec::new(64), Sleepy))
         .bind()
