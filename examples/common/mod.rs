@@ -33,6 +33,7 @@ impl Flags {
             };
             let (name, value) = match flag.split_once('=') {
                 Some((n, v)) => (n.to_string(), v.to_string()),
+                None if SWITCHES.contains(&flag) => (flag.to_string(), String::new()),
                 None => {
                     let value = args
                         .next()
@@ -46,6 +47,20 @@ impl Flags {
             pairs.push((name, value));
         }
         Flags { program, pairs }
+    }
+
+    /// Every value given for `--name`, in order (for a flag that may repeat).
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.pairs
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// True when `--name` was given (a switch, see [`SWITCHES`], takes no value).
+    pub fn has(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(n, _)| n == name)
     }
 
     /// The last value given for `--name`, parsed, or `default`.
@@ -131,6 +146,9 @@ impl Flags {
         std::thread::available_parallelism().map_or(1, usize::from)
     }
 }
+
+/// Flags that take no value.
+pub const SWITCHES: [&str; 1] = ["proxy-protocol-out"];
 
 /// The longest duration a flag accepts, in seconds (about 31 years).
 pub const MAX_SECONDS: f64 = 1e9;

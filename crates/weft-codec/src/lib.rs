@@ -40,6 +40,7 @@ pub mod http;
 pub mod length_delimited;
 pub mod line;
 pub mod pair;
+pub mod proxy_protocol;
 pub mod resp;
 pub mod testing;
 

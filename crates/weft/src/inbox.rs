@@ -110,6 +110,14 @@ pub(crate) enum Command {
     Shutdown { deadline: Instant },
     /// A connection paused for a congested inbox may read again.
     Resume { token: Token },
+    /// A dial from another thread (a `conn::RemoteDial`, typed there).
+    Dial(Box<dyn Any + Send>),
+    /// A dialled connection's name lookup, done on the pool.
+    Resolved {
+        token: Token,
+        attempt: u64,
+        result: std::io::Result<Vec<SocketAddr>>,
+    },
 }
 
 impl Command {
@@ -143,6 +151,8 @@ impl fmt::Debug for Command {
             Command::Task(_) => f.write_str("Task"),
             Command::Shutdown { .. } => f.write_str("Shutdown"),
             Command::Resume { token } => write!(f, "Resume({token:?})"),
+            Command::Dial(_) => f.write_str("Dial"),
+            Command::Resolved { token, .. } => write!(f, "Resolved({token:?})"),
         }
     }
 }

@@ -75,6 +75,7 @@ mod admission;
 pub mod bench_internals;
 mod config;
 mod conn;
+mod dial;
 mod error;
 mod flood;
 mod group;
@@ -132,6 +133,9 @@ pub mod docs {
 
 pub use bytes::{Bytes, BytesMut};
 pub use config::{AcceptMode, Idle, IdleTimeouts, WriteWatermarks};
+pub use dial::{
+    Backoff, ConnectError, ConnectErrorKind, Connected, Dial, DEFAULT_CONNECT_TIMEOUT,
+};
 pub use error::{CloseReason, Error, Initiator};
 pub use group::Group;
 pub use handle::{ConnectionHandle, WriteError};
@@ -141,4 +145,4 @@ pub use pipeline::{
     Context, Handler, Identity, Pipeline, PipelineBuilder, SimplePipeline, Stage, Then,
 };
 pub use pool::{Cancellation, OffloadError};
-pub use server::{MetricsHandle, Server, ServerBuilder, ShutdownHandle};
+pub use server::{Client, MetricsHandle, Server, ServerBuilder, ShutdownHandle};

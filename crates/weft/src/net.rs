@@ -50,6 +50,11 @@ pub(crate) fn bind_listener(
     Ok(TcpListener::from_std(socket.into()))
 }
 
+/// `SO_LINGER` 0: closing the socket sends a reset and drops unsent data.
+pub(crate) fn set_linger_zero(stream: &TcpStream) -> io::Result<()> {
+    SockRef::from(stream).set_linger(Some(Duration::ZERO))
+}
+
 /// Applies the configured options to a freshly accepted stream.
 pub(crate) fn apply_child_options(stream: &TcpStream, opts: &ChildOptions) -> io::Result<()> {
     let sock = SockRef::from(stream);

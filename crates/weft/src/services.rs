@@ -59,6 +59,8 @@ pub(crate) enum TimerEvent {
     CloseDeadline(Token),
     /// A connection's current frame may have been arriving for too long.
     FrameDeadline(Token),
+    /// A dial's attempt (or name lookup) ran out of time.
+    ConnectDeadline(Token),
 }
 
 impl TimerEvent {
@@ -68,7 +70,8 @@ impl TimerEvent {
             TimerEvent::Idle(t)
             | TimerEvent::User(t, _)
             | TimerEvent::CloseDeadline(t)
-            | TimerEvent::FrameDeadline(t) => t,
+            | TimerEvent::FrameDeadline(t)
+            | TimerEvent::ConnectDeadline(t) => t,
         }
     }
 }
@@ -108,6 +111,8 @@ pub(crate) struct ReactorCore {
     /// This reactor's own counters (also in `metrics`), held directly for the hot path.
     counters: Arc<ReactorCounters>,
     admission: Arc<Admission>,
+    /// Shutdown began: no new dial starts.
+    stopping: bool,
 }
 
 impl ReactorCore {
@@ -137,7 +142,18 @@ impl ReactorCore {
             counters: metrics.reactors[index].clone(),
             metrics,
             admission,
+            stopping: false,
         }
+    }
+
+    /// True once shutdown began (dials fail with `Stopped`).
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping
+    }
+
+    /// Shutdown began.
+    pub(crate) fn set_stopping(&mut self) {
+        self.stopping = true;
     }
 
     /// This reactor's index among the server's reactors.

@@ -350,7 +350,7 @@ where
             Io::Embedded(Box::default()),
             ([127, 0, 0, 1], port).into(),
             pipeline,
-            self.core.admission().admit(),
+            Some(self.core.admission().admit()),
             &self.core,
         );
         self.slots.push(Slot {
@@ -551,6 +551,21 @@ where
                     conn.flush_dirty(&mut self.core);
                 }
             }
+            // An embedded reactor cannot dial: every dial fails (a splice's caller gets its
+            // held bytes back, as after any failed dial).
+            for slot in &mut self.slots {
+                let Some(conn) = slot.conn.as_mut() else {
+                    continue;
+                };
+                for dial in conn.core.take_dials() {
+                    worked = true;
+                    let err = crate::ConnectError::new(crate::ConnectErrorKind::Stopped, None);
+                    dial.notify.deliver(&self.core, Err(err));
+                    if dial.splice_with.is_some() {
+                        conn.peer_gone(&mut self.core, CloseReason::Reset, true);
+                    }
+                }
+            }
             for slot in &mut self.slots {
                 if slot.conn.as_ref().is_some_and(|c| c.core.is_closed()) {
                     let conn = slot.conn.take().expect("checked");
@@ -601,6 +616,16 @@ where
         _permit: crate::admission::OpenPermit,
     ) {
         // No acceptor feeds an embedded reactor; dropping the stream refuses it.
+    }
+
+    fn dial(&mut self, request: Box<dyn std::any::Any + Send>) {
+        // An embedded reactor has no sockets to dial with.
+        if let Ok(request) = request.downcast::<crate::conn::RemoteDial>() {
+            (request.then)(Err(crate::ConnectError::new(
+                crate::ConnectErrorKind::Stopped,
+                None,
+            )));
+        }
     }
 
     fn shutdown(&mut self, deadline: Instant) {

@@ -91,10 +91,12 @@ impl ConnCore {
 
     /// The close deadline passed (any → CLOSED): output still queued is discarded.
     pub(super) fn close_deadline_passed(&mut self) {
-        let reason = self
-            .phase
-            .closing_reason()
-            .unwrap_or(CloseReason::CloseTimeout);
+        let reason = match self.phase.closing_reason() {
+            Some(reason) => reason,
+            // A spliced session that ran on through the shutdown until its deadline.
+            None if self.splice_shutting_down() => CloseReason::Shutdown,
+            None => CloseReason::CloseTimeout,
+        };
         if self.out.is_empty() {
             self.phase.finish(reason);
             return;
@@ -127,6 +129,15 @@ impl<P: Drive> Connection<P> {
 
     /// Server shutdown: close gracefully, abort whatever is left at `deadline`.
     pub(crate) fn shutdown(&mut self, reactor: &mut ReactorCore, deadline: Instant) {
+        if self.core.is_connecting() {
+            self.core.abandon_dial(reactor);
+            return;
+        }
+        if self.core.splice_shutdown() {
+            // A relayed session runs on until the deadline (then it is cut off).
+            self.core.arm_close_deadline(reactor, deadline);
+            return;
+        }
         self.core.request_close(CloseReason::Shutdown);
         self.core.arm_close_deadline(reactor, deadline);
         self.settle(reactor, true);
@@ -142,6 +153,9 @@ impl<P: Drive> Connection<P> {
             .unwrap_or(CloseReason::Reset);
         let Connection { core, pipeline, .. } = &mut self;
         core.cancel_all_timers(reactor);
+        core.cancel_connect_timer(reactor);
+        // A dial that never came up never opened: no `on_inactive`, no log of a close.
+        let opened = !core.is_connecting();
         if let Some(shared) = &core.shared {
             shared.close();
         }
@@ -150,6 +164,9 @@ impl<P: Drive> Connection<P> {
             if let Err(e) = reactor.registry().deregister(stream) {
                 tracing::debug!(conn = %core.id, error = %e, "deregister failed");
             }
+        }
+        if !opened {
+            return;
         }
         guarded(core, reactor, Some(Callback::Inactive), |core, reactor| {
             pipeline.inactive(core, reactor, reason)

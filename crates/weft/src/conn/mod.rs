@@ -49,7 +49,9 @@
 mod close;
 mod drive;
 mod guard;
+mod link;
 mod outbound;
+mod pipe;
 mod read;
 mod state;
 mod timers;
@@ -57,6 +59,8 @@ mod transport;
 mod write;
 
 pub(crate) use drive::Drive;
+pub(crate) use link::{pump, DialRequest, Notify, OnConnect, RemoteDial};
+pub(crate) use pipe::{DynDrive, NoPipeline, Pipe};
 pub(crate) use outbound::{Flushed, Outbound};
 pub(crate) use transport::Io;
 #[cfg(feature = "test-util")]
@@ -127,6 +131,8 @@ pub(crate) struct ConnCore {
     pub(crate) groups: Vec<std::sync::Weak<crate::group::GroupShared>>,
     /// What other threads see of this connection; made by the first handle or offload.
     shared: Option<Arc<ConnShared>>,
+    /// Dials, a dial under way, a splice (see `link.rs`); `None` for most connections.
+    link: Option<Box<link::Link>>,
 }
 
 impl ConnCore {
@@ -175,8 +181,9 @@ pub(crate) struct Connection<P> {
     /// whenever the connection is between frames.
     read_buf: BytesMut,
     pipeline: P,
-    /// This connection's place in the server's open count, given back when it is dropped.
-    _permit: OpenPermit,
+    /// This connection's place in the server's open count, given back when it is dropped
+    /// (dialled connections do not count against the accept limit).
+    _permit: Option<OpenPermit>,
 }
 
 impl<P: Drive> Connection<P> {
@@ -186,7 +193,7 @@ impl<P: Drive> Connection<P> {
         io: Io,
         peer: SocketAddr,
         pipeline: P,
-        permit: OpenPermit,
+        permit: Option<OpenPermit>,
         reactor: &ReactorCore,
     ) -> Self {
         Connection {
@@ -215,6 +222,7 @@ impl<P: Drive> Connection<P> {
                 user_timers: Vec::new(),
                 groups: Vec::new(),
                 shared: None,
+                link: None,
             },
             read_buf: BytesMut::new(),
             pipeline,
@@ -264,7 +272,11 @@ impl<P: Drive> Connection<P> {
         } else {
             core.mark_dirty(reactor);
         }
-        if core.out.has_writability_change() || core.overflow_notice {
+        if core.is_spliced() {
+            // A splice's flow control is the coupling's (see `link.rs`), not the pipeline's.
+            let _ = core.out.take_writability_change();
+            core.advance_splice();
+        } else if core.out.has_writability_change() || core.overflow_notice {
             guarded(
                 core,
                 reactor,

@@ -104,6 +104,9 @@ pub(crate) struct Reading {
     /// Paused because this connection's writes or broadcasts found another reactor's inbox
     /// congested (see "Congestion" in `inbox.rs`), until a `Resume`.
     pub(crate) congestion_paused: bool,
+    /// Paused by a coupling: this connection is spliced and its peer cannot take more now
+    /// (or its splice is being set up). See `link.rs`.
+    pub(crate) coupled_paused: bool,
     /// The peer closed its sending side (a read returned 0): READ-CLOSED.
     pub(crate) peer_eof: bool,
     /// `poll` reported a hang-up or error: the end of the stream (or a reset) waits behind
@@ -117,7 +120,10 @@ impl Reading {
     /// Neither pause holds.
     #[inline]
     pub(crate) fn unpaused(self) -> bool {
-        !self.user_paused && !self.backpressure_paused && !self.congestion_paused
+        !self.user_paused
+            && !self.backpressure_paused
+            && !self.congestion_paused
+            && !self.coupled_paused
     }
 }
 

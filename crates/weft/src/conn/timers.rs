@@ -182,6 +182,10 @@ impl<P: Drive> Connection<P> {
                     );
                 }
             }
+            TimerEvent::ConnectDeadline(_) => {
+                core.connect_deadline(reactor);
+                return;
+            }
             TimerEvent::CloseDeadline(_) => {
                 if core.close_timer != Some(key) {
                     return;

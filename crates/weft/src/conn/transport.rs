@@ -15,6 +15,8 @@ pub(crate) enum Io {
     /// Constructed only by the embedded pipeline (feature `test-util`).
     #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
     Embedded(Box<MemoryIo>),
+    /// A dialled connection between attempts (looking a name up): no socket yet.
+    Unconnected,
 }
 
 /// A socket stand-in: bytes pushed by a test, bytes written by the connection.
@@ -37,7 +39,23 @@ impl Io {
     pub(crate) fn tcp(&mut self) -> Option<&mut TcpStream> {
         match self {
             Io::Tcp(stream) => Some(stream),
-            Io::Embedded(_) => None,
+            Io::Embedded(_) | Io::Unconnected => None,
+        }
+    }
+
+    /// The local address of the socket (`None` for an in-memory transport).
+    pub(crate) fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Io::Tcp(stream) => stream.local_addr().ok(),
+            Io::Embedded(_) | Io::Unconnected => None,
+        }
+    }
+
+    /// Makes closing the socket send a reset (`SO_LINGER` 0) rather than a FIN: for a
+    /// splice whose other side was reset.
+    pub(crate) fn reset_on_close(&mut self) {
+        if let Io::Tcp(stream) = self {
+            let _ = net::set_linger_zero(stream);
         }
     }
 
@@ -57,6 +75,7 @@ impl Io {
                 buf.extend_from_slice(&mem.inbound.split_to(n));
                 Ok(n)
             }
+            Io::Unconnected => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
 
@@ -64,6 +83,7 @@ impl Io {
         match self {
             Io::Tcp(stream) => net::send(stream, buf),
             Io::Embedded(mem) => mem.accept(&[IoSlice::new(buf)]),
+            Io::Unconnected => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
 
@@ -71,6 +91,7 @@ impl Io {
         match self {
             Io::Tcp(stream) => net::send_vectored(stream, bufs),
             Io::Embedded(mem) => mem.accept(bufs),
+            Io::Unconnected => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
 
@@ -81,6 +102,7 @@ impl Io {
                 mem.fin_sent = true;
                 Ok(())
             }
+            Io::Unconnected => Ok(()),
         }
     }
 }

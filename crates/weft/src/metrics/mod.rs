@@ -29,6 +29,8 @@ use histogram::{bump, Histogram};
 pub(crate) struct ReactorCounters {
     open: AtomicUsize,
     accepted: AtomicU64,
+    dialled: AtomicU64,
+    connect_failures: AtomicU64,
     closed: AtomicU64,
     closed_by: [AtomicU64; CloseReason::ALL.len()],
     bytes_read: AtomicU64,
@@ -69,6 +71,17 @@ impl ReactorCounters {
     pub(crate) fn opened(&self) {
         self.open.store(self.open.load(Relaxed) + 1, Relaxed);
         bump(&self.accepted, 1);
+    }
+
+    /// A dialled connection came up (it is open from now on, as an accepted one).
+    pub(crate) fn dialled(&self) {
+        self.open.store(self.open.load(Relaxed) + 1, Relaxed);
+        bump(&self.dialled, 1);
+    }
+
+    /// A dial failed: every target was tried.
+    pub(crate) fn connect_failed(&self) {
+        bump(&self.connect_failures, 1);
     }
 
     pub(crate) fn closed(&self, reason: CloseReason) {
@@ -128,6 +141,8 @@ impl ReactorCounters {
         ReactorMetrics {
             open_connections: self.open.load(Relaxed),
             accepted: self.accepted.load(Relaxed),
+            dialled: self.dialled.load(Relaxed),
+            connect_failures: self.connect_failures.load(Relaxed),
             closed: self.closed.load(Relaxed),
             closed_by: std::array::from_fn(|i| self.closed_by[i].load(Relaxed)),
             bytes_read: self.bytes_read.load(Relaxed),
@@ -194,6 +209,8 @@ impl Metrics {
         MetricsSnapshot {
             open_connections: reactors.iter().map(|r| r.open_connections).sum(),
             accepted: reactors.iter().map(|r| r.accepted).sum(),
+            dialled: reactors.iter().map(|r| r.dialled).sum(),
+            connect_failures: reactors.iter().map(|r| r.connect_failures).sum(),
             bytes_read: reactors.iter().map(|r| r.bytes_read).sum(),
             bytes_written: reactors.iter().map(|r| r.bytes_written).sum(),
             accept_errors: self.accept_errors.load(Relaxed),
@@ -214,6 +231,10 @@ pub struct ReactorMetrics {
     pub open_connections: usize,
     /// Connections handed to this reactor since it started.
     pub accepted: u64,
+    /// Dialled connections that came up on this reactor.
+    pub dialled: u64,
+    /// Dials on this reactor that failed (every target tried).
+    pub connect_failures: u64,
     /// Connections this reactor has closed.
     pub closed: u64,
     /// Of those, how many closed for each reason, in [`CloseReason::ALL`] order (see
@@ -265,6 +286,10 @@ pub struct MetricsSnapshot {
     pub open_connections: usize,
     /// Connections accepted since start.
     pub accepted: u64,
+    /// Dialled connections that came up since start.
+    pub dialled: u64,
+    /// Dials that failed since start.
+    pub connect_failures: u64,
     /// Bytes read over all reactors.
     pub bytes_read: u64,
     /// Bytes written over all reactors.

@@ -68,6 +68,18 @@ impl MetricsSnapshot {
         );
         out.sample("weft_connections_accepted_total", "", self.accepted);
         out.family(
+            "weft_connections_dialled_total",
+            "counter",
+            "Outbound connections that came up since start.",
+        );
+        out.sample("weft_connections_dialled_total", "", self.dialled);
+        out.family(
+            "weft_connect_failures_total",
+            "counter",
+            "Outbound dials that failed (every target tried) since start.",
+        );
+        out.sample("weft_connect_failures_total", "", self.connect_failures);
+        out.family(
             "weft_connections_closed_total",
             "counter",
             "Connections closed, by why.",

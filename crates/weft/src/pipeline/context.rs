@@ -5,17 +5,18 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use weft_codec::Encoder;
+use weft_codec::{Decoder, Encoder};
 
 use crate::config::WriteWatermarks;
-use crate::conn::ConnCore;
+use crate::conn::{ConnCore, DialRequest, Notify};
+use crate::dial::{ConnectError, Connected, Dial};
 use crate::error::{CloseReason, Error};
 use crate::group::Group;
 use crate::handle::ConnectionHandle;
 use crate::id::{ConnectionId, TimerId};
 use crate::inbox::Command;
 use crate::pipeline::drive::Continuation;
-use crate::pipeline::Handler;
+use crate::pipeline::{Handler, Pipeline, Stage};
 use crate::pool::{Cancellation, OffloadError};
 use crate::services::ReactorCore;
 use crate::shared::ConnShared;
@@ -138,6 +139,12 @@ impl<'a, H: Handler> Context<'a, H> {
     /// The peer's address.
     pub fn peer_addr(&self) -> SocketAddr {
         self.conn.peer
+    }
+
+    /// This end's address: where the peer connected to, for an accepted connection
+    /// (`None` in an [`EmbeddedPipeline`](crate::testing::EmbeddedPipeline)).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.conn.io.local_addr()
     }
 
     /// The index of the reactor that owns this connection.
@@ -367,6 +374,135 @@ impl<'a, H: Handler> Context<'a, H> {
             shared.end_job();
         }
         submitted
+    }
+
+    /// Opens a connection to `dial` on this connection's own reactor, with `pipeline`, and
+    /// runs `then` with this handler once it is up (the new pipeline's `on_active` has
+    /// run) or every target failed. The new connection is served like an accepted one
+    /// (the server's output limit, watermarks, idle and frame timeouts, half-close), and
+    /// lives on its own: it stays open when this one closes, unless its handler closes it.
+    ///
+    /// Nothing blocks: a host name is looked up on the worker pool, and each attempt is
+    /// bounded by [`Dial::timeout`]. `then` is dropped unrun if this connection has closed
+    /// by then. See `docs/client.md`.
+    ///
+    /// ```no_run
+    /// use weft::codec::LineCodec;
+    /// use weft::{Bytes, Context, Dial, Handler, Pipeline};
+    ///
+    /// /// The backend side: hands every line it gets to the client through its handle.
+    /// struct Backend(weft::ConnectionHandle);
+    ///
+    /// impl Handler for Backend {
+    ///     type In = Bytes;
+    ///     type Out = Bytes;
+    ///     fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: Bytes) {
+    ///         let mut line = line.to_vec();
+    ///         line.push(b'\n');
+    ///         let _ = self.0.write(Bytes::from(line));
+    ///     }
+    /// }
+    ///
+    /// /// The client side: dials the backend when the client connects.
+    /// #[derive(Default)]
+    /// struct Front {
+    ///     backend: Option<weft::ConnectionHandle>,
+    /// }
+    ///
+    /// impl Handler for Front {
+    ///     type In = Bytes;
+    ///     type Out = Bytes;
+    ///     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
+    ///         let me = ctx.handle();
+    ///         let dial = Dial::to("127.0.0.1:7000").expect("an address");
+    ///         let backend = Pipeline::new(LineCodec::new(8192), Backend(me));
+    ///         ctx.connect(dial, backend, |front, ctx, result| match result {
+    ///             Ok(up) => front.backend = Some(up.into_handle()),
+    ///             Err(e) => {
+    ///                 ctx.write(Bytes::from(format!("backend down: {e}")));
+    ///                 ctx.close();
+    ///             }
+    ///         });
+    ///     }
+    ///     fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: Bytes) {
+    ///         if let Some(backend) = &self.backend {
+    ///             let mut line = line.to_vec();
+    ///             line.push(b'\n');
+    ///             let _ = backend.write(Bytes::from(line));
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn connect<C2, S2, H2, T>(&mut self, dial: Dial, pipeline: Pipeline<C2, S2, H2>, then: T)
+    where
+        C2: Decoder + Encoder<H2::Out> + 'static,
+        S2: Stage<In = C2::Item, Fwd = H2::In>,
+        H2: Handler,
+        T: FnOnce(&mut H, &mut Context<'_, H>, Result<Connected, ConnectError>) + Send + 'static,
+    {
+        let notify = self.notify(then);
+        self.conn.request_dial(DialRequest {
+            dial,
+            pipeline: Some(Box::new(pipeline)),
+            notify,
+            splice_with: None,
+        });
+    }
+
+    /// Dials `dial` and splices this connection to the new one: from now on weft relays
+    /// bytes between the two sockets itself, in both directions, without the codec, and
+    /// this handler receives no more messages (it still gets timers, idle events and
+    /// `on_inactive`). `then` runs once the other side is up, or every target failed.
+    ///
+    /// The coupling is complete (see `docs/client.md`):
+    ///
+    /// * bytes this connection sends before the other side is up are held, up to the
+    ///   output limit (then reading stops), and sent first once it is (after the dial's
+    ///   [`preamble`](Dial::preamble));
+    /// * neither side queues more than its output limit: a side stops reading while its
+    ///   peer's queue is above the high watermark and resumes below the low one;
+    /// * an end of stream on one side shuts down the other's sending side once its queue
+    ///   is flushed; a side whose two directions have both ended closes;
+    /// * a reset (or an abort) of either side resets the other at once; any other close of
+    ///   one side closes the other gracefully;
+    /// * at a graceful server shutdown a spliced session runs on until the shutdown
+    ///   deadline.
+    ///
+    /// If the dial fails, the connection is not spliced any more: the bytes it held are
+    /// given back to its decoder, and `then` decides (close, or try elsewhere).
+    pub fn splice<T>(&mut self, dial: Dial, then: T)
+    where
+        T: FnOnce(&mut H, &mut Context<'_, H>, Result<Connected, ConnectError>) + Send + 'static,
+    {
+        if self.conn.splice_peer().is_some() || self.conn.is_spliced() {
+            tracing::warn!(conn = %self.conn.id, "splice: this connection is spliced already");
+            return;
+        }
+        if !self.conn.accepts_writes() {
+            return;
+        }
+        let notify = self.notify(then);
+        self.conn.begin_splice();
+        self.conn.request_dial(DialRequest {
+            dial,
+            pipeline: None,
+            notify,
+            splice_with: Some(self.conn.token),
+        });
+    }
+
+    /// A dial's result, delivered to this connection as a continuation.
+    fn notify<T>(&mut self, then: T) -> Notify
+    where
+        T: FnOnce(&mut H, &mut Context<'_, H>, Result<Connected, ConnectError>) + Send + 'static,
+    {
+        Notify::Conn {
+            token: self.conn.token,
+            make: Box::new(move |result| {
+                let call: Continuation<H> = Box::new(move |handler, ctx| then(handler, ctx, result));
+                Box::new(call)
+            }),
+        }
     }
 
     /// Runs `continuation` later on this reactor (after the current batch), with this

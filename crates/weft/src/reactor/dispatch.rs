@@ -30,6 +30,9 @@ pub(crate) trait Connections<P: Drive> {
         permit: OpenPermit,
     );
 
+    /// Starts a dial made from another thread (a `conn::RemoteDial`).
+    fn dial(&mut self, request: Box<dyn std::any::Any + Send>);
+
     /// Begins the graceful shutdown of every connection, with `deadline` for all of it.
     fn shutdown(&mut self, deadline: Instant);
 
@@ -86,5 +89,13 @@ pub(crate) fn run_command<P: Drive>(target: &mut impl Connections<P>, cmd: Comma
         Command::Resume { token } => {
             target.with_conn(token, |conn, core| conn.core.resume_congested(core))
         }
+        Command::Dial(request) => target.dial(request),
+        Command::Resolved {
+            token,
+            attempt,
+            result,
+        } => target.with_conn(token, |conn, core| {
+            conn.core.on_resolved(core, attempt, result)
+        }),
     }
 }

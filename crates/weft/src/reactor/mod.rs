@@ -45,7 +45,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::admission::{Admission, OpenPermit};
 use crate::config::Config;
-use crate::conn::{Connection, Drive, Io};
+use crate::conn::{pump, Connection, DialRequest, Drive, Io, Notify, Pipe, RemoteDial};
 use crate::error::CloseReason;
 use crate::id::ConnectionId;
 use crate::inbox::{has_local, install_local, take_local, Command, Inbox};
@@ -63,7 +63,7 @@ pub(crate) struct Reactor<F, P> {
     core: ReactorCore,
     poll: Poll,
     events: Events,
-    conns: Slab<Connection<P>>,
+    conns: Slab<Connection<Pipe<P>>>,
     factory: Arc<F>,
     rx: Receiver<Command>,
     /// In `SO_REUSEPORT` mode, this reactor's own listener.
@@ -199,7 +199,9 @@ where
     fn handle_io(&mut self) -> usize {
         let mut listener_ready = false;
         let mut count = 0;
-        for event in self.events.iter() {
+        // Taken for the loop (handling an event needs all of `self`); put back after.
+        let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        for event in events.iter() {
             count += 1;
             match event.token() {
                 WAKER => {}
@@ -211,19 +213,27 @@ where
                     let hangup = event.is_read_closed() || event.is_error();
                     let readable = event.is_readable() || hangup;
                     let writable = event.is_writable() || event.is_error();
-                    conn.on_event(
-                        &mut self.core,
-                        &mut self.reactor_buf,
-                        readable,
-                        writable,
-                        hangup,
-                    );
-                    if conn.core.is_closed() {
-                        remove(&mut self.conns, &mut self.core, token);
+                    if conn.core.is_connecting() {
+                        if conn.core.on_connect_event(&mut self.core) {
+                            conn.dial_up(&mut self.core);
+                        }
+                    } else if conn.core.is_spliced() && conn.core.accepts_writes() {
+                        conn.core.reading.hangup_seen |= hangup;
+                        self.spliced_event(token, writable);
+                    } else {
+                        conn.on_event(
+                            &mut self.core,
+                            &mut self.reactor_buf,
+                            readable,
+                            writable,
+                            hangup,
+                        );
                     }
+                    self.touched(token);
                 }
             }
         }
+        self.events = events;
         if listener_ready {
             self.accept_own();
         }
@@ -296,7 +306,8 @@ where
         let core = &mut self.core;
         // Registered right below; a failure removes it again before anything else runs.
         let token = self.conns.insert_with(|token| {
-            Connection::new(id, token, Io::Tcp(stream), peer, pipeline, permit, core)
+            let pipeline = Pipe::Main(pipeline);
+            Connection::new(id, token, Io::Tcp(stream), peer, pipeline, Some(permit), core)
         });
         let conn = self.conns.get_mut(token).expect("just inserted");
         let stream = conn.core.io.tcp().expect("a TCP connection");
@@ -308,9 +319,7 @@ where
         core.counters().opened();
         tracing::debug!(conn = %id, %peer, reactor = core.index(), "connection opened");
         conn.activate(core);
-        if conn.core.is_closed() {
-            remove(&mut self.conns, core, token);
-        }
+        self.touched(token);
     }
 
     fn serve_ready(&mut self) {
@@ -319,10 +328,12 @@ where
         self.core.counters().ready_served(serving.len());
         for token in serving.drain(..) {
             if let Some(conn) = self.conns.get_mut(token) {
-                conn.on_readable(&mut self.core, &mut self.reactor_buf);
-                if conn.core.is_closed() {
-                    remove(&mut self.conns, &mut self.core, token);
+                if conn.core.is_spliced() && conn.core.accepts_writes() {
+                    self.spliced_event(token, false);
+                } else if !conn.core.is_connecting() {
+                    conn.on_readable(&mut self.core, &mut self.reactor_buf);
                 }
+                self.touched(token);
             }
         }
         self.serving = serving;
@@ -351,6 +362,7 @@ where
             return;
         }
         self.shutdown = Some(deadline);
+        self.core.set_stopping();
         if let Some(mut listener) = self.listener.take() {
             let _ = self.core.registry().deregister(&mut listener);
         }
@@ -375,22 +387,51 @@ where
             if let Some(conn) = self.conns.get_mut(token) {
                 conn.core.abort(crate::CloseReason::Shutdown);
             }
-            remove(&mut self.conns, &mut self.core, token);
+            self.remove(token);
         }
     }
 }
 
-impl<F, P> dispatch::Connections<P> for Reactor<F, P>
+impl<F, P> dispatch::Connections<Pipe<P>> for Reactor<F, P>
 where
     F: Fn() -> P + Send + Sync + 'static,
     P: Drive,
 {
-    fn with_conn(&mut self, token: Token, f: impl FnOnce(&mut Connection<P>, &mut ReactorCore)) {
+    fn with_conn(
+        &mut self,
+        token: Token,
+        f: impl FnOnce(&mut Connection<Pipe<P>>, &mut ReactorCore),
+    ) {
         if let Some(conn) = self.conns.get_mut(token) {
             f(conn, &mut self.core);
-            if conn.core.is_closed() {
-                remove(&mut self.conns, &mut self.core, token);
+            self.touched(token);
+        }
+    }
+
+    fn dial(&mut self, request: Box<dyn std::any::Any + Send>) {
+        match request.downcast::<RemoteDial>() {
+            Ok(remote) => {
+                let RemoteDial { dial, make, then } = *remote;
+                let activity = &self.core.counters().activity;
+                activity.enter(Callback::Factory, 0);
+                let made = panic::catch_unwind(AssertUnwindSafe(make));
+                activity.leave();
+                let notify = Notify::Call(then);
+                match made {
+                    Ok(pipeline) => self.start_dial(DialRequest {
+                        dial,
+                        pipeline: Some(pipeline),
+                        notify,
+                        splice_with: None,
+                    }),
+                    Err(_) => {
+                        tracing::error!("a dial's pipeline factory panicked; dial dropped");
+                        let err = crate::ConnectError::new(crate::ConnectErrorKind::Other, None);
+                        notify.deliver(&self.core, Err(err));
+                    }
+                }
             }
+            Err(_) => tracing::error!("a dial command of a foreign type dropped"),
         }
     }
 
@@ -417,12 +458,137 @@ where
     }
 }
 
-/// Removes a finished connection and updates the counters.
-fn remove<P: Drive>(conns: &mut Slab<Connection<P>>, core: &mut ReactorCore, token: Token) {
-    let Some(conn) = conns.remove(token) else {
-        return;
-    };
-    let reason = conn.core.close_reason().unwrap_or(CloseReason::Reset);
-    conn.finish(core); // drops the connection and with it its open permit
-    core.counters().closed(reason);
+impl<F, P> Reactor<F, P>
+where
+    F: Fn() -> P + Send + Sync + 'static,
+    P: Drive,
+{
+    /// After anything ran for `token`: start the dials its handler asked for, wire a
+    /// splice that just came up, and remove the connection if it finished.
+    fn touched(&mut self, token: Token) {
+        let Some(conn) = self.conns.get_mut(token) else {
+            return;
+        };
+        let dials = conn.core.take_dials();
+        let just_up = conn.core.take_just_up();
+        for request in dials {
+            self.start_dial(request);
+        }
+        if just_up {
+            self.wire_splice(token);
+        }
+        if self.conns.get_mut(token).is_some_and(|c| c.core.is_closed()) {
+            self.remove(token);
+        }
+    }
+
+    /// Makes the connection of a dial and starts it.
+    fn start_dial(&mut self, request: DialRequest) {
+        let DialRequest {
+            dial,
+            pipeline,
+            notify,
+            splice_with,
+        } = request;
+        let id = self.core.metrics().next_connection_id();
+        let core = &mut self.core;
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        let token = self.conns.insert_with(|token| {
+            let pipeline = match pipeline {
+                Some(pipeline) => Pipe::Dialled(pipeline),
+                None => Pipe::Relay,
+            };
+            Connection::new(id, token, Io::Unconnected, unspecified, pipeline, None, core)
+        });
+        if let Some(caller) = splice_with {
+            match self.conns.get_mut(caller) {
+                Some(conn) => conn.adopt_splice_input(token, &mut self.core),
+                None => {
+                    self.conns.remove(token); // the caller left before its dial started
+                    return;
+                }
+            }
+            if let Some(conn) = self.conns.get_mut(token) {
+                conn.core.relay_for(caller);
+            }
+        }
+        tracing::debug!(conn = %id, ?dial, "dialling");
+        if let Some(conn) = self.conns.get_mut(token) {
+            conn.core.start_dial(&mut self.core, dial, notify);
+        }
+        self.touched(token);
+    }
+
+    /// A dialled side of a splice came up: its caller's held bytes go first.
+    fn wire_splice(&mut self, token: Token) {
+        let Some(caller) = self.conns.get_mut(token).and_then(|c| c.core.splice_peer()) else {
+            return;
+        };
+        match self.conns.pair_mut(caller, token) {
+            Some((caller_conn, dialled)) => {
+                caller_conn.core.wire_splice(&mut dialled.core, &mut self.core);
+            }
+            None => {
+                // The caller is gone: so is the session.
+                if let Some(conn) = self.conns.get_mut(token) {
+                    conn.core.abort(CloseReason::Aborted);
+                }
+            }
+        }
+    }
+
+    /// An event (or a ready-list turn) for an open spliced connection: flush what it owes,
+    /// pump what it reads to its peer, and resume a peer the coupling paused.
+    fn spliced_event(&mut self, token: Token, writable: bool) {
+        let peer = self.conns.get_mut(token).and_then(|c| c.core.splice_peer());
+        let pair = peer.and_then(|peer| self.conns.pair_mut(token, peer));
+        let (conn, mut other) = match pair {
+            Some((conn, other)) => (conn, Some(other)),
+            None => match self.conns.get_mut(token) {
+                Some(conn) => (conn, None),
+                None => return,
+            },
+        };
+        if writable {
+            conn.core.flush(&mut self.core);
+            conn.core.advance_splice();
+        }
+        // Bytes flow to the peer only once it is up (a caller whose dial is under way holds
+        // them).
+        let up = other.as_ref().is_some_and(|o| !o.core.is_connecting());
+        let dst = if up {
+            other.as_deref_mut().map(|o| &mut o.core)
+        } else {
+            None
+        };
+        pump(&mut conn.core, dst, &mut self.core, &mut self.reactor_buf);
+        if let Some(other) = other {
+            if up && conn.core.has_relay_room() {
+                other.core.resume_coupled(&mut self.core);
+            }
+        }
+        if let Some(peer) = peer {
+            self.touched(peer);
+        }
+    }
+
+    /// Removes a finished connection, updates the counters, and tells a spliced peer.
+    fn remove(&mut self, token: Token) {
+        let Some(conn) = self.conns.remove(token) else {
+            return;
+        };
+        let reason = conn.core.close_reason().unwrap_or(CloseReason::Reset);
+        let never_up = conn.core.is_connecting();
+        let peer = conn.core.splice_peer();
+        conn.finish(&mut self.core); // drops the connection and with it its open permit
+        if !never_up {
+            self.core.counters().closed(reason);
+        }
+        if let Some(peer) = peer {
+            if let Some(other) = self.conns.get_mut(peer) {
+                other.peer_gone(&mut self.core, reason, never_up);
+                self.touched(peer);
+            }
+        }
+    }
 }

@@ -102,6 +102,39 @@ impl<T> Slab<T> {
         }
     }
 
+    /// Two distinct live values at once (the two sides of a splice); `None` unless both
+    /// tokens are live and different.
+    pub(crate) fn pair_mut(&mut self, a: Token, b: Token) -> Option<(&mut T, &mut T)> {
+        let ((ia, ga), (ib, gb)) = (decode(a), decode(b));
+        if ia == ib {
+            return None;
+        }
+        let (low, high) = (ia.min(ib) as usize, ia.max(ib) as usize);
+        if high >= self.slots.len() {
+            return None;
+        }
+        let (left, right) = self.slots.split_at_mut(high);
+        let (first, second) = (&mut left[low], &mut right[0]);
+        let (slot_a, slot_b, want_a, want_b) = if ia < ib {
+            (first, second, ga, gb)
+        } else {
+            (second, first, ga, gb)
+        };
+        match (slot_a, slot_b) {
+            (
+                Slot::Occupied {
+                    generation: g1,
+                    value: v1,
+                },
+                Slot::Occupied {
+                    generation: g2,
+                    value: v2,
+                },
+            ) if *g1 == want_a && *g2 == want_b => Some((v1, v2)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn remove(&mut self, token: Token) -> Option<T> {
         let (index, generation) = decode(token);
         let slot = self.slots.get_mut(index as usize)?;
@@ -156,6 +189,20 @@ mod tests {
         assert!(slab.get_mut(first).is_none());
         assert!(slab.remove(first).is_none());
         assert_eq!(slab.get_mut(second), Some(&mut "second"));
+    }
+
+    #[test]
+    fn pair_mut_gives_two_live_values_in_the_order_asked() {
+        let mut slab = Slab::new();
+        let a = slab.insert_with(|_| 1);
+        let b = slab.insert_with(|_| 2);
+        let (x, y) = slab.pair_mut(b, a).unwrap();
+        assert_eq!((*x, *y), (2, 1));
+        *x = 20;
+        assert_eq!(slab.get_mut(b), Some(&mut 20));
+        assert!(slab.pair_mut(a, a).is_none());
+        slab.remove(b);
+        assert!(slab.pair_mut(a, b).is_none(), "a stale token");
     }
 
     #[test]

@@ -11,10 +11,10 @@ use crossbeam_channel::bounded;
 use mio::{Poll, Waker};
 use weft_codec::{Decoder, Encoder};
 
-use super::{Server, Shared};
+use super::{Client, Server, Shared};
 use crate::admission::Admission;
 use crate::config::{AcceptMode, Config, IdleTimeouts, WriteWatermarks, MAX_TIMEOUT};
-use crate::conn::Drive;
+use crate::conn::{Drive, NoPipeline};
 use crate::error::Error;
 use crate::inbox::Inbox;
 use crate::metrics::watchdog::{self, Thresholds};
@@ -328,13 +328,24 @@ where
     /// Validates the configuration, binds, starts every thread, and returns the running
     /// server.
     pub fn bind(self) -> Result<Server, Error> {
-        start(self.config, self.addrs, self.factory)
+        start(self.config, Some(self.addrs), self.factory)
     }
 }
 
+impl ServerBuilder<()> {
+    /// Starts reactors that only dial out: no listener, no acceptor, no pipeline factory.
+    /// Every setting but the listening ones (address, backlog, accept mode, connection
+    /// limit) applies to the dialled connections. See [`Client`].
+    pub fn build_client(self) -> Result<Client, Error> {
+        let server = start(self.config, None, || NoPipeline)?;
+        Ok(Client { server })
+    }
+}
+
+/// Starts a server; `addrs` is `None` for a client runtime (no listener).
 fn start<G, P>(
     config: Config,
-    addrs: Option<io::Result<Vec<SocketAddr>>>,
+    addrs: Option<Option<io::Result<Vec<SocketAddr>>>>,
     factory: G,
 ) -> Result<Server, Error>
 where
@@ -344,19 +355,27 @@ where
     validate(&config)?;
     let reactors = config.reactors;
     let reuse_port = config.accept_mode == AcceptMode::ReusePort;
+    let listen = addrs.is_some();
     // Bind first, so a bad address fails before any thread starts.
-    let addrs = match addrs {
-        None => vec![config.addr],
-        Some(resolved) => resolved?,
-    };
-    let first = bind_first(&addrs, config.backlog, reuse_port)?;
-    let local_addr = first.local_addr()?;
-    let mut listeners = vec![first];
-    if reuse_port {
-        for _ in 1..reactors {
-            listeners.push(net::bind_listener(local_addr, config.backlog, true)?);
+    let mut listeners = Vec::new();
+    let local_addr = match addrs {
+        Some(addrs) => {
+            let addrs = match addrs {
+                None => vec![config.addr],
+                Some(resolved) => resolved?,
+            };
+            let first = bind_first(&addrs, config.backlog, reuse_port)?;
+            let local_addr = first.local_addr()?;
+            listeners.push(first);
+            if reuse_port {
+                for _ in 1..reactors {
+                    listeners.push(net::bind_listener(local_addr, config.backlog, true)?);
+                }
+            }
+            local_addr
         }
-    }
+        None => SocketAddr::from(([0, 0, 0, 0], 0)),
+    };
 
     let mut metrics = Metrics::new(reactors);
     metrics.pipeline = P::type_names();
@@ -376,7 +395,7 @@ where
     let mut config = config;
     config.addr = local_addr;
     let config = Arc::new(config);
-    let (acceptor, admission) = if reuse_port {
+    let (acceptor, admission) = if reuse_port || !listen {
         (None, Admission::new(None))
     } else {
         let listener = listeners.pop().expect("one listener");
@@ -465,6 +484,7 @@ where
             admission,
             inboxes,
             stopping: AtomicBool::new(false),
+            next_dial: std::sync::atomic::AtomicUsize::new(0),
         }),
         threads,
     };
@@ -475,7 +495,11 @@ where
             Err(_) => return Err(Error::config("a reactor thread died while starting")),
         }
     }
-    tracing::info!(addr = %local_addr, reactors, pinned = pin, mode = ?config.accept_mode, "server started");
+    if listen {
+        tracing::info!(addr = %local_addr, reactors, pinned = pin, mode = ?config.accept_mode, "server started");
+    } else {
+        tracing::info!(reactors, pinned = pin, "client runtime started");
+    }
     Ok(server)
 }
 

@@ -13,7 +13,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use weft_codec::{Decoder, Encoder};
+
 use crate::admission::Admission;
+use crate::conn::{DynDrive, OnConnect, RemoteDial};
+use crate::dial::{ConnectError, ConnectErrorKind, Connected, Dial};
+use crate::pipeline::{Handler, Pipeline, Stage};
 use crate::config::deadline_after;
 use crate::inbox::{Command, Inbox};
 use crate::metrics::{Metrics, MetricsSnapshot};
@@ -68,6 +73,31 @@ struct Shared {
     admission: Arc<Admission>,
     inboxes: Vec<Arc<Inbox>>,
     stopping: AtomicBool,
+    /// The reactor the next dial without a chosen one goes to (round-robin).
+    next_dial: std::sync::atomic::AtomicUsize,
+}
+
+impl Shared {
+    fn connect(
+        &self,
+        reactor: Option<usize>,
+        dial: Dial,
+        make: Box<dyn FnOnce() -> Box<dyn DynDrive> + Send>,
+        then: OnConnect,
+    ) {
+        let count = self.inboxes.len();
+        let index = reactor.unwrap_or_else(|| self.next_dial.fetch_add(1, Ordering::Relaxed)) % count;
+        let request = RemoteDial { dial, make, then };
+        if let Err(stopped) = self.inboxes[index].send(Command::Dial(Box::new(request))) {
+            // The reactor has stopped: tell the caller here.
+            if let Command::Dial(request) = stopped.0 {
+                if let Ok(request) = request.downcast::<RemoteDial>() {
+                    let err = ConnectError::new(ConnectErrorKind::Stopped, None);
+                    (request.then)(Err(err));
+                }
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -132,6 +162,29 @@ impl Server {
         inbox.send_task(Box::new(task))
     }
 
+    /// Opens a connection from any thread, on reactor `reactor` (modulo the number of
+    /// reactors) or, with `None`, on the next one in turn. `factory` makes the
+    /// connection's pipeline on that reactor; `then` runs there with the outcome (once the
+    /// pipeline's `on_active` has run, or every target failed). Dialled connections are
+    /// served as accepted ones are, and the server's shutdown closes them too. See
+    /// [`Context::connect`](crate::Context::connect) to dial from a handler, onto its own
+    /// reactor.
+    pub fn connect<G, C, S, H>(
+        &self,
+        reactor: Option<usize>,
+        dial: Dial,
+        factory: G,
+        then: impl FnOnce(Result<Connected, ConnectError>) + Send + 'static,
+    ) where
+        G: FnOnce() -> Pipeline<C, S, H> + Send + 'static,
+        C: Decoder + Encoder<H::Out> + 'static,
+        S: Stage<In = C::Item, Fwd = H::In>,
+        H: Handler,
+    {
+        let make = Box::new(move || Box::new(factory()) as Box<dyn DynDrive>);
+        self.shared.connect(reactor, dial, make, Box::new(then));
+    }
+
     /// A handle that can start the shutdown from any thread (a signal handler thread, say).
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
@@ -188,6 +241,96 @@ impl Drop for Server {
             self.shared.begin_shutdown(Duration::ZERO);
             self.join_threads();
         }
+    }
+}
+
+/// Reactors that only dial out: a [`Server`] without a listener, for programs that are
+/// clients (a load generator, a bridge, a test driver). Built with
+/// [`ServerBuilder::build_client`]; every connection is dialled with
+/// [`Client::connect`] (or from a handler with [`Context::connect`](crate::Context::connect)).
+///
+/// ```
+/// use std::sync::mpsc;
+/// use std::time::Duration;
+/// use weft::codec::LineCodec;
+/// use weft::{Bytes, Client, ConnectErrorKind, Context, Dial, Handler, Pipeline};
+///
+/// struct Quiet;
+///
+/// impl Handler for Quiet {
+///     type In = Bytes;
+///     type Out = Bytes;
+///     fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _line: Bytes) {}
+/// }
+///
+/// let client = Client::builder().reactors(1).build_client()?;
+/// // Nothing listens on port 1 of this machine: the dial is refused, and says so.
+/// let (tx, rx) = mpsc::channel();
+/// let dial = Dial::to("127.0.0.1:1")?.timeout(Duration::from_secs(2));
+/// client.connect(None, dial, || Pipeline::new(LineCodec::new(1024), Quiet), move |result| {
+///     let _ = tx.send(result.map(|_| ()).map_err(|e| e.kind()));
+/// });
+/// let outcome = rx.recv_timeout(Duration::from_secs(5)).expect("an outcome");
+/// assert_eq!(outcome, Err(ConnectErrorKind::Refused));
+/// client.shutdown(Duration::from_secs(1));
+/// # Ok::<(), weft::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    server: Server,
+}
+
+impl Client {
+    /// A builder (the server's: every setting but the listening ones applies).
+    pub fn builder() -> ServerBuilder<()> {
+        ServerBuilder::new()
+    }
+
+    /// Opens a connection; see [`Server::connect`].
+    pub fn connect<G, C, S, H>(
+        &self,
+        reactor: Option<usize>,
+        dial: Dial,
+        factory: G,
+        then: impl FnOnce(Result<Connected, ConnectError>) + Send + 'static,
+    ) where
+        G: FnOnce() -> Pipeline<C, S, H> + Send + 'static,
+        C: Decoder + Encoder<H::Out> + 'static,
+        S: Stage<In = C::Item, Fwd = H::In>,
+        H: Handler,
+    {
+        self.server.connect(reactor, dial, factory, then);
+    }
+
+    /// The number of reactors.
+    pub fn reactors(&self) -> usize {
+        self.server.reactors()
+    }
+
+    /// The live counters, read now.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.server.metrics()
+    }
+
+    /// Runs `task` on a reactor; see [`Server::execute`].
+    pub fn execute(&self, reactor: usize, task: impl FnOnce() + Send + 'static) -> bool {
+        self.server.execute(reactor, task)
+    }
+
+    /// A handle that starts the shutdown from any thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.server.shutdown_handle()
+    }
+
+    /// Closes every connection gracefully (within `grace`) and joins the threads; see
+    /// [`Server::shutdown`].
+    pub fn shutdown(self, grace: Duration) {
+        self.server.shutdown(grace);
+    }
+
+    /// Waits until the runtime has stopped (after a [`ShutdownHandle::shutdown`]).
+    pub fn join(self) {
+        self.server.join();
     }
 }
 
