@@ -125,3 +125,55 @@ fn reads_that_end_mid_line_allocate_nothing_in_steady_state() {
     eprintln!("{allocations} allocations for 300 lines each split over two reads");
     assert_eq!(allocations, 0);
 }
+
+/// Splices every client to `upstream` (a relay with no codec in the way).
+struct Splicer(std::net::SocketAddr);
+
+impl weft::Handler for Splicer {
+    type In = weft::Bytes;
+    type Out = weft::Bytes;
+    fn on_active(&mut self, ctx: &mut weft::Context<'_, Self>) {
+        ctx.splice(weft::Dial::addr(self.0), |_, ctx, result| {
+            if result.is_err() {
+                ctx.abort();
+            }
+        });
+    }
+    fn on_message(&mut self, _ctx: &mut weft::Context<'_, Self>, _bytes: weft::Bytes) {}
+}
+
+#[test]
+fn relaying_through_a_splice_allocates_nothing_in_steady_state() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let backend = echo_server(1, 4096);
+    let upstream = backend.local_addr();
+    let proxy = builder(1)
+        .pipeline(move || {
+            let codec = weft::codec::BytesCodec::new(65536).unwrap();
+            weft::Pipeline::new(codec, Splicer(upstream))
+        })
+        .bind()
+        .unwrap();
+    let mut client = connect(proxy.local_addr());
+    let mut batch = Vec::new();
+    for i in 0..16 {
+        batch.extend_from_slice(format!("{i:02} a relayed line, sixty-four bytes long with its newline:...\n").as_bytes());
+    }
+    let mut reply = vec![0u8; batch.len()];
+    let mut round = |client: &mut std::net::TcpStream| {
+        client.write_all(&batch).unwrap();
+        client.read_exact(&mut reply).unwrap();
+        assert!(reply == batch);
+    };
+    for _ in 0..200 {
+        round(&mut client);
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let rounds = 1_000;
+    for _ in 0..rounds {
+        round(&mut client);
+    }
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    eprintln!("{allocations} allocations for {rounds} round trips through a splice");
+    assert_eq!(allocations, 0, "heap allocations while relaying {rounds} chunks each way");
+}
