@@ -24,6 +24,8 @@
 //! * a session in which neither side sent a byte for `--idle-timeout` seconds is closed;
 //! * `--proxy-protocol-out`: every upstream connection starts with a PROXY protocol v2
 //!   header giving the client's address and the address it connected to;
+//! * `--max-connections` counts client sessions; by default half of what the open-file
+//!   limit allows (each session holds two descriptors);
 //! * SIGINT/SIGTERM: stop accepting, let open sessions run until `--shutdown-timeout`,
 //!   then close them; exit 0.
 //!
@@ -124,7 +126,10 @@ fn main() {
     let connect_timeout = flags.seconds("connect-timeout", 5.0);
     let idle = flags.seconds("idle-timeout", 300.0);
     if connect_timeout.is_zero() || idle.is_zero() {
-        common::fail("proxy", "--connect-timeout and --idle-timeout must be positive");
+        common::fail(
+            "proxy",
+            "--connect-timeout and --idle-timeout must be positive",
+        );
     }
     let upstreams = Arc::new(Upstreams {
         dials,
@@ -139,8 +144,16 @@ fn main() {
     // resumes below a quarter: the peer's queue never passes --max-pending.
     let high = (max_pending / 2).max(1);
     let watermarks = WriteWatermarks::new((high / 2).max(1), high).expect("1 <= low <= high");
+    // Each session holds two descriptors (client and upstream): by default, admit half as
+    // many clients as the open-file limit allows connections.
+    let max_sessions = if flags.has("max-connections") {
+        common.max_connections
+    } else {
+        (common.max_connections / 2).max(1)
+    };
     let bound = common
         .builder()
+        .max_connections(max_sessions)
         .write_watermarks(watermarks)
         .idle_timeouts(IdleTimeouts {
             all: Some(idle),

@@ -75,7 +75,10 @@ fn fails_over_round_robin_and_closes_without_a_byte_when_every_upstream_fails() 
         c.read_exact(&mut line).unwrap();
         assert_eq!(line, format!("session {i}\n").as_bytes());
     }
-    let none = ExampleServer::start("proxy", &["--upstream", &dead, "--upstream", &refused_port()]);
+    let none = ExampleServer::start(
+        "proxy",
+        &["--upstream", &dead, "--upstream", &refused_port()],
+    );
     let mut c = client(none.addr);
     let _ = c.write_all(b"anyone?\n");
     let mut buf = [0u8; 16];
@@ -90,7 +93,9 @@ fn holds_bytes_sent_while_an_unanswering_upstream_times_out() {
     // An upstream whose accept queue is full never answers: the proxy waits
     // --connect-timeout, then goes on to line_echo with the bytes it held.
     let silent = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    silent.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    silent
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
     silent.listen(0).unwrap();
     let silent_addr = silent.local_addr().unwrap().as_socket().unwrap();
     let _fillers: Vec<_> = (0..2)
@@ -100,7 +105,14 @@ fn holds_bytes_sent_while_an_unanswering_upstream_times_out() {
     let (s, e) = (silent_addr.to_string(), echo.addr.to_string());
     let proxy = ExampleServer::start(
         "proxy",
-        &["--upstream", &s, "--upstream", &e, "--connect-timeout", "0.5"],
+        &[
+            "--upstream",
+            &s,
+            "--upstream",
+            &e,
+            "--connect-timeout",
+            "0.5",
+        ],
     );
     let mut c = client(proxy.addr);
     c.write_all(b"said before the upstream was up\n").unwrap();
@@ -126,7 +138,10 @@ fn proxy_protocol_out_sends_a_v2_header_before_any_client_byte() {
     assert_eq!(&header[16..20], &[127, 0, 0, 1]);
     assert_eq!(&header[20..24], &[127, 0, 0, 1]);
     assert_eq!(u16::from_be_bytes([header[24], header[25]]), me.port());
-    assert_eq!(u16::from_be_bytes([header[26], header[27]]), proxy.addr.port());
+    assert_eq!(
+        u16::from_be_bytes([header[26], header[27]]),
+        proxy.addr.port()
+    );
     assert_eq!(&header[28..], b"hi");
 }
 
@@ -169,7 +184,10 @@ fn a_client_that_never_reads_a_200_mib_stream_costs_at_most_16_mib_and_gets_it_a
     let peak = proxy.peak_rss_bytes();
     let mut got = vec![0u8; TOTAL];
     c.read_exact(&mut got).unwrap();
-    assert!(got.iter().enumerate().all(|(i, &b)| b == ((i % 65536) as u32 % 251) as u8));
+    assert!(got
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b == ((i % 65536) as u32 % 251) as u8));
     streamer.join().unwrap();
     assert!(
         peak.saturating_sub(before) <= 16 << 20,
@@ -182,8 +200,7 @@ fn a_client_that_never_reads_a_200_mib_stream_costs_at_most_16_mib_and_gets_it_a
 fn sigterm_stops_accepting_and_lets_open_sessions_run_until_the_deadline() {
     let echo = ExampleServer::start("line_echo", &[]);
     let up = echo.addr.to_string();
-    let mut proxy =
-        ExampleServer::start("proxy", &["--upstream", &up, "--shutdown-timeout", "1"]);
+    let mut proxy = ExampleServer::start("proxy", &["--upstream", &up, "--shutdown-timeout", "1"]);
     let mut c = client(proxy.addr);
     c.write_all(b"before\n").unwrap();
     let mut buf = [0u8; 7];
@@ -205,5 +222,8 @@ fn sigterm_stops_accepting_and_lets_open_sessions_run_until_the_deadline() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0));
-    assert!(TcpStream::connect(proxy.addr).is_err(), "no longer accepting");
+    assert!(
+        TcpStream::connect(proxy.addr).is_err(),
+        "no longer accepting"
+    );
 }

@@ -69,11 +69,20 @@ mod tests {
 
     #[test]
     fn ipv6_and_mixed_families_use_the_ipv6_layout() {
-        let header = encode_v2("[2001:db8::1]:1234".parse().unwrap(), "127.0.0.1:80".parse().unwrap());
+        let header = encode_v2(
+            "[2001:db8::1]:1234".parse().unwrap(),
+            "127.0.0.1:80".parse().unwrap(),
+        );
         assert_eq!(header.len(), 16 + 36);
         assert_eq!(header[13], 0x21);
         assert_eq!(&header[14..16], &36u16.to_be_bytes());
-        assert_eq!(&header[32..48], &"::ffff:127.0.0.1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+        assert_eq!(
+            &header[32..48],
+            &"::ffff:127.0.0.1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets()
+        );
         assert_eq!(&header[48..50], &1234u16.to_be_bytes());
         assert_eq!(&header[50..52], &80u16.to_be_bytes());
     }

@@ -255,7 +255,14 @@ impl fmt::Display for ConnectError {
             None => write!(f, "{what}")?,
         }
         match &self.source {
-            Some(source) if matches!(self.kind, ConnectErrorKind::Other | ConnectErrorKind::Resolve) => write!(f, ": {source}"),
+            Some(source)
+                if matches!(
+                    self.kind,
+                    ConnectErrorKind::Other | ConnectErrorKind::Resolve
+                ) =>
+            {
+                write!(f, ": {source}")
+            }
             _ => Ok(()),
         }
     }
@@ -341,8 +348,7 @@ impl Backoff {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64)
-            ^ SEEDS
-                .fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed);
+            ^ SEEDS.fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed);
         Backoff {
             initial,
             max: max.max(initial),
@@ -365,7 +371,11 @@ impl Backoff {
         let random = self.seed.wrapping_mul(0x2545_F491_4F6C_DD1D);
         let half = base / 2;
         let spread = (base - half).as_nanos() as u64;
-        let extra = if spread == 0 { 0 } else { random % (spread + 1) };
+        let extra = if spread == 0 {
+            0
+        } else {
+            random % (spread + 1)
+        };
         half + Duration::from_nanos(extra)
     }
 
@@ -412,9 +422,13 @@ mod tests {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
         let mut seen = Vec::new();
         for attempt in 0..8u32 {
-            let base = Duration::from_millis(100 * (1 << attempt.min(4))).min(Duration::from_secs(1));
+            let base =
+                Duration::from_millis(100 * (1 << attempt.min(4))).min(Duration::from_secs(1));
             let d = b.next_delay();
-            assert!(d >= base / 2 && d <= base, "attempt {attempt}: {d:?} outside {base:?}");
+            assert!(
+                d >= base / 2 && d <= base,
+                "attempt {attempt}: {d:?} outside {base:?}"
+            );
             seen.push(d);
         }
         assert!(seen.windows(2).any(|w| w[0] != w[1]));

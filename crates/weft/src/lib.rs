@@ -107,6 +107,8 @@ pub mod docs {
     pub mod readme {}
     #[doc = include_str!("../../../docs/architecture.md")]
     pub mod architecture {}
+    #[doc = include_str!("../../../docs/client.md")]
+    pub mod client {}
     #[doc = include_str!("../../../docs/codecs.md")]
     pub mod codecs {}
     #[doc = include_str!("../../../docs/flow-control.md")]
@@ -133,9 +135,7 @@ pub mod docs {
 
 pub use bytes::{Bytes, BytesMut};
 pub use config::{AcceptMode, Idle, IdleTimeouts, WriteWatermarks};
-pub use dial::{
-    Backoff, ConnectError, ConnectErrorKind, Connected, Dial, DEFAULT_CONNECT_TIMEOUT,
-};
+pub use dial::{Backoff, ConnectError, ConnectErrorKind, Connected, Dial, DEFAULT_CONNECT_TIMEOUT};
 pub use error::{CloseReason, Error, Initiator};
 pub use group::Group;
 pub use handle::{ConnectionHandle, WriteError};

@@ -157,7 +157,10 @@ fn relaying_through_a_splice_allocates_nothing_in_steady_state() {
     let mut client = connect(proxy.local_addr());
     let mut batch = Vec::new();
     for i in 0..16 {
-        batch.extend_from_slice(format!("{i:02} a relayed line, sixty-four bytes long with its newline:...\n").as_bytes());
+        batch.extend_from_slice(
+            format!("{i:02} a relayed line, sixty-four bytes long with its newline:...\n")
+                .as_bytes(),
+        );
     }
     let mut reply = vec![0u8; batch.len()];
     let mut round = |client: &mut std::net::TcpStream| {
@@ -175,5 +178,8 @@ fn relaying_through_a_splice_allocates_nothing_in_steady_state() {
     }
     let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
     eprintln!("{allocations} allocations for {rounds} round trips through a splice");
-    assert_eq!(allocations, 0, "heap allocations while relaying {rounds} chunks each way");
+    assert_eq!(
+        allocations, 0,
+        "heap allocations while relaying {rounds} chunks each way"
+    );
 }

@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use weft::codec::{BytesCodec, LineCodec};
-use weft::{
-    Bytes, Client, ConnectErrorKind, ConnectionHandle, Context, Dial, Handler, Pipeline,
-};
+use weft::{Bytes, Client, ConnectErrorKind, ConnectionHandle, Context, Dial, Handler, Pipeline};
 
 /// A port on 127.0.0.1 where nothing listens (bound, then closed).
 fn refused_port() -> SocketAddr {
@@ -24,7 +22,9 @@ fn refused_port() -> SocketAddr {
 /// are dropped, so a connect to it gets no answer. Returned to be kept alive.
 fn silent_listener() -> (socket2::Socket, Vec<std::net::TcpStream>, SocketAddr) {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    socket
+        .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
     socket.listen(0).unwrap();
     let addr = socket.local_addr().unwrap().as_socket().unwrap();
     // Fill the accept queue (backlog 0 holds one) and the SYN path behind it.
@@ -63,7 +63,10 @@ fn a_dial_reports_refused_timed_out_unresolvable_and_empty_and_fails_over() {
     init_logging();
     let client = Client::builder().reactors(1).build_client().unwrap();
     let refused = refused_port();
-    assert_eq!(dial_outcome(&client, Dial::addr(refused)), Err(ConnectErrorKind::Refused));
+    assert_eq!(
+        dial_outcome(&client, Dial::addr(refused)),
+        Err(ConnectErrorKind::Refused)
+    );
     let (_silent, _fillers, silent) = silent_listener();
     let quick = Duration::from_millis(300);
     assert_eq!(
@@ -74,7 +77,10 @@ fn a_dial_reports_refused_timed_out_unresolvable_and_empty_and_fails_over() {
         dial_outcome(&client, Dial::to("no-such-host.invalid:80").unwrap()),
         Err(ConnectErrorKind::Resolve)
     );
-    assert_eq!(dial_outcome(&client, Dial::addrs([])), Err(ConnectErrorKind::NoAddress));
+    assert_eq!(
+        dial_outcome(&client, Dial::addrs([])),
+        Err(ConnectErrorKind::NoAddress)
+    );
     // Refused, then silent, then one that answers: the dial moves on each time.
     let server = echo_server(1, 1024);
     let dial = Dial::addr(refused)
@@ -115,10 +121,17 @@ fn a_client_runtime_dials_a_name_and_serves_the_connection_like_an_accepted_one(
         dial,
         move || Pipeline::new(LineCodec::new(1024), Probe(lines)),
         move |result| {
-            let _ = up_tx.send(result.map(|c| c.peer_addr().port()).map_err(|e| e.to_string()));
+            let _ = up_tx.send(
+                result
+                    .map(|c| c.peer_addr().port())
+                    .map_err(|e| e.to_string()),
+            );
         },
     );
-    assert_eq!(up.recv_timeout(WAIT).unwrap(), Ok(server.local_addr().port()));
+    assert_eq!(
+        up.recv_timeout(WAIT).unwrap(),
+        Ok(server.local_addr().port())
+    );
     assert_eq!(&received.recv_timeout(WAIT).unwrap()[..], b"ping\n");
     client.shutdown(Duration::from_secs(1));
     server.shutdown(Duration::from_secs(1));
@@ -140,7 +153,10 @@ fn shutting_down_ends_a_dial_under_way_with_stopped() {
     );
     // The dial's outcome cannot come for 60 s: the shutdown (queued behind it) ends it.
     client.shutdown(Duration::from_secs(1));
-    assert_eq!(rx.recv_timeout(WAIT).unwrap(), Err(ConnectErrorKind::Stopped));
+    assert_eq!(
+        rx.recv_timeout(WAIT).unwrap(),
+        Err(ConnectErrorKind::Stopped)
+    );
 }
 
 /// A front that dials the backend from its own handler and relays lines through handles.
@@ -171,7 +187,11 @@ impl Handler for Front {
         let dial = Dial::addr(self.backend_addr.unwrap());
         ctx.connect(dial, back, move |front, ctx, result| {
             let up = result.expect("the backend is up");
-            assert_eq!(up.reactor_index(), reactor, "dialled on the caller's reactor");
+            assert_eq!(
+                up.reactor_index(),
+                reactor,
+                "dialled on the caller's reactor"
+            );
             for line in front.early.drain(..) {
                 up.handle().write(line).unwrap();
             }
@@ -247,7 +267,8 @@ fn a_splice_relays_both_ways_holds_early_bytes_and_passes_half_close_on() {
         s.set_read_timeout(Some(WAIT)).unwrap();
         let mut got = Vec::new();
         s.read_to_end(&mut got).unwrap(); // the client's FIN, passed on
-        s.write_all(format!("got {} bytes\n", got.len()).as_bytes()).unwrap();
+        s.write_all(format!("got {} bytes\n", got.len()).as_bytes())
+            .unwrap();
         got
     });
     let proxy = splicer(Dial::addr(addr), 1 << 20);
@@ -258,8 +279,13 @@ fn a_splice_relays_both_ways_holds_early_bytes_and_passes_half_close_on() {
     let mut reply = Vec::new();
     client.read_to_end(&mut reply).unwrap(); // the upstream's FIN, passed on
     assert_eq!(reply, b"got 300000 bytes\n");
-    assert!(backend.join().unwrap() == data, "the bytes arrived intact and in order");
-    wait_until("the session to end", || proxy.metrics().open_connections == 0);
+    assert!(
+        backend.join().unwrap() == data,
+        "the bytes arrived intact and in order"
+    );
+    wait_until("the session to end", || {
+        proxy.metrics().open_connections == 0
+    });
     assert_eq!(proxy.metrics().closed_for(weft::CloseReason::PeerClosed), 2);
     proxy.shutdown(Duration::from_secs(1));
 }
@@ -274,7 +300,9 @@ fn a_reset_on_one_side_resets_the_other_at_once() {
     client.write_all(b"hello").unwrap();
     let mut buf = [0u8; 5];
     s.read_exact(&mut buf).unwrap();
-    socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
     drop(s); // a reset
     let mut rest = [0u8; 16];
     let err = client.read(&mut rest).expect_err("the client is reset");
@@ -319,7 +347,10 @@ fn a_reader_that_stops_holds_the_relay_to_its_limit_and_loses_nothing() {
     );
     let mut got = vec![0u8; TOTAL];
     client.read_exact(&mut got).unwrap();
-    assert!(got.iter().enumerate().all(|(i, &b)| b == ((i % 65536) as u32 % 253) as u8));
+    assert!(got
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b == ((i % 65536) as u32 % 253) as u8));
     streamer.join().unwrap();
     proxy.shutdown(Duration::from_secs(1));
 }

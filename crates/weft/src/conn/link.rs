@@ -50,12 +50,16 @@ use crate::timer::TimerKey;
 /// A dial's result callback.
 pub(crate) type OnConnect = Box<dyn FnOnce(Result<Connected, ConnectError>) + Send>;
 
+/// Turns a dial's result into a continuation for the connection that asked.
+pub(crate) type MakeContinuation =
+    Box<dyn FnOnce(Result<Connected, ConnectError>) -> Box<dyn Any + Send> + Send>;
+
 /// Who hears how a dial ended.
 pub(crate) enum Notify {
     /// A connection of this reactor: `make` turns the result into a continuation for it.
     Conn {
         token: Token,
-        make: Box<dyn FnOnce(Result<Connected, ConnectError>) -> Box<dyn Any + Send> + Send>,
+        make: MakeContinuation,
     },
     /// A call made from any thread: run on the reactor.
     Call(OnConnect),
@@ -262,7 +266,11 @@ impl ConnCore {
     }
 
     fn connecting(&mut self) -> Option<&mut Connecting> {
-        self.link.as_mut()?.connecting.as_mut().filter(|c| !c.failed)
+        self.link
+            .as_mut()?
+            .connecting
+            .as_mut()
+            .filter(|c| !c.failed)
     }
 
     /// Tries targets until one attempt is under way, or fails the dial.
@@ -291,7 +299,8 @@ impl ConnCore {
                     match mio::net::TcpStream::connect(addr) {
                         Ok(mut stream) => {
                             let interest = Interest::READABLE | Interest::WRITABLE;
-                            if let Err(e) = reactor.registry().register(&mut stream, token, interest)
+                            if let Err(e) =
+                                reactor.registry().register(&mut stream, token, interest)
                             {
                                 c.last = Some(ConnectError::io(e, current));
                                 continue;
@@ -311,8 +320,9 @@ impl ConnCore {
                     let attempt = c.attempt;
                     let inbox = reactor.inbox().clone();
                     let job = Box::new(move || {
-                        let result = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-                            .map(Iterator::collect::<Vec<SocketAddr>>);
+                        let result =
+                            std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+                                .map(Iterator::collect::<Vec<SocketAddr>>);
                         // Fails only once the reactor has stopped.
                         let _ = inbox.send(Command::Resolved {
                             token,
@@ -321,11 +331,15 @@ impl ConnCore {
                         });
                     });
                     if reactor.pool().submit(job).is_err() {
-                        c.last = Some(ConnectError::new(ConnectErrorKind::Resolve, c.current.clone()));
+                        c.last = Some(ConnectError::new(
+                            ConnectErrorKind::Resolve,
+                            c.current.clone(),
+                        ));
                         continue;
                     }
                     c.resolving = true;
-                    c.timer = Some(reactor.insert_timer(deadline, TimerEvent::ConnectDeadline(token)));
+                    c.timer =
+                        Some(reactor.insert_timer(deadline, TimerEvent::ConnectDeadline(token)));
                     return;
                 }
             }
@@ -364,7 +378,12 @@ impl ConnCore {
                     c.targets.push_front(Target::Addr(addr));
                 }
             }
-            Ok(_) => c.last = Some(ConnectError::new(ConnectErrorKind::NoAddress, c.current.clone())),
+            Ok(_) => {
+                c.last = Some(ConnectError::new(
+                    ConnectErrorKind::NoAddress,
+                    c.current.clone(),
+                ))
+            }
             Err(e) => c.last = Some(ConnectError::resolve(e, c.current.clone())),
         }
         self.next_attempt(reactor);
@@ -522,7 +541,10 @@ impl ConnCore {
 
     fn accepts_relay(&self) -> bool {
         self.phase.is_active()
-            && self.link.as_ref().is_none_or(|l| l.write_side == WriteSide::Open)
+            && self
+                .link
+                .as_ref()
+                .is_none_or(|l| l.write_side == WriteSide::Open)
     }
 
     /// Sends relayed bytes: straight to the socket when nothing is queued, the rest (what
@@ -738,7 +760,12 @@ impl<P: Drive> Connection<P> {
     }
 
     /// See [`ConnCore::splice_peer_gone`].
-    pub(crate) fn peer_gone(&mut self, reactor: &mut ReactorCore, reason: CloseReason, never_up: bool) {
+    pub(crate) fn peer_gone(
+        &mut self,
+        reactor: &mut ReactorCore,
+        reason: CloseReason,
+        never_up: bool,
+    ) {
         let Connection { core, read_buf, .. } = self;
         core.splice_peer_gone(reactor, reason, never_up, read_buf);
         if !core.phase.is_closed() {

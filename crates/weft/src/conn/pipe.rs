@@ -15,8 +15,12 @@ use crate::services::ReactorCore;
 /// [`Drive`] without its static part, so pipelines of any type fit in one box.
 pub(crate) trait DynDrive: 'static {
     fn active(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
-    fn dispatch(&mut self, buf: &mut BytesMut, conn: &mut ConnCore, reactor: &mut ReactorCore)
-        -> usize;
+    fn dispatch(
+        &mut self,
+        buf: &mut BytesMut,
+        conn: &mut ConnCore,
+        reactor: &mut ReactorCore,
+    ) -> usize;
     fn read_complete(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
     fn read_closed(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
     fn writability(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
@@ -120,7 +124,10 @@ impl<P: Drive> Drive for Pipe<P> {
     }
 
     fn read_closed(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore) {
-        each!(self.read_closed(conn, reactor), conn.request_close(CloseReason::PeerClosed))
+        each!(
+            self.read_closed(conn, reactor),
+            conn.request_close(CloseReason::PeerClosed)
+        )
     }
 
     #[inline]

@@ -499,7 +499,8 @@ impl<'a, H: Handler> Context<'a, H> {
         Notify::Conn {
             token: self.conn.token,
             make: Box::new(move |result| {
-                let call: Continuation<H> = Box::new(move |handler, ctx| then(handler, ctx, result));
+                let call: Continuation<H> =
+                    Box::new(move |handler, ctx| then(handler, ctx, result));
                 Box::new(call)
             }),
         }

@@ -307,7 +307,15 @@ where
         // Registered right below; a failure removes it again before anything else runs.
         let token = self.conns.insert_with(|token| {
             let pipeline = Pipe::Main(pipeline);
-            Connection::new(id, token, Io::Tcp(stream), peer, pipeline, Some(permit), core)
+            Connection::new(
+                id,
+                token,
+                Io::Tcp(stream),
+                peer,
+                pipeline,
+                Some(permit),
+                core,
+            )
         });
         let conn = self.conns.get_mut(token).expect("just inserted");
         let stream = conn.core.io.tcp().expect("a TCP connection");
@@ -477,7 +485,11 @@ where
         if just_up {
             self.wire_splice(token);
         }
-        if self.conns.get_mut(token).is_some_and(|c| c.core.is_closed()) {
+        if self
+            .conns
+            .get_mut(token)
+            .is_some_and(|c| c.core.is_closed())
+        {
             self.remove(token);
         }
     }
@@ -498,7 +510,15 @@ where
                 Some(pipeline) => Pipe::Dialled(pipeline),
                 None => Pipe::Relay,
             };
-            Connection::new(id, token, Io::Unconnected, unspecified, pipeline, None, core)
+            Connection::new(
+                id,
+                token,
+                Io::Unconnected,
+                unspecified,
+                pipeline,
+                None,
+                core,
+            )
         });
         if let Some(caller) = splice_with {
             match self.conns.get_mut(caller) {
@@ -526,7 +546,9 @@ where
         };
         match self.conns.pair_mut(caller, token) {
             Some((caller_conn, dialled)) => {
-                caller_conn.core.wire_splice(&mut dialled.core, &mut self.core);
+                caller_conn
+                    .core
+                    .wire_splice(&mut dialled.core, &mut self.core);
             }
             None => {
                 // The caller is gone: so is the session.

@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use weft_codec::{Decoder, Encoder};
 
 use crate::admission::Admission;
+use crate::config::deadline_after;
 use crate::conn::{DynDrive, OnConnect, RemoteDial};
 use crate::dial::{ConnectError, ConnectErrorKind, Connected, Dial};
-use crate::pipeline::{Handler, Pipeline, Stage};
-use crate::config::deadline_after;
 use crate::inbox::{Command, Inbox};
 use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::pipeline::{Handler, Pipeline, Stage};
 
 /// A running server: its address, its live metrics, and the way to stop it.
 ///
@@ -86,7 +86,8 @@ impl Shared {
         then: OnConnect,
     ) {
         let count = self.inboxes.len();
-        let index = reactor.unwrap_or_else(|| self.next_dial.fetch_add(1, Ordering::Relaxed)) % count;
+        let index =
+            reactor.unwrap_or_else(|| self.next_dial.fetch_add(1, Ordering::Relaxed)) % count;
         let request = RemoteDial { dial, make, then };
         if let Err(stopped) = self.inboxes[index].send(Command::Dial(Box::new(request))) {
             // The reactor has stopped: tell the caller here.
