@@ -200,6 +200,7 @@ impl ConnCore {
     /// the dial ([`Connection::adopt_splice_input`]).
     pub(crate) fn begin_splice(&mut self) {
         self.reading.coupled_paused = true;
+        self.frame_since = None; // no decoder any more: no frame to time out
         self.link_mut().splice = Some(Splice {
             peer: None,
             up: false,
