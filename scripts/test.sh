@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use, as "command:package".
-tools=(redis-cli:redis-tools redis-benchmark:redis-tools curl:curl wrk:wrk promtool:prometheus)
+tools=(redis-cli:redis-tools redis-benchmark:redis-tools redis-server:redis-server curl:curl wrk:wrk promtool:prometheus)
 
 missing=()
 for entry in "${tools[@]}"; do

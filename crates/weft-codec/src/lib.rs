@@ -55,6 +55,6 @@ pub use length_delimited::{
     Endianness, LengthFieldCodec, LengthFieldCodecBuilder, LengthPrepender,
 };
 pub use line::LineCodec;
-pub use resp::{RespCodec, RespLimits, RespRequestEncoder, RespValue};
+pub use resp::{ReplyLimits, RespCodec, RespLimits, RespReplyCodec, RespRequestEncoder, RespValue};
 
 pub use bytes::{Bytes, BytesMut};

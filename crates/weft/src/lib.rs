@@ -145,4 +145,4 @@ pub use pipeline::{
     Context, Handler, Identity, Pipeline, PipelineBuilder, SimplePipeline, Stage, Then,
 };
 pub use pool::{Cancellation, OffloadError};
-pub use server::{Client, MetricsHandle, Server, ServerBuilder, ShutdownHandle};
+pub use server::{Client, Dialer, MetricsHandle, Server, ServerBuilder, ShutdownHandle};

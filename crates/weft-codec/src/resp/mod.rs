@@ -53,9 +53,11 @@
 use {crate::CodecError, bytes::Bytes};
 
 mod parse;
+mod reply;
 mod request;
 mod value;
 
+pub use reply::{ReplyLimits, RespReplyCodec};
 pub use request::{RespCodec, RespLimits, RespRequestEncoder};
 pub use value::RespValue;
 

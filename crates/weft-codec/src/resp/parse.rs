@@ -38,7 +38,7 @@ pub(super) fn header_line(src: &[u8], at: usize) -> Result<Option<(i64, usize)>,
 }
 
 /// A decimal integer: an optional `-`, then at least one digit; no `+`, no spaces.
-fn parse_i64(digits: &[u8]) -> Option<i64> {
+pub(super) fn parse_i64(digits: &[u8]) -> Option<i64> {
     let (negative, digits) = match digits.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, digits),

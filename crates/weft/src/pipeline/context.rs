@@ -524,3 +524,31 @@ impl<'a, H: Handler> Context<'a, H> {
         let _ = self.reactor.inbox().send(cmd);
     }
 }
+
+impl ConnectionHandle {
+    /// Runs `f` with the connection's handler and context, on the connection's reactor,
+    /// from any thread: a continuation posted from outside (a reply from another
+    /// connection's reactor, a result from a thread of your own). `H` must be the
+    /// connection's handler type; a continuation for another type is dropped and logged.
+    /// Returns false, running nothing, once the connection has closed (and `f` is dropped
+    /// unrun if it closes before `f`'s turn comes).
+    ///
+    /// Nothing bounds how many continuations a sender posts: keep them tied to something
+    /// bounded (one per request the connection made, say).
+    pub fn execute<H, F>(&self, f: F) -> bool
+    where
+        H: Handler,
+        F: FnOnce(&mut H, &mut Context<'_, H>) + Send + 'static,
+    {
+        if !self.is_open() {
+            return false;
+        }
+        let call: Continuation<H> = Box::new(f);
+        self.inbox()
+            .send(Command::Continuation {
+                token: self.token(),
+                call: Box::new(call),
+            })
+            .is_ok()
+    }
+}

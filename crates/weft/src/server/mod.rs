@@ -182,8 +182,15 @@ impl Server {
         S: Stage<In = C::Item, Fwd = H::In>,
         H: Handler,
     {
-        let make = Box::new(move || Box::new(factory()) as Box<dyn DynDrive>);
-        self.shared.connect(reactor, dial, make, Box::new(then));
+        self.dialer().connect(reactor, dial, factory, then);
+    }
+
+    /// A `Send + Sync + Clone` handle that dials from any thread, as
+    /// [`connect`](Server::connect) does, for as long as the server runs.
+    pub fn dialer(&self) -> Dialer {
+        Dialer {
+            shared: self.shared.clone(),
+        }
     }
 
     /// A handle that can start the shutdown from any thread (a signal handler thread, say).
@@ -308,6 +315,11 @@ impl Client {
         self.server.reactors()
     }
 
+    /// A `Send + Sync + Clone` handle that dials from any thread; see [`Server::dialer`].
+    pub fn dialer(&self) -> Dialer {
+        self.server.dialer()
+    }
+
     /// The live counters, read now.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.server.metrics()
@@ -332,6 +344,46 @@ impl Client {
     /// Waits until the runtime has stopped (after a [`ShutdownHandle::shutdown`]).
     pub fn join(self) {
         self.server.join();
+    }
+}
+
+/// Dials from any thread onto a server's (or a client runtime's) reactors; see
+/// [`Server::dialer`]. Once the server has stopped, dials fail with
+/// [`ConnectErrorKind::Stopped`].
+#[derive(Clone)]
+pub struct Dialer {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dialer")
+            .field("reactors", &self.shared.inboxes.len())
+            .finish()
+    }
+}
+
+impl Dialer {
+    /// Opens a connection; see [`Server::connect`].
+    pub fn connect<G, C, S, H>(
+        &self,
+        reactor: Option<usize>,
+        dial: Dial,
+        factory: G,
+        then: impl FnOnce(Result<Connected, ConnectError>) + Send + 'static,
+    ) where
+        G: FnOnce() -> Pipeline<C, S, H> + Send + 'static,
+        C: Decoder + Encoder<H::Out> + 'static,
+        S: Stage<In = C::Item, Fwd = H::In>,
+        H: Handler,
+    {
+        let make = Box::new(move || Box::new(factory()) as Box<dyn DynDrive>);
+        self.shared.connect(reactor, dial, make, Box::new(then));
+    }
+
+    /// The number of reactors it dials onto.
+    pub fn reactors(&self) -> usize {
+        self.shared.inboxes.len()
     }
 }
 
