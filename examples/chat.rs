@@ -49,19 +49,26 @@
 //! Prints `listening on IP:PORT` on stdout once it accepts connections; logs go to stderr
 //! (`RUST_LOG`, default `info`). Bad flags: one line on stderr and exit status 2.
 
+#[path = "chat/cluster.rs"]
+mod cluster;
 mod common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use cluster::Cluster;
 use common::Flags;
 use weft::codec::line::Terminator;
 use weft::codec::LineCodec;
 use weft::{Bytes, CloseReason, ConnectionId, Context, Error, Group, Handler, Pipeline};
 
 const USAGE: &str = "usage: chat [--addr HOST:PORT] [--workers N] [--max-line BYTES] \
-[--max-pending BYTES] [--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS]";
+[--max-pending BYTES] [--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS] \
+[--cluster-redis HOST:PORT] [--cluster-name NAME]";
+
+/// What a client is told when the cluster cannot be reached for what it asked.
+const UNAVAILABLE: &[u8] = b"ERR cluster unavailable\n";
 
 /// State shared by every connection of the room.
 #[derive(Default)]
@@ -70,13 +77,27 @@ struct Room {
     members: Group,
     /// Live nicks and who holds them.
     nicks: Mutex<HashMap<String, ConnectionId>>,
-    /// The next guest number to try.
+    /// The next guest number to try (a lone instance).
     next_guest: AtomicU64,
+    /// The cluster this instance belongs to, with `--cluster-redis`.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl Room {
     fn nicks(&self) -> MutexGuard<'_, HashMap<String, ConnectionId>> {
         self.nicks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An event of one of this instance's clients, for everyone else: the local members
+    /// but `except`, and the other instances.
+    fn announce(&self, line: Bytes, except: Option<ConnectionId>) {
+        if let Some(cluster) = &self.cluster {
+            cluster.publish(&line);
+        }
+        match except {
+            Some(id) => self.members.broadcast_except(line, id),
+            None => self.members.broadcast(line),
+        }
     }
 
     /// Hands out the lowest unused `guest<N>` (never a nick someone holds).
@@ -115,7 +136,44 @@ struct Chat {
     nick: String,
 }
 
+/// A nick claimed in the cluster for a client that may be gone by the time it hears:
+/// released again unless the client takes it.
+struct Claimed {
+    cluster: Arc<Cluster>,
+    nick: Option<String>,
+}
+
+impl Claimed {
+    /// The client takes the nick: it is its to release from now on.
+    fn take(mut self) -> String {
+        self.nick.take().expect("taken once")
+    }
+
+    /// The claim did not happen: nothing to release.
+    fn not_ours(mut self) {
+        self.nick = None;
+    }
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        if let Some(nick) = self.nick.take() {
+            self.cluster.release(&nick);
+        }
+    }
+}
+
 impl Chat {
+    /// Registers the client under `nick`: greeting, membership, the join announcement.
+    fn registered(&mut self, ctx: &mut Context<'_, Self>, nick: String) {
+        self.room.nicks().insert(nick.clone(), ctx.id());
+        self.nick = nick;
+        ctx.write(line(&[b"* you are ", self.nick.as_bytes()]));
+        ctx.join_group(&self.room.members);
+        let joined = line(&[b"* ", self.nick.as_bytes(), b" joined"]);
+        self.room.announce(joined, Some(ctx.id()));
+    }
+
     fn rename(&mut self, ctx: &mut Context<'_, Self>, name: &[u8]) {
         if !valid_nick(name) {
             ctx.write(Bytes::from_static(b"ERR invalid nick\n"));
@@ -123,25 +181,96 @@ impl Chat {
         }
         let name = String::from_utf8(name.to_vec()).expect("validated as ASCII");
         {
-            let mut nicks = self.room.nicks();
+            let nicks = self.room.nicks();
             match nicks.get(&name) {
                 Some(&holder) if holder != ctx.id() => {
                     drop(nicks);
                     ctx.write(Bytes::from_static(b"ERR nick taken\n"));
                     return;
                 }
-                _ => {}
+                Some(_) => {
+                    drop(nicks);
+                    self.renamed(ctx, name); // its own nick: nothing to claim
+                    return;
+                }
+                None => {}
             }
+        }
+        let Some(cluster) = self.room.cluster.clone() else {
+            self.renamed(ctx, name);
+            return;
+        };
+        if !cluster.is_up() {
+            ctx.write(Bytes::from_static(UNAVAILABLE));
+            return;
+        }
+        // Wait for the cluster's answer before reading on, so this client's events keep
+        // their order.
+        ctx.pause_read();
+        let me = ctx.handle();
+        let claimed = Claimed {
+            cluster: cluster.clone(),
+            nick: Some(name.clone()),
+        };
+        let sent = cluster.rename(&self.nick, &name, move |result| {
+            me.execute::<Chat, _>(move |chat, ctx| {
+                match result {
+                    Ok(true) => chat.renamed(ctx, claimed.take()),
+                    Ok(false) => {
+                        claimed.not_ours(); // someone else holds it
+                        ctx.write(Bytes::from_static(b"ERR nick taken\n"));
+                    }
+                    Err(_) => {
+                        claimed.not_ours(); // never claimed
+                        ctx.write(Bytes::from_static(UNAVAILABLE));
+                    }
+                }
+                ctx.resume_read();
+            });
+        });
+        if sent.is_err() {
+            ctx.write(Bytes::from_static(UNAVAILABLE));
+            ctx.resume_read();
+        }
+    }
+
+    /// The rename is done (claimed where it must be): the local registry, the
+    /// announcements.
+    fn renamed(&mut self, ctx: &mut Context<'_, Self>, name: String) {
+        {
+            let mut nicks = self.room.nicks();
             nicks.remove(&self.nick);
             nicks.insert(name.clone(), ctx.id());
         }
         let announcement = line(&[b"* ", self.nick.as_bytes(), b" is now ", name.as_bytes()]);
         ctx.write(announcement.clone());
-        self.room.members.broadcast_except(announcement, ctx.id());
+        self.room.announce(announcement, Some(ctx.id()));
         self.nick = name;
     }
 
     fn who(&self, ctx: &mut Context<'_, Self>) {
+        if let Some(cluster) = self.room.cluster.clone().filter(|c| c.is_up()) {
+            ctx.pause_read();
+            let me = ctx.handle();
+            let sent = cluster.who(move |result| {
+                me.execute::<Chat, _>(move |chat, ctx| {
+                    match result {
+                        Ok(nicks) => ctx.write(line(&[b"* online: ", nicks.join(" ").as_bytes()])),
+                        Err(_) => chat.local_who(ctx),
+                    }
+                    ctx.resume_read();
+                });
+            });
+            if sent.is_ok() {
+                return;
+            }
+            ctx.resume_read();
+        }
+        self.local_who(ctx);
+    }
+
+    /// `/who` from this instance's own registry (a lone instance, or the cluster away).
+    fn local_who(&self, ctx: &mut Context<'_, Self>) {
         let mut nicks: Vec<String> = self.room.nicks().keys().cloned().collect();
         nicks.sort_unstable(); // byte order: nicks are ASCII
         ctx.write(line(&[b"* online: ", nicks.join(" ").as_bytes()]));
@@ -153,11 +282,37 @@ impl Handler for Chat {
     type Out = Bytes;
 
     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
-        self.nick = self.room.new_guest(ctx.id());
-        ctx.write(line(&[b"* you are ", self.nick.as_bytes()]));
-        ctx.join_group(&self.room.members);
-        let joined = line(&[b"* ", self.nick.as_bytes(), b" joined"]);
-        self.room.members.broadcast_except(joined, ctx.id());
+        let Some(cluster) = self.room.cluster.clone() else {
+            let nick = self.room.new_guest(ctx.id());
+            self.registered(ctx, nick);
+            return;
+        };
+        // A guest nick unique in the whole cluster; nothing is read until it is known.
+        ctx.pause_read();
+        let me = ctx.handle();
+        let claim = {
+            let cluster = cluster.clone();
+            move |result: Result<String, weft_redis::RedisError>| {
+                let claimed = result.map(|nick| Claimed {
+                    cluster,
+                    nick: Some(nick),
+                });
+                me.execute::<Chat, _>(move |chat, ctx| match claimed {
+                    Ok(claimed) => {
+                        chat.registered(ctx, claimed.take());
+                        ctx.resume_read();
+                    }
+                    Err(_) => {
+                        ctx.write(Bytes::from_static(UNAVAILABLE));
+                        ctx.close();
+                    }
+                });
+            }
+        };
+        if !cluster.is_up() || cluster.claim_guest(claim).is_err() {
+            ctx.write(Bytes::from_static(UNAVAILABLE));
+            ctx.close();
+        }
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, mut text: Bytes) {
@@ -179,7 +334,7 @@ impl Handler for Chat {
             t if t.starts_with(b"/") => ctx.write(Bytes::from_static(b"ERR unknown command\n")),
             _ => {
                 let message = line(&[self.nick.as_bytes(), b": ", &text]);
-                self.room.members.broadcast_except(message, ctx.id());
+                self.room.announce(message, Some(ctx.id()));
             }
         }
     }
@@ -207,9 +362,12 @@ impl Handler for Chat {
                 nicks.remove(&self.nick);
             }
         }
+        if let Some(cluster) = &self.room.cluster {
+            cluster.release(&self.nick);
+        }
         // The group has already dropped this connection: everyone left gets the line.
         let left = line(&[b"* ", self.nick.as_bytes(), b" left"]);
-        self.room.members.broadcast(left);
+        self.room.announce(left, None);
     }
 }
 
@@ -225,7 +383,7 @@ fn longest_message_cost(max_line: usize) -> usize {
 
 fn main() {
     let mut known = common::COMMON_FLAGS.to_vec();
-    known.push("max-line");
+    known.extend(["max-line", "cluster-redis", "cluster-name"]);
     let flags = Flags::parse("chat", &known, USAGE);
     let common = flags.common("127.0.0.1:7001");
     let max_line: usize = flags.get_at_least("max-line", 4096, 1);
@@ -240,9 +398,46 @@ fn main() {
             ),
         );
     }
+    let cluster_name = flags.get("cluster-name", "weft-chat".to_string());
+    if cluster_name.is_empty() || cluster_name.bytes().any(|b| b.is_ascii_whitespace()) {
+        common::fail("chat", "--cluster-name must be a non-empty word");
+    }
+    let cluster_redis = flags
+        .has("cluster-redis")
+        .then(|| flags.get("cluster-redis", String::new()));
+    if let Some(target) = &cluster_redis {
+        if let Err(e) = weft::Dial::to(target) {
+            common::fail("chat", format!("--cluster-redis: {e}"));
+        }
+    }
     weft::starter::init_logging();
 
-    let room = Arc::new(Room::default());
+    // In a cluster, join it before listening: the room is built around the cluster, whose
+    // subscriber delivers the other instances' events to the room's members.
+    let members = Group::new();
+    let cluster = cluster_redis.map(|target| {
+        let deliver = {
+            let members = members.clone();
+            Box::new(move |line: Bytes| members.broadcast(line)) as cluster::Deliver
+        };
+        let cluster = Cluster::connect(&target, &cluster_name, deliver)
+            .unwrap_or_else(|e| common::fail("chat", e));
+        tracing::info!(redis = %target, name = %cluster_name, id = %cluster.id, "joining the chat cluster");
+        cluster.join_blocking(Vec::new());
+        tracing::info!("joined the chat cluster");
+        Arc::new(cluster)
+    });
+    let room = Arc::new(Room {
+        members,
+        cluster: cluster.clone(),
+        ..Room::default()
+    });
+    if let Some(cluster) = &cluster {
+        let room = room.clone();
+        cluster
+            .clone()
+            .run_housekeeping(move || room.nicks().keys().cloned().collect());
+    }
     let bound = common
         .builder()
         .pipeline(move || {
@@ -256,4 +451,7 @@ fn main() {
         })
         .bind();
     common.run("chat", bound);
+    if let Some(cluster) = cluster {
+        cluster.leave();
+    }
 }

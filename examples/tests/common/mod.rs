@@ -218,3 +218,62 @@ pub fn assert_refused(name: &str, args: &[&str]) {
     assert_eq!(stderr.lines().count(), 1, "{name} {args:?}: {stderr}");
     assert!(stdout.is_empty(), "{name} {args:?}: nothing on stdout");
 }
+
+/// A redis-server (Debian's, installed by scripts/test.sh) on `port`, killed when dropped.
+pub struct RedisServer {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl RedisServer {
+    /// Starts it and waits until it answers `PING`.
+    pub fn start(port: u16) -> RedisServer {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian package redis-server; scripts/test.sh installs it)");
+        let server = RedisServer { child, port };
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                s.set_read_timeout(Some(WAIT)).unwrap();
+                let _ = s.write_all(b"PING\r\n");
+                let mut pong = [0u8; 7];
+                if std::io::Read::read_exact(&mut s, &mut pong).is_ok() && &pong == b"+PONG\r\n" {
+                    return server;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A free port for one.
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// Kills it (as a crash would); returns its port, to start another there.
+    pub fn kill(mut self) -> u16 {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.port
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,216 @@
+//! chat's cluster mode, driven as separate processes with a real redis-server started by
+//! the tests, as docs/protocols.md ("chat cluster") describes it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Client, ExampleServer, RedisServer, WAIT};
+
+fn instance(redis: &RedisServer, name: &str) -> ExampleServer {
+    let target = format!("127.0.0.1:{}", redis.port);
+    ExampleServer::start(
+        "chat",
+        &["--cluster-redis", &target, "--cluster-name", name],
+    )
+}
+
+/// Reads lines until one equals `want` (other events may come first), within WAIT.
+fn wait_for(client: &mut Client, want: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let line = client.line();
+        if line == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never got {want:?} (last {line:?})"
+        );
+    }
+}
+
+#[test]
+fn one_room_across_three_instances_with_unique_nicks_and_per_sender_order() {
+    let redis = RedisServer::start(RedisServer::free_port());
+    let servers: Vec<_> = (0..3).map(|_| instance(&redis, "t1")).collect();
+    let mut a = Client::connect(&servers[0]);
+    let mut b = Client::connect(&servers[1]);
+    wait_for(&mut a, &format!("* {} joined", b.nick));
+    let mut c = Client::connect(&servers[2]);
+    wait_for(&mut a, &format!("* {} joined", c.nick));
+    wait_for(&mut b, &format!("* {} joined", c.nick));
+    let nicks = [a.nick.clone(), b.nick.clone(), c.nick.clone()];
+    assert!(
+        nicks[0] != nicks[1] && nicks[1] != nicks[2] && nicks[0] != nicks[2],
+        "{nicks:?}"
+    );
+
+    // A message reaches the other instances, in the sender's order.
+    for i in 0..200 {
+        a.send(&format!("m{i}\n"));
+    }
+    for receiver in [&mut b, &mut c] {
+        for i in 0..200 {
+            receiver.expect(&format!("{}: m{i}", nicks[0]));
+        }
+    }
+    // Renames are cluster-wide, and a nick held on another instance is taken.
+    b.send("/nick bob\n");
+    b.expect(&format!("* {} is now bob", nicks[1]));
+    a.expect(&format!("* {} is now bob", nicks[1]));
+    c.expect(&format!("* {} is now bob", nicks[1]));
+    c.send("/nick bob\n");
+    c.expect("ERR nick taken");
+    // /who lists everyone, on every instance.
+    c.send("/who\n");
+    let mut all = vec![nicks[0].clone(), "bob".to_string(), nicks[2].clone()];
+    all.sort();
+    c.expect(&format!("* online: {}", all.join(" ")));
+    // A leave reaches everyone; the nick is free again.
+    b.send("/quit\n");
+    b.expect("* bye");
+    a.expect("* bob left");
+    c.expect("* bob left");
+    c.send("/nick bob\n");
+    c.expect(&format!("* {} is now bob", nicks[2]));
+    a.expect(&format!("* {} is now bob", nicks[2]));
+}
+
+#[test]
+fn a_killed_instance_s_nicks_are_freed_and_announced_within_15_s() {
+    let redis = RedisServer::start(RedisServer::free_port());
+    let survivor = instance(&redis, "t2");
+    let doomed = instance(&redis, "t2");
+    let mut a = Client::connect(&survivor);
+    let mut x = Client::connect(&doomed);
+    wait_for(&mut a, &format!("* {} joined", x.nick));
+    x.send("/nick victim\n");
+    x.expect(&format!("* {} is now victim", x.nick));
+    a.expect(&format!("* {} is now victim", x.nick));
+    let mut doomed = doomed;
+    let killed = Instant::now();
+    doomed.child.kill().unwrap(); // SIGKILL: no goodbye
+    let _ = doomed.child.wait();
+    a.reader
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    a.expect("* victim left");
+    assert!(killed.elapsed() < Duration::from_secs(15));
+    a.send("/nick victim\n");
+    a.expect(&format!("* {} is now victim", a.nick));
+    std::mem::forget(doomed); // already reaped
+}
+
+#[test]
+fn with_redis_down_local_chat_goes_on_newcomers_are_refused_and_all_returns_within_5_s() {
+    let redis = RedisServer::start(RedisServer::free_port());
+    let one = instance(&redis, "t3");
+    let two = instance(&redis, "t3");
+    let mut a = Client::connect(&one);
+    let mut a2 = Client::connect(&one);
+    wait_for(&mut a, &format!("* {} joined", a2.nick));
+    let mut b = Client::connect(&two);
+    wait_for(&mut a, &format!("* {} joined", b.nick));
+
+    let port = redis.kill();
+    // Give the instances the moment it takes to see the link drop (a read of 0).
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut n = Client::connect_plain(&one);
+        let first = n.line();
+        if first == "ERR cluster unavailable" {
+            n.expect_closed();
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "newcomers still served with Redis down"
+        );
+        // It was served (it came before the drop was seen): say goodbye.
+        let nick = first.trim_start_matches("* you are ").to_string();
+        n.send("/quit\n");
+        wait_for(&mut a, &format!("* {nick} left"));
+    }
+    a.send("/nick nobody\n");
+    a.expect("ERR cluster unavailable");
+    // Local chat goes on.
+    a.send("still here\n");
+    wait_for(&mut a2, &format!("{}: still here", a.nick));
+
+    // Redis comes back (empty): within 5 s the instances are joined again and delivery
+    // across them resumes, with their nicks restored.
+    let _redis = RedisServer::start(port);
+    let back = Instant::now();
+    loop {
+        a.send("across?\n");
+        b.reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut line = String::new();
+        use std::io::BufRead;
+        if b.reader.read_line(&mut line).is_ok() && line == format!("{}: across?\n", a.nick) {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "delivery did not resume"
+        );
+    }
+    assert!(back.elapsed() < Duration::from_secs(5) + Duration::from_millis(600));
+    // The instances' nicks are back in the (restarted, empty) Redis within those 5 s too.
+    let mut expected = vec![a.nick.clone(), a2.nick.clone(), b.nick.clone()];
+    expected.sort();
+    let want = format!("* online: {}", expected.join(" "));
+    b.reader.get_ref().set_read_timeout(Some(WAIT)).unwrap();
+    loop {
+        b.send("/who\n");
+        let mut line = b.line();
+        while !line.starts_with("* online: ") {
+            line = b.line(); // "across?" lines still arriving
+        }
+        if line == want {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "nicks not restored: {line:?}"
+        );
+    }
+}
+
+#[test]
+fn an_instance_waits_for_redis_before_listening() {
+    let port = RedisServer::free_port();
+    let bin = common::example_binary("chat");
+    let mut child = std::process::Command::new(bin)
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--cluster-redis",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(1)).is_err(),
+        "listening before the cluster was joined"
+    );
+    let _redis = RedisServer::start(port);
+    let line = rx.recv_timeout(WAIT).expect("listening once Redis is up");
+    assert!(line.starts_with("listening on "), "{line:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
