@@ -64,7 +64,7 @@ fn one_room_across_three_instances_with_unique_nicks_and_per_sender_order() {
     c.expect("ERR nick taken");
     // /who lists everyone, on every instance.
     c.send("/who\n");
-    let mut all = vec![nicks[0].clone(), "bob".to_string(), nicks[2].clone()];
+    let mut all = [nicks[0].clone(), "bob".to_string(), nicks[2].clone()];
     all.sort();
     c.expect(&format!("* online: {}", all.join(" ")));
     // A leave reaches everyone; the nick is free again.
@@ -161,7 +161,7 @@ fn with_redis_down_local_chat_goes_on_newcomers_are_refused_and_all_returns_with
     }
     assert!(back.elapsed() < Duration::from_secs(5) + Duration::from_millis(600));
     // The instances' nicks are back in the (restarted, empty) Redis within those 5 s too.
-    let mut expected = vec![a.nick.clone(), a2.nick.clone(), b.nick.clone()];
+    let mut expected = [a.nick.clone(), a2.nick.clone(), b.nick.clone()];
     expected.sort();
     let want = format!("* online: {}", expected.join(" "));
     b.reader.get_ref().set_read_timeout(Some(WAIT)).unwrap();
