@@ -1,19 +1,23 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: weft `line_echo` against the tokio baseline `tokio-line-echo`.
+"""Side-by-side benchmark: weft `line_echo` against its baselines.
 
     python3 benches/compare.py --reps 5 --duration 5          # the full run
     python3 benches/compare.py --quick                        # smoke test, ~1 minute
     python3 benches/compare.py --scenarios pingpong,idle10k   # a subset
 
+The servers (`--servers`, default all four): weft (`examples/line_echo.rs`), tokio
+(`tokio-line-echo`, no framing), framed (`tokio-framed-echo`, tokio-util
+`FramedRead`/`FramedWrite`) and c (`benches/c/c-line-echo.c`, epoll, built with gcc -O2).
+
 Method (see docs/performance.md):
 
-* both servers are built in release mode, then run ONE AT A TIME, alternating
-  weft, tokio, weft, tokio, ... for `--reps` repetitions of every scenario;
+* the servers are built in release mode, then run ONE AT A TIME, alternating
+  weft, tokio, framed, c, weft, ... for `--reps` repetitions of every scenario;
 * each server runs under `taskset -c 0` with one worker (`--workers 1`) and listens on
   127.0.0.1 port 0 (the port is read from its `listening on IP:PORT` line);
 * the load generator `weft-loadgen` runs with `--pin-cpu 1` and `--server-pid`, so it
   measures the server's CPU time (echo scenarios) or RSS growth (idle scenario);
-* every figure is summarised as the median with min, max and n; the ratio weft/tokio is
+* every figure is summarised as the median with min, max and n; the ratio weft/X is
   the ratio of the medians;
 * servers are stopped with SIGTERM and waited for; every wait has a timeout.
 
@@ -43,6 +47,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benches" / "results"
 
+SERVERS = ("weft", "tokio", "framed", "c")
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
 
@@ -82,7 +87,7 @@ class RunError(Exception):
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        description="Benchmark weft line_echo against tokio-line-echo (see docs/performance.md).")
+        description="Benchmark weft line_echo against its baselines (see docs/performance.md).")
     p.add_argument("--reps", type=int, default=None,
                    help="repetitions per server and scenario (default 5, --quick: 1)")
     p.add_argument("--duration", type=float, default=None,
@@ -91,6 +96,8 @@ def parse_args() -> argparse.Namespace:
                    help="unmeasured warm-up seconds per echo run (default 1, --quick: 0.5)")
     p.add_argument("--scenarios", default=",".join(SCENARIOS),
                    help="comma-separated subset of: " + ", ".join(SCENARIOS))
+    p.add_argument("--servers", default=",".join(SERVERS),
+                   help="comma-separated subset of: " + ", ".join(SERVERS) + " (weft first)")
     p.add_argument("--quick", action="store_true",
                    help="short smoke runs: 1 rep, 1 s measured, 0.5 s warm-up, 2,000 idle conns")
     p.add_argument("--idle-conns", type=int, default=None,
@@ -107,6 +114,10 @@ def parse_args() -> argparse.Namespace:
     a.warmup = a.warmup if a.warmup is not None else (0.5 if a.quick else 1.0)
     a.idle_conns = a.idle_conns if a.idle_conns is not None else (2000 if a.quick else 10000)
     a.scenario_list = [s.strip() for s in a.scenarios.split(",") if s.strip()]
+    a.server_list = [s.strip() for s in a.servers.split(",") if s.strip()]
+    if (not a.server_list or any(s not in SERVERS for s in a.server_list)
+            or a.server_list[0] != "weft"):
+        p.error(f"--servers: weft first, then any of {', '.join(SERVERS[1:])}")
     bad = [s for s in a.scenario_list if s not in SCENARIOS]
     if bad or not a.scenario_list:
         p.error(f"unknown scenario(s) {bad}; choose from {', '.join(SCENARIOS)}")
@@ -135,6 +146,16 @@ def build(jobs: int | None) -> None:
     r = subprocess.run(cmd, cwd=REPO, timeout=3600)
     if r.returncode != 0:
         raise SystemExit(f"build failed (exit {r.returncode})")
+    build_c()
+
+
+def build_c() -> None:
+    cmd = ["gcc", "-O2", "-g", "-Wall", "-Wextra", "-o",
+           str(target_dir() / "release" / "c-line-echo"), "benches/c/c-line-echo.c"]
+    log("$ " + " ".join(cmd))
+    r = subprocess.run(cmd, cwd=REPO, timeout=600)
+    if r.returncode != 0:
+        raise SystemExit(f"gcc failed (exit {r.returncode})")
 
 
 def binaries() -> dict[str, Path]:
@@ -142,6 +163,8 @@ def binaries() -> dict[str, Path]:
     bins = {
         "weft": t / "examples" / "line_echo",
         "tokio": t / "tokio-line-echo",
+        "framed": t / "tokio-framed-echo",
+        "c": t / "c-line-echo",
         "loadgen": t / "weft-loadgen",
     }
     for name, path in bins.items():
@@ -294,7 +317,7 @@ def one_run(a, bins, scenario: str, server: str, rep: int, logdir: Path) -> dict
         try:
             rc = srv.stop()
             record["server_exit"] = rc
-            # weft exits 0 on SIGTERM; tokio-line-echo has no handler and dies of it.
+            # weft and c exit 0 on SIGTERM; the tokio servers have no handler and die of it.
             if rc not in (0, -signal.SIGTERM):
                 record.setdefault("error", f"{server} exited with status {rc} after SIGTERM")
         except RunError as e:
@@ -331,52 +354,64 @@ def fmt(v: float | None, unit: str) -> str:
     return f"{v:.3f}"
 
 
-def summarise(runs: list[dict], scenarios: list[str]) -> dict:
+def summarise(runs: list[dict], scenarios: list[str], servers: list[str]) -> dict:
+    """Per scenario: each server's summaries, and `ratios[base][key]` = weft / base (medians);
+    `ratio` is weft / tokio, as before there were more baselines (chart.py reads it)."""
     out = {}
     for sc in scenarios:
         metrics = IDLE_METRICS if SCENARIOS[sc][1] is None else ECHO_METRICS
-        entry = {"description": SCENARIOS[sc][0],
-                 "loadgen_args": SCENARIOS[sc][1], "weft": {}, "tokio": {}, "ratio": {},
+        entry = {"description": SCENARIOS[sc][0], "loadgen_args": SCENARIOS[sc][1],
+                 "ratios": {b: {} for b in servers[1:]},
                  "failed_runs": sum(1 for r in runs if r["scenario"] == sc and not r["ok"])}
+        for server in servers:
+            entry[server] = {}
         for key, *_ in metrics:
-            for server in ("weft", "tokio"):
+            for server in servers:
                 vals = [r[key] for r in runs
                         if r["scenario"] == sc and r["server"] == server and r["ok"]]
                 entry[server][key] = summary(vals)
-            w, t = entry["weft"][key], entry["tokio"][key]
-            entry["ratio"][key] = (w["median"] / t["median"]
-                                   if w and t and t["median"] else None)
+            w = entry["weft"][key]
+            for base in servers[1:]:
+                t = entry[base][key]
+                entry["ratios"][base][key] = (w["median"] / t["median"]
+                                              if w and t and t["median"] else None)
+        entry["ratio"] = entry["ratios"].get("tokio", {})
         out[sc] = entry
     return out
 
 
-def markdown(summ: dict, meta: dict) -> str:
+def markdown(summ: dict, meta: dict, servers: list[str]) -> str:
+    bases = servers[1:]
     lines = [
         f"Run {meta['date']} on {meta['cpu_model']} ({meta['nproc']} CPUs), "
         f"{meta['reps']} rep(s) per server, {meta['duration_s']} s measured + "
         f"{meta['warmup_s']} s warm-up per echo run{' (QUICK)' if meta['quick'] else ''}; "
         f"commit {meta['git_commit']}.",
         "Server: `taskset -c 0`, 1 worker; load generator on CPU 1. "
-        "Cells: median [min – max] over n runs; ratio = weft median / tokio median.",
+        "Cells: median [min – max] over n runs; ratio = weft median / baseline median.",
         "",
-        "| scenario | metric | weft | tokio | weft/tokio |",
-        "| --- | --- | --- | --- | --- |",
+        "| scenario | metric | " + " | ".join(servers) + " | "
+        + " | ".join(f"weft/{b}" for b in bases) + " |",
+        "| --- | --- |" + " --- |" * (len(servers) + len(bases)),
     ]
     for sc, e in summ.items():
         metrics = IDLE_METRICS if SCENARIOS[sc][1] is None else ECHO_METRICS
         for key, label, unit, _, better in metrics:
             cells = []
-            for server in ("weft", "tokio"):
+            for server in servers:
                 s = e[server][key]
                 cells.append("–" if s is None else
                              f"{fmt(s['median'], unit)} [{fmt(s['min'], unit)} – "
                              f"{fmt(s['max'], unit)}] n={s['n']}")
-            r = e["ratio"][key]
-            ratio = ("–" if r is None or better == "n/a"
-                     else f"{r:.2f} ({better} is better)")
-            lines.append(f"| {sc} | {label} ({unit}) | {cells[0]} | {cells[1]} | {ratio} |")
+            for base in bases:
+                r = e["ratios"][base][key]
+                cells.append("–" if r is None or better == "n/a" else f"{r:.2f}")
+            hint = "" if better == "n/a" else f", {better} is better"
+            lines.append(f"| {sc} | {label} ({unit}{hint}) | "
+                         + " | ".join(cells) + " |")
         if e["failed_runs"]:
-            lines.append(f"| {sc} | **failed runs** | {e['failed_runs']} | | |")
+            lines.append(f"| {sc} | **failed runs** | {e['failed_runs']} |"
+                         + " |" * (len(servers) + len(bases) - 1))
     return "\n".join(lines) + "\n"
 
 
@@ -410,6 +445,8 @@ def main() -> int:
         return 2
     if not a.no_build:
         build(a.cargo_jobs)
+    elif not os.access(target_dir() / "release" / "c-line-echo", os.X_OK):
+        build_c()
     bins = binaries()
     logdir = RESULTS / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
@@ -419,7 +456,7 @@ def main() -> int:
     for sc in a.scenario_list:
         log(f"== {sc}: {SCENARIOS[sc][0]}")
         for rep in range(a.reps):
-            for server in ("weft", "tokio"):  # A B A B ...
+            for server in a.server_list:  # A B C D A B ...
                 r = one_run(a, bins, sc, server, rep, logdir)
                 runs.append(r)
                 if r["ok"]:
@@ -436,12 +473,12 @@ def main() -> int:
     meta = machine_meta() | {
         "date": started.strftime("%Y-%m-%d %H:%M UTC"),
         "reps": a.reps, "duration_s": a.duration, "warmup_s": a.warmup,
-        "idle_conns": a.idle_conns, "quick": a.quick, "order": "weft, tokio alternating",
+        "idle_conns": a.idle_conns, "quick": a.quick, "order": ", ".join(a.server_list) + " alternating",
         "server_cpu": int(SERVER_CPU), "client_cpu": int(CLIENT_CPU),
         "command": " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:]),
     }
-    summ = summarise(runs, a.scenario_list)
-    md = markdown(summ, meta)
+    summ = summarise(runs, a.scenario_list, a.server_list)
+    md = markdown(summ, meta, a.server_list)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "scenarios": summ, "runs": runs}, indent=1) + "\n")

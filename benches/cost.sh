@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # cost.sh: the cost of one echoed message, measured deterministically for weft line_echo
-# and tokio-line-echo (see docs/performance.md).
+# and three baselines (see docs/performance.md).
 #
 #   benches/cost.sh                      # pipelined and many shapes, 100k vs 500k messages
 #   benches/cost.sh --quick              # pipelined only, 20k vs 120k messages
-#   benches/cost.sh --shapes pipelined --small 20000 --large 120000 --no-build
+#   benches/cost.sh --shapes pipelined,many,pingpong --small 20000 --large 120000 --no-build
+#
+# Servers (--servers, default all): weft (examples/line_echo.rs), tokio
+# (tokio-line-echo: no framing, one memchr walk and one write per read), framed
+# (tokio-framed-echo: tokio-util FramedRead/FramedWrite, a Bytes frame per line) and c
+# (benches/c/c-line-echo.c: epoll, memchr per line, a handler through a function pointer,
+# one write per read; built here with gcc -O2). Before measuring, benches/check_echo.py
+# checks that all of them echo byte-exact (--no-check skips it).
 #
 # Marginal method: the server runs twice per tool, once for SMALL and once for LARGE
 # messages (same shape, same connections). Everything else (start-up, connects, shutdown)
@@ -36,13 +43,16 @@ RAW="$OUT/cost"
 SMALL=100000
 LARGE=500000
 SHAPES="pipelined,many"
+SERVERS="weft,tokio,framed,c"
 BUILD=1
+CHECK=1
 JOBS=""
 TOOLS="callgrind,strace"
 
 usage() {
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
-    echo "flags: --quick --small N --large N --shapes pipelined,many --tools callgrind,strace --no-build -j N"
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    echo "flags: --quick --small N --large N --shapes pipelined,many,pingpong --servers weft,tokio,framed,c"
+    echo "       --tools callgrind,strace --no-build --no-check -j N"
 }
 
 while [ $# -gt 0 ]; do
@@ -51,6 +61,8 @@ while [ $# -gt 0 ]; do
         --small) SMALL=$2; shift ;;
         --large) LARGE=$2; shift ;;
         --shapes) SHAPES=$2; shift ;;
+        --servers) SERVERS=$2; shift ;;
+        --no-check) CHECK=0 ;;
         --tools) TOOLS=$2; shift ;;
         --no-build) BUILD=0 ;;
         -j) JOBS="-j $2"; shift ;;
@@ -70,6 +82,7 @@ need() {
 need valgrind valgrind
 need strace strace
 need python3 python3
+need gcc gcc
 
 cd "$REPO"
 if [ "$BUILD" = 1 ]; then
@@ -78,11 +91,22 @@ if [ "$BUILD" = 1 ]; then
 fi
 TARGET=$(cargo metadata --no-deps --format-version 1 |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-declare -A BIN=([weft]="$TARGET/release/examples/line_echo" [tokio]="$TARGET/release/tokio-line-echo")
+if [ "$BUILD" = 1 ] || [ ! -x "$TARGET/release/c-line-echo" ]; then
+    gcc -O2 -g -Wall -Wextra -o "$TARGET/release/c-line-echo" benches/c/c-line-echo.c >&2
+fi
+declare -A BIN=([weft]="$TARGET/release/examples/line_echo" [tokio]="$TARGET/release/tokio-line-echo"
+    [framed]="$TARGET/release/tokio-framed-echo" [c]="$TARGET/release/c-line-echo")
 LOADGEN="$TARGET/release/weft-loadgen"
-for b in "${BIN[@]}" "$LOADGEN"; do
-    [ -x "$b" ] || { echo "missing $b (run without --no-build)" >&2; exit 1; }
+IFS=, read -r -a SERVER_LIST <<<"$SERVERS"
+for server in "${SERVER_LIST[@]}"; do
+    [ -n "${BIN[$server]:-}" ] || { echo "unknown server $server" >&2; exit 2; }
+    [ -x "${BIN[$server]}" ] || { echo "missing ${BIN[$server]} (run without --no-build)" >&2; exit 1; }
 done
+[ -x "$LOADGEN" ] || { echo "missing $LOADGEN (run without --no-build)" >&2; exit 1; }
+if [ "$CHECK" = 1 ]; then
+    python3 benches/check_echo.py --servers "$SERVERS" >&2 ||
+        { echo "cost.sh: the servers do not all echo byte-exact" >&2; exit 1; }
+fi
 
 shape_args() {
     case "$1" in
@@ -192,7 +216,7 @@ for shape in "${SHAPE_LIST[@]}"; do
     for tool in "${TOOL_LIST[@]}"; do
         case "$tool" in callgrind|strace) ;; *) echo "unknown tool $tool" >&2; exit 2 ;; esac
         for n in "$SMALL" "$LARGE"; do
-            for server in weft tokio; do
+            for server in "${SERVER_LIST[@]}"; do
                 echo "== $tool $server $shape $n messages" >&2
                 run_one "$tool" "$server" "$shape" "$n" || FAILED=1
             done
@@ -242,18 +266,33 @@ md = [f"Marginal cost per echoed message, {js['date']}: (total at {large} msgs -
       f"{small} msgs) / (message difference).", "",
       "| shape | server | counter | totals (small / large run) | messages | per message | top syscalls per message |",
       "| --- | --- | --- | --- | --- | --- | --- |"] + table
-# weft / tokio ratios
+# weft / each baseline, same tool and shape
 ratios = []
 for e in js["results"]:
     if e["server"] != "weft":
         continue
-    t = next((x for x in js["results"] if x["server"] == "tokio" and x["tool"] == e["tool"]
-              and x["shape"] == e["shape"]), None)
-    if t and t["per_message"]:
-        r = e["per_message"] / t["per_message"]
-        ratios.append(f"{e['shape']} {e['tool']}: weft/tokio = {r:.2f}")
-        e["ratio_weft_over_tokio"] = r
+    for base in ("c", "framed", "tokio"):
+        t = next((x for x in js["results"] if x["server"] == base and x["tool"] == e["tool"]
+                  and x["shape"] == e["shape"]), None)
+        if t and t["per_message"]:
+            r = e["per_message"] / t["per_message"]
+            ratios.append(f"{e['shape']} {e['tool']}: weft/{base} = {r:.2f}")
+            e[f"ratio_weft_over_{base}"] = r
 md += ["", "Ratios: " + "; ".join(ratios) if ratios else ""]
+# One row per shape and counter, one column per server.
+names = [n for n in ("c", "framed", "tokio", "weft") if any(e["server"] == n for e in js["results"])]
+pivot = collections.defaultdict(dict)
+for e in js["results"]:
+    pivot[(e["shape"], e["tool"])][e["server"]] = e["per_message"]
+md += ["", "| shape | counter | " + " | ".join(names) + " | weft/c | weft/framed | weft/tokio |",
+       "| --- | --- |" + " --- |" * (len(names) + 3)]
+for (shape, tool), row in sorted(pivot.items()):
+    f = (lambda v: f"{v:,.1f}") if tool == "callgrind" else (lambda v: f"{v:.3f}")
+    cells = [f(row[n]) if n in row else "–" for n in names]
+    rs = [f"{row['weft'] / row[b]:.2f}" if "weft" in row and row.get(b) else "–"
+          for b in ("c", "framed", "tokio")]
+    what = "instructions" if tool == "callgrind" else "syscalls"
+    md.append(f"| {shape} | {what} | " + " | ".join(cells + rs) + " |")
 text = "\n".join(md) + "\n"
 (out / "cost.md").write_text(text)
 (out / "cost.json").write_text(json.dumps(js, indent=1) + "\n")

@@ -51,6 +51,7 @@ impl Handler for Echo {
     type In = Bytes;
     type Out = Bytes;
 
+    #[inline]
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
         ctx.write(line);
     }

@@ -83,6 +83,53 @@ impl LineCodec {
     }
 }
 
+/// How many bytes [`find_newline`] scans itself before it hands the rest to `memchr`.
+const SHORT_SCAN: usize = 64;
+
+/// The index of the first `\n` in `hay`.
+///
+/// Most lines are short, and for a short line `memchr`'s set-up (choosing its vector
+/// routine, aligning, the tail) costs more than the search: about 75 instructions for a
+/// 64-byte line. So the first [`SHORT_SCAN`] bytes are looked at here, 16 at a time, in a
+/// form the compiler turns into one SSE2 compare and mask per 16 bytes (about 9
+/// instructions), and only the rest of a longer line goes to `memchr`.
+#[inline]
+fn find_newline(hay: &[u8]) -> Option<usize> {
+    let head = &hay[..hay.len().min(SHORT_SCAN)];
+    let mut chunks = head.chunks_exact(16);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let mut any = 0u8;
+        for &b in chunk {
+            any |= u8::from(b == b'\n');
+        }
+        if any != 0 {
+            let (lo, hi) = chunk.split_at(8);
+            let word = |w: &[u8]| u64::from_le_bytes(w.try_into().expect("8 bytes"));
+            return Some(
+                base + first_newline_in(word(lo)).unwrap_or_else(|| {
+                    8 + first_newline_in(word(hi)).expect("the chunk holds a newline")
+                }),
+            );
+        }
+        base += 16;
+    }
+    if let Some(at) = chunks.remainder().iter().position(|&b| b == b'\n') {
+        return Some(base + at);
+    }
+    memchr::memchr(b'\n', &hay[head.len()..]).map(|at| head.len() + at)
+}
+
+/// The index of the first `\n` byte in the little-endian `word`: the lowest byte that is
+/// zero after XOR with `\n` in every byte. (`x - 0x01..01` borrows through a zero byte into
+/// the bytes above it only, so the lowest flagged byte is always a true zero.)
+#[inline]
+fn first_newline_in(word: u64) -> Option<usize> {
+    let x = word ^ 0x0a0a_0a0a_0a0a_0a0a;
+    let zero = x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080;
+    (zero != 0).then(|| zero.trailing_zeros() as usize / 8)
+}
+
 impl Decoder for LineCodec {
     type Item = Bytes;
     type Error = CodecError;
@@ -93,7 +140,7 @@ impl Decoder for LineCodec {
         // `max_length` bytes); nothing past that window needs to be looked at.
         let window_end = src.len().min(self.max_length.saturating_add(1));
         let start = self.scanned.min(window_end);
-        match memchr::memchr(b'\n', &src[start..window_end]) {
+        match find_newline(&src[start..window_end]) {
             Some(offset) => {
                 let newline = start + offset;
                 self.scanned = 0;
@@ -245,6 +292,24 @@ mod tests {
             .unwrap();
         codec.encode(&b""[..], &mut dst).unwrap();
         assert_eq!(&dst[..], b"hi\nthere\n\n");
+    }
+
+    #[test]
+    fn find_newline_agrees_with_a_plain_search() {
+        // Every length around the 16-byte chunks and the short-scan limit, the newline at
+        // every position (or none), with other bytes that look alike (0x0b, 0x8a, 0x09).
+        for len in 0..(SHORT_SCAN * 3) {
+            for at in (0..len).map(Some).chain([None]) {
+                let mut hay: Vec<u8> = (0..len).map(|i| [0x0b, 0x8a, 0x09, b'x'][i % 4]).collect();
+                if let Some(at) = at {
+                    hay[at] = b'\n';
+                    if at + 3 < len {
+                        hay[at + 3] = b'\n'; // only the first counts
+                    }
+                }
+                assert_eq!(find_newline(&hay), at, "len {len}, newline at {at:?}");
+            }
+        }
     }
 
     #[test]

@@ -39,6 +39,50 @@ where
     }
 }
 
+/// The rare ends of the dispatch loop, out of line (and marked cold) so that the loop stays
+/// small enough for the compiler to inline the handler's `on_message` into it.
+impl<C, S, H> Pipeline<C, S, H>
+where
+    C: Decoder + Encoder<H::Out> + 'static,
+    S: Stage<In = C::Item, Fwd = H::In>,
+    H: Handler,
+{
+    /// The end-of-stream rule (see `Decoder`): a frame still in progress once `decode_eof` is
+    /// done was cut short. The handler hears of it; the end of stream then goes on as usual
+    /// (nothing more can arrive).
+    #[cold]
+    #[inline(never)]
+    fn end_of_stream(
+        &mut self,
+        buf: &mut BytesMut,
+        conn: &mut ConnCore,
+        reactor: &mut ReactorCore,
+    ) {
+        if self.codec.frame_in_progress(buf) {
+            let err = Error::decode(weft_codec::CodecError::truncated());
+            tracing::debug!(conn = %conn.id, remaining = buf.len(), "end of stream inside a frame: {}", Chain(&err));
+            self.with(conn, reactor, |h, _, ctx| h.on_decode_error(ctx, &err));
+            self.writability(conn, reactor);
+        }
+        buf.clear();
+    }
+
+    /// The decoder found the stream corrupt: the handler hears of it, and the connection
+    /// closes.
+    #[cold]
+    #[inline(never)]
+    fn decode_failed(
+        &mut self,
+        err: <C as Decoder>::Error,
+        conn: &mut ConnCore,
+        reactor: &mut ReactorCore,
+    ) {
+        let err = Error::decode(err);
+        self.with(conn, reactor, |h, _, ctx| h.on_decode_error(ctx, &err));
+        conn.fail(CloseReason::DecodeError, &Chain(&err));
+    }
+}
+
 impl<C, S, H> Drive for Pipeline<C, S, H>
 where
     C: Decoder + Encoder<H::Out> + 'static,
@@ -84,16 +128,7 @@ where
                     self.writability(conn, reactor);
                 }
                 Ok(None) if conn.reading.peer_eof => {
-                    // The end-of-stream rule (see `Decoder`): a frame still in progress once
-                    // `decode_eof` is done was cut short. The handler hears of it; the end
-                    // of stream then goes on as usual (nothing more can arrive).
-                    if self.codec.frame_in_progress(buf) {
-                        let err = Error::decode(weft_codec::CodecError::truncated());
-                        tracing::debug!(conn = %conn.id, remaining = buf.len(), "end of stream inside a frame: {}", Chain(&err));
-                        self.with(conn, reactor, |h, _, ctx| h.on_decode_error(ctx, &err));
-                        self.writability(conn, reactor);
-                    }
-                    buf.clear();
+                    self.end_of_stream(buf, conn, reactor);
                     break;
                 }
                 Ok(None) => {
@@ -101,9 +136,7 @@ where
                     break;
                 }
                 Err(err) => {
-                    let err = Error::decode(err);
-                    self.with(conn, reactor, |h, _, ctx| h.on_decode_error(ctx, &err));
-                    conn.fail(CloseReason::DecodeError, &Chain(&err));
+                    self.decode_failed(err, conn, reactor);
                     break;
                 }
             }
