@@ -159,7 +159,9 @@ impl<P: Drive> Connection<P> {
         if let Some(shared) = &core.shared {
             shared.close();
         }
-        crate::group::leave_all(&mut core.groups, core.id);
+        if let Some(cold) = &mut core.cold {
+            crate::group::leave_all(&mut cold.groups, core.id);
+        }
         if let Some(stream) = core.io.tcp() {
             if let Err(e) = reactor.registry().deregister(stream) {
                 tracing::debug!(conn = %core.id, error = %e, "deregister failed");

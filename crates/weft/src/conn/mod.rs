@@ -90,6 +90,17 @@ struct UserTimer {
     period: Option<Duration>,
 }
 
+/// The parts of a connection most connections never use, kept out of line: an idle
+/// connection's slot in the reactor's slab is what it costs in memory.
+#[derive(Default)]
+pub(crate) struct Cold {
+    /// When each idle kind (read, write, all) was last reported.
+    idle_reported: [Option<Instant>; 3],
+    user_timers: Vec<UserTimer>,
+    /// Groups this connection joined (left automatically when it closes).
+    pub(crate) groups: Vec<std::sync::Weak<crate::group::GroupShared>>,
+}
+
 /// The connection state a [`Context`](crate::Context) may touch (everything but the read
 /// buffer and the pipeline).
 pub(crate) struct ConnCore {
@@ -116,8 +127,6 @@ pub(crate) struct ConnCore {
     last_reply: bool,
     last_read: Instant,
     last_write: Instant,
-    /// When each idle kind (read, write, all) was last reported.
-    idle_reported: [Option<Instant>; 3],
     idle_timer: Option<TimerKey>,
     close_timer: Option<TimerKey>,
     /// When `close_timer` fires.
@@ -126,9 +135,9 @@ pub(crate) struct ConnCore {
     /// between frames and while reading is paused.
     frame_since: Option<Instant>,
     frame_timer: Option<TimerKey>,
-    user_timers: Vec<UserTimer>,
-    /// Groups this connection joined (left automatically when it closes).
-    pub(crate) groups: Vec<std::sync::Weak<crate::group::GroupShared>>,
+    /// User timers, groups, idle reports: boxed when first needed, so an idle connection
+    /// that uses none of them stays small (see `Cold`).
+    cold: Option<Box<Cold>>,
     /// What other threads see of this connection; made by the first handle or offload.
     shared: Option<Arc<ConnShared>>,
     /// Dials, a dial under way, a splice (see `link.rs`); `None` for most connections.
@@ -164,6 +173,11 @@ impl ConnCore {
     #[cfg_attr(not(feature = "test-util"), allow(dead_code))]
     pub(crate) fn close_reason(&self) -> Option<CloseReason> {
         self.phase.closed_reason()
+    }
+
+    /// The out-of-line parts, made on first use.
+    pub(crate) fn cold_mut(&mut self) -> &mut Cold {
+        self.cold.get_or_insert_with(Box::default)
     }
 
     /// The state other threads share with this connection, made on first use.
@@ -213,14 +227,12 @@ impl<P: Drive> Connection<P> {
                 last_reply: false,
                 last_read: reactor.now(),
                 last_write: reactor.now(),
-                idle_reported: [None; 3],
                 idle_timer: None,
                 close_timer: None,
                 close_deadline: None,
                 frame_since: None,
                 frame_timer: None,
-                user_timers: Vec::new(),
-                groups: Vec::new(),
+                cold: None,
                 shared: None,
                 link: None,
             },

@@ -25,14 +25,17 @@ impl ConnCore {
             deadline_after(reactor.now(), delay),
             TimerEvent::User(self.token, id),
         );
-        self.user_timers.push(UserTimer { id, key, period });
+        self.cold_mut().user_timers.push(UserTimer { id, key, period });
         id
     }
 
     pub(crate) fn cancel_timer(&mut self, reactor: &mut ReactorCore, id: TimerId) -> bool {
-        match self.user_timers.iter().position(|t| t.id == id) {
+        let Some(cold) = &mut self.cold else {
+            return false;
+        };
+        match cold.user_timers.iter().position(|t| t.id == id) {
             Some(i) => {
-                let timer = self.user_timers.swap_remove(i);
+                let timer = cold.user_timers.swap_remove(i);
                 reactor.cancel_timer(timer.key);
                 true
             }
@@ -42,8 +45,10 @@ impl ConnCore {
 
     /// Disarms every timer of the connection (it is being removed).
     pub(super) fn cancel_all_timers(&mut self, reactor: &mut ReactorCore) {
-        for timer in self.user_timers.drain(..) {
-            reactor.cancel_timer(timer.key);
+        if let Some(cold) = &mut self.cold {
+            for timer in cold.user_timers.drain(..) {
+                reactor.cancel_timer(timer.key);
+            }
         }
         for key in [
             self.idle_timer.take(),
@@ -63,7 +68,7 @@ impl ConnCore {
             Idle::Write => self.last_write,
             Idle::All => self.last_read.max(self.last_write),
         };
-        match self.idle_reported[kind as usize] {
+        match self.cold.as_ref().and_then(|c| c.idle_reported[kind as usize]) {
             Some(reported) => activity.max(reported),
             None => activity,
         }
@@ -131,7 +136,7 @@ impl<P: Drive> Connection<P> {
                         continue;
                     };
                     if reactor.now() >= deadline_after(core.idle_since(kind), timeout) {
-                        core.idle_reported[kind as usize] = Some(reactor.now());
+                        core.cold_mut().idle_reported[kind as usize] = Some(reactor.now());
                         guarded(core, reactor, Some(Callback::Idle), |core, reactor| {
                             pipeline.idle(core, reactor, kind)
                         });
@@ -142,17 +147,21 @@ impl<P: Drive> Connection<P> {
                 }
             }
             TimerEvent::User(_, id) => {
-                let Some(i) = core.user_timers.iter().position(|t| t.id == id) else {
+                let token = core.token;
+                let Some(cold) = &mut core.cold else {
                     return;
                 };
-                match core.user_timers[i].period {
+                let Some(i) = cold.user_timers.iter().position(|t| t.id == id) else {
+                    return;
+                };
+                match cold.user_timers[i].period {
                     Some(period) => {
                         let next = deadline_after(reactor.now(), period);
-                        core.user_timers[i].key =
-                            reactor.insert_timer(next, TimerEvent::User(core.token, id));
+                        cold.user_timers[i].key =
+                            reactor.insert_timer(next, TimerEvent::User(token, id));
                     }
                     None => {
-                        core.user_timers.swap_remove(i);
+                        cold.user_timers.swap_remove(i);
                     }
                 }
                 if core.accepts_writes() {

@@ -307,7 +307,7 @@ impl<'a, H: Handler> Context<'a, H> {
     /// Adds this connection to `group`; it leaves automatically when it closes.
     pub fn join_group(&mut self, group: &Group) {
         group.insert(self.handle());
-        self.conn.groups.push(group.downgrade());
+        self.conn.cold_mut().groups.push(group.downgrade());
     }
 
     /// Runs `job` on the worker pool, then `then` with its result back on this reactor,

@@ -614,3 +614,23 @@ where
         }
     }
 }
+#[cfg(test)]
+mod size {
+    /// An idle connection costs its slab slot (and nothing else: no buffer, no box), and
+    /// the slab grows by doubling, so RSS per idle connection is about 1.1 to 1.3 times
+    /// this size. The 512 B-per-idle-connection target (`benches/compare.py --scenarios
+    /// idle10k`) needs the slot well under it: rarely used state lives out of line
+    /// (`conn::Cold`, `conn::link::Link`).
+    #[test]
+    fn an_idle_connection_s_slot_stays_small() {
+        struct Echo;
+        impl crate::Handler for Echo {
+            type In = bytes::Bytes;
+            type Out = bytes::Bytes;
+            fn on_message(&mut self, _: &mut crate::Context<'_, Self>, _: bytes::Bytes) {}
+        }
+        type P = crate::pipeline::SimplePipeline<weft_codec::LineCodec, Echo>;
+        let slot = std::mem::size_of::<crate::conn::Connection<crate::conn::Pipe<P>>>();
+        assert!(slot <= 432, "a line-echo connection takes {slot} bytes");
+    }
+}
