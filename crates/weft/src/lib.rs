@@ -127,6 +127,8 @@ pub mod docs {
     pub mod protocols {}
     #[doc = include_str!("../../../docs/resp-server.md")]
     pub mod resp_server {}
+    #[doc = include_str!("../../../docs/scaling.md")]
+    pub mod scaling {}
     #[doc = include_str!("../../../docs/testing.md")]
     pub mod testing {}
     #[doc = include_str!("../../../docs/tutorial-chat.md")]
