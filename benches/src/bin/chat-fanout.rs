@@ -1,9 +1,13 @@
 //! `chat-fanout`: measures how many message deliveries per second a chat server fans out.
 //!
 //! ```text
-//! chat-fanout --addr 127.0.0.1:7001 [--clients 100] [--senders 10] [--messages 1000]
-//!             [--size 64] [--pin-cpu N] [--timeout 120]
+//! chat-fanout --addr 127.0.0.1:7001 [--addr ...] [--clients 100] [--senders 10]
+//!             [--messages 1000] [--size 64] [--pin-cpu N] [--timeout 120]
 //! ```
+//!
+//! With several `--addr` (the instances of a chat cluster), the clients are spread over them
+//! round-robin. Each delivery's time since the burst began is recorded: the JSON's
+//! `latency_us` gives its p50, p99 and max (in a burst, how long the last deliveries wait).
 //!
 //! Connects `--clients` clients (each reads its `* you are` greeting), then `--senders` of
 //! them each send `--messages` lines at once. Every client counts the chat lines it receives
@@ -22,9 +26,9 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(about = "Fan-out rate of a chat server")]
 struct Args {
-    /// The chat server's address.
-    #[arg(long)]
-    addr: SocketAddr,
+    /// The chat server's address (repeat it for the instances of a cluster).
+    #[arg(long, required = true)]
+    addr: Vec<SocketAddr>,
     /// Connected clients (every one of them receives).
     #[arg(long, default_value_t = 100)]
     clients: usize,
@@ -56,9 +60,9 @@ fn main() {
     }
     let deadline = Duration::from_secs(args.timeout);
     let mut streams = Vec::with_capacity(args.clients);
-    for _ in 0..args.clients {
-        let stream =
-            TcpStream::connect(args.addr).unwrap_or_else(|e| fail(&format!("connect: {e}")));
+    for c in 0..args.clients {
+        let addr = args.addr[c % args.addr.len()];
+        let stream = TcpStream::connect(addr).unwrap_or_else(|e| fail(&format!("connect: {e}")));
         stream.set_read_timeout(Some(deadline)).unwrap();
         stream.set_nodelay(true).unwrap();
         let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -99,6 +103,8 @@ fn main() {
             if !is_sender {
                 start.wait();
             }
+            let began = Instant::now();
+            let mut latency = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
             let mut got = 0;
             let mut line = String::new();
             while got < owed {
@@ -110,26 +116,38 @@ fn main() {
                 }
                 if line.contains(": bench ") {
                     got += 1;
+                    latency.saturating_record(began.elapsed().as_micros() as u64);
                 }
             }
             if let Some(w) = writer {
                 w.join().unwrap();
             }
-            got
+            (got, latency)
         }));
     }
     start.wait();
     let began = Instant::now();
-    let deliveries: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let mut deliveries = 0;
+    let mut latency = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
+    for thread in threads {
+        let (got, h) = thread.join().unwrap();
+        deliveries += got;
+        latency.add(&h).unwrap();
+    }
     let elapsed = began.elapsed().as_secs_f64();
+    let (p50, p99, max) = (
+        latency.value_at_quantile(0.5),
+        latency.value_at_quantile(0.99),
+        latency.max(),
+    );
     let rate = deliveries as f64 / elapsed;
     eprintln!(
         "{deliveries} deliveries ({} senders x {} messages to {} clients) in {elapsed:.3}s: {rate:.0} deliveries/s",
         args.senders, args.messages, args.clients
     );
     println!(
-        "{{\"clients\":{},\"senders\":{},\"messages\":{},\"size\":{},\"deliveries\":{deliveries},\"elapsed_s\":{elapsed:.4},\"deliveries_per_s\":{rate:.1}}}",
-        args.clients, args.senders, args.messages, args.size
+        "{{\"clients\":{},\"senders\":{},\"messages\":{},\"size\":{},\"instances\":{},\"deliveries\":{deliveries},\"elapsed_s\":{elapsed:.4},\"deliveries_per_s\":{rate:.1},\"latency_us\":{{\"p50\":{p50},\"p99\":{p99},\"max\":{max}}}}}",
+        args.clients, args.senders, args.messages, args.size, args.addr.len()
     );
 }
 
