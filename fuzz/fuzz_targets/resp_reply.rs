@@ -28,12 +28,23 @@ fuzz_target!(|data: &[u8]| {
     };
     let (chunks, payload) = input.chunks();
     let make = || RespReplyCodec::new(limits);
-    let outcome = feed_both(make, &chunks, payload, limits.max_reply_len, |_, consumed| {
-        assert!(consumed <= limits.max_reply_len, "a reply of {consumed} bytes");
-    });
+    let outcome = feed_both(
+        make,
+        &chunks,
+        payload,
+        limits.max_reply_len,
+        |_, consumed| {
+            assert!(
+                consumed <= limits.max_reply_len,
+                "a reply of {consumed} bytes"
+            );
+        },
+    );
     for value in outcome.frames.iter().filter(|v| writable(v)) {
         let mut wire = BytesMut::new();
-        RespCodec::new(Default::default()).encode(value, &mut wire).unwrap();
+        RespCodec::new(Default::default())
+            .encode(value, &mut wire)
+            .unwrap();
         let mut codec = RespReplyCodec::new(ReplyLimits {
             max_reply_len: usize::MAX / 2,
             ..limits

@@ -104,7 +104,8 @@ fn main() {
                 start.wait();
             }
             let began = Instant::now();
-            let mut latency = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
+            let mut latency =
+                hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
             let mut got = 0;
             let mut line = String::new();
             while got < owed {

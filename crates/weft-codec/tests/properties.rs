@@ -896,3 +896,56 @@ fn cut_covers_the_input() {
     assert_eq!(pieces.concat(), input);
     assert_eq!(pieces, vec![&b"abc"[..], b"def"]);
 }
+
+// ---------------------------------------------------------------------------------------
+// RespReplyCodec
+
+fn reply_value() -> impl Strategy<Value = weft_codec::RespValue> {
+    use weft_codec::RespValue;
+    let text = "[a-zA-Z0-9 ]{0,12}".prop_map(|s| Bytes::from(s.into_bytes()));
+    let leaf = prop_oneof![
+        text.clone().prop_map(RespValue::Simple),
+        text.clone().prop_map(RespValue::Error),
+        any::<i64>().prop_map(RespValue::Integer),
+        proptest::collection::vec(any::<u8>(), 0..40).prop_map(|b| RespValue::Bulk(b.into())),
+        Just(RespValue::Null),
+        Just(RespValue::Nil),
+        any::<bool>().prop_map(RespValue::Boolean),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(weft_codec::RespValue::Array),
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(weft_codec::RespValue::Set),
+            proptest::collection::vec((inner.clone(), inner), 0..3)
+                .prop_map(weft_codec::RespValue::Map),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Replies written by the server-side encoder decode back to themselves, whatever the
+    /// reads' boundaries.
+    #[test]
+    fn resp_replies_round_trip_over_any_cuts(
+        values in proptest::collection::vec(reply_value(), 1..6),
+        cuts in proptest::collection::vec(any::<usize>(), 0..8),
+    ) {
+        let mut wire = BytesMut::new();
+        for v in &values {
+            RespCodec::new(RespLimits::default()).encode(v, &mut wire).unwrap();
+        }
+        let got = run(&mut weft_codec::RespReplyCodec::default(), cut(&wire, &cuts));
+        prop_assert_eq!(got.frames, values);
+        prop_assert_eq!(got.end, End::Rest(Vec::new()));
+    }
+
+    /// Garbage never panics, and never leaves more than the reply limit buffered.
+    #[test]
+    fn resp_reply_garbage_is_bounded(input in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let limits = weft_codec::ReplyLimits { max_reply_len: 64, ..Default::default() };
+        let (_, peak) = peak_buffer_byte_by_byte(&mut weft_codec::RespReplyCodec::new(limits), &input);
+        prop_assert!(peak <= 65, "peak {}", peak);
+    }
+}

@@ -25,7 +25,9 @@ impl ConnCore {
             deadline_after(reactor.now(), delay),
             TimerEvent::User(self.token, id),
         );
-        self.cold_mut().user_timers.push(UserTimer { id, key, period });
+        self.cold_mut()
+            .user_timers
+            .push(UserTimer { id, key, period });
         id
     }
 
@@ -68,7 +70,11 @@ impl ConnCore {
             Idle::Write => self.last_write,
             Idle::All => self.last_read.max(self.last_write),
         };
-        match self.cold.as_ref().and_then(|c| c.idle_reported[kind as usize]) {
+        match self
+            .cold
+            .as_ref()
+            .and_then(|c| c.idle_reported[kind as usize])
+        {
             Some(reported) => activity.max(reported),
             None => activity,
         }
