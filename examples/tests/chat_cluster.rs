@@ -5,10 +5,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, ExampleServer, RedisServer, WAIT};
+use common::{Client, ExampleServer, WAIT};
+use weft_redis::testing::RedisServer;
 
 fn instance(redis: &RedisServer, name: &str) -> ExampleServer {
-    let target = format!("127.0.0.1:{}", redis.port);
+    let target = format!("127.0.0.1:{}", redis.port());
     ExampleServer::start(
         "chat",
         &["--cluster-redis", &target, "--cluster-name", name],

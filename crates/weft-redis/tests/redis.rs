@@ -1,78 +1,15 @@
 //! The Redis client against a real redis-server (Debian's `redis-server`, installed by
 //! scripts/test.sh), started by the tests on free ports.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use weft::codec::RespValue;
 use weft::Client;
+use weft_redis::testing::RedisServer;
 use weft_redis::{Redis, RedisConfig, RedisError, Subscriber};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A redis-server on `port`, killed when dropped.
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start(port: u16) -> RedisServer {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server (Debian package redis-server; scripts/test.sh installs it)");
-        let server = RedisServer { child, port };
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-                s.set_read_timeout(Some(WAIT)).unwrap();
-                let _ = s.write_all(b"PING\r\n");
-                let mut buf = [0u8; 7];
-                if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
-                    return server;
-                }
-            }
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(mut self) -> u16 {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.port
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn config(port: u16) -> RedisConfig {
     let mut config = RedisConfig::new(&format!("127.0.0.1:{port}")).unwrap();
@@ -90,9 +27,9 @@ fn call(redis: &Redis, args: &[&'static str]) -> Result<RespValue, RedisError> {
 
 #[test]
 fn commands_pipeline_in_order_and_errors_come_back_as_errors() {
-    let server = RedisServer::start(free_port());
+    let server = RedisServer::start(RedisServer::free_port());
     let runtime = Client::builder().reactors(1).build_client().unwrap();
-    let redis = Redis::start(runtime.dialer(), config(server.port), |_| {});
+    let redis = Redis::start(runtime.dialer(), config(server.port()), |_| {});
     assert!(redis.wait_up(WAIT));
     assert_eq!(
         call(&redis, &["SET", "k", "v"]),
@@ -124,9 +61,9 @@ fn commands_pipeline_in_order_and_errors_come_back_as_errors() {
 
 #[test]
 fn in_flight_is_bounded() {
-    let server = RedisServer::start(free_port());
+    let server = RedisServer::start(RedisServer::free_port());
     let runtime = Client::builder().reactors(1).build_client().unwrap();
-    let mut cfg = config(server.port);
+    let mut cfg = config(server.port());
     cfg.max_in_flight = 4;
     let redis = Redis::start(runtime.dialer(), cfg, |_| {});
     assert!(redis.wait_up(WAIT));
@@ -150,10 +87,10 @@ fn in_flight_is_bounded() {
 
 #[test]
 fn a_restarted_server_is_reconnected_and_waiting_commands_hear_down() {
-    let server = RedisServer::start(free_port());
+    let server = RedisServer::start(RedisServer::free_port());
     let runtime = Client::builder().reactors(1).build_client().unwrap();
     let (states_tx, states) = mpsc::channel();
-    let redis = Redis::start(runtime.dialer(), config(server.port), move |up| {
+    let redis = Redis::start(runtime.dialer(), config(server.port()), move |up| {
         let _ = states_tx.send(up);
     });
     assert!(redis.wait_up(WAIT));
@@ -165,7 +102,7 @@ fn a_restarted_server_is_reconnected_and_waiting_commands_hear_down() {
             let _ = tx.send(r);
         })
         .unwrap();
-    let port = server.stop();
+    let port = server.kill();
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), Err(RedisError::Down));
     assert!(!states.recv_timeout(WAIT).unwrap());
     assert_eq!(
@@ -181,13 +118,13 @@ fn a_restarted_server_is_reconnected_and_waiting_commands_hear_down() {
 
 #[test]
 fn a_subscriber_gets_every_message_and_resubscribes_after_a_restart() {
-    let server = RedisServer::start(free_port());
+    let server = RedisServer::start(RedisServer::free_port());
     let runtime = Client::builder().reactors(1).build_client().unwrap();
-    let redis = Redis::start(runtime.dialer(), config(server.port), |_| {});
+    let redis = Redis::start(runtime.dialer(), config(server.port()), |_| {});
     let (messages_tx, messages) = mpsc::channel();
     let subscriber = Subscriber::start(
         runtime.dialer(),
-        config(server.port),
+        config(server.port()),
         vec!["room".into()],
         move |channel, payload| {
             let _ = messages_tx.send((channel, payload));
@@ -209,7 +146,7 @@ fn a_subscriber_gets_every_message_and_resubscribes_after_a_restart() {
             (&b"room"[..], format!("m{i}").as_bytes())
         );
     }
-    let port = server.stop();
+    let port = server.kill();
     let _again = RedisServer::start(port);
     assert!(redis.wait_up(WAIT));
     let deadline = Instant::now() + WAIT;

@@ -92,7 +92,7 @@ impl Notify {
 pub(crate) struct DialRequest {
     pub(crate) dial: Dial,
     /// The new connection's pipeline; `None` for the relay side of a splice.
-    pub(crate) pipeline: Option<Box<dyn super::DynDrive>>,
+    pub(crate) pipeline: Option<Box<dyn Drive>>,
     pub(crate) notify: Notify,
     /// For a splice: the connection whose bytes the new one relays.
     pub(crate) splice_with: Option<Token>,
@@ -101,7 +101,7 @@ pub(crate) struct DialRequest {
 /// A dial from another thread: the pipeline is made on the reactor.
 pub(crate) struct RemoteDial {
     pub(crate) dial: Dial,
-    pub(crate) make: Box<dyn FnOnce() -> Box<dyn super::DynDrive> + Send>,
+    pub(crate) make: Box<dyn FnOnce() -> Box<dyn Drive> + Send>,
     pub(crate) then: OnConnect,
 }
 

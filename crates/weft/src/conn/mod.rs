@@ -61,7 +61,7 @@ mod write;
 pub(crate) use drive::Drive;
 pub(crate) use link::{pump, DialRequest, Notify, OnConnect, RemoteDial};
 pub(crate) use outbound::{Flushed, Outbound};
-pub(crate) use pipe::{DynDrive, NoPipeline, Pipe};
+pub(crate) use pipe::{NoPipeline, Pipe};
 pub(crate) use transport::Io;
 #[cfg(feature = "test-util")]
 pub(crate) use transport::MemoryIo;

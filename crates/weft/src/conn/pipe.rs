@@ -12,75 +12,13 @@ use crate::error::CloseReason;
 use crate::id::TimerId;
 use crate::services::ReactorCore;
 
-/// [`Drive`] without its static part, so pipelines of any type fit in one box.
-pub(crate) trait DynDrive: 'static {
-    fn active(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
-    fn dispatch(
-        &mut self,
-        buf: &mut BytesMut,
-        conn: &mut ConnCore,
-        reactor: &mut ReactorCore,
-    ) -> usize;
-    fn read_complete(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
-    fn read_closed(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
-    fn writability(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore);
-    fn idle(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore, idle: Idle);
-    fn timer(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore, timer: TimerId);
-    fn continuation(
-        &mut self,
-        conn: &mut ConnCore,
-        reactor: &mut ReactorCore,
-        call: Box<dyn Any + Send>,
-    );
-    fn inactive(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore, reason: CloseReason);
-}
-
-impl<T: Drive> DynDrive for T {
-    fn active(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore) {
-        Drive::active(self, conn, reactor)
-    }
-    fn dispatch(
-        &mut self,
-        buf: &mut BytesMut,
-        conn: &mut ConnCore,
-        reactor: &mut ReactorCore,
-    ) -> usize {
-        Drive::dispatch(self, buf, conn, reactor)
-    }
-    fn read_complete(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore) {
-        Drive::read_complete(self, conn, reactor)
-    }
-    fn read_closed(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore) {
-        Drive::read_closed(self, conn, reactor)
-    }
-    fn writability(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore) {
-        Drive::writability(self, conn, reactor)
-    }
-    fn idle(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore, idle: Idle) {
-        Drive::idle(self, conn, reactor, idle)
-    }
-    fn timer(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore, timer: TimerId) {
-        Drive::timer(self, conn, reactor, timer)
-    }
-    fn continuation(
-        &mut self,
-        conn: &mut ConnCore,
-        reactor: &mut ReactorCore,
-        call: Box<dyn Any + Send>,
-    ) {
-        Drive::continuation(self, conn, reactor, call)
-    }
-    fn inactive(&mut self, conn: &mut ConnCore, reactor: &mut ReactorCore, reason: CloseReason) {
-        Drive::inactive(self, conn, reactor, reason)
-    }
-}
-
 /// A reactor connection's pipeline.
 pub(crate) enum Pipe<P> {
     /// The server's pipeline type: every accepted connection.
     Main(P),
-    /// A dialled connection's pipeline, of any type.
-    Dialled(Box<dyn DynDrive>),
+    /// A dialled connection's pipeline, of any type (`Drive` is dyn-compatible: its one
+    /// static method, `type_names`, is bound by `Self: Sized`).
+    Dialled(Box<dyn Drive>),
     /// The relay side of a splice: no pipeline, the pump moves its bytes.
     Relay,
 }
@@ -89,7 +27,7 @@ macro_rules! each {
     ($self:ident . $method:ident ( $($arg:expr),* ), $relay:expr) => {
         match $self {
             Pipe::Main(p) => Drive::$method(p, $($arg),*),
-            Pipe::Dialled(p) => DynDrive::$method(&mut **p, $($arg),*),
+            Pipe::Dialled(p) => Drive::$method(&mut **p, $($arg),*),
             Pipe::Relay => $relay,
         }
     };

@@ -17,7 +17,7 @@ use weft_codec::{Decoder, Encoder};
 
 use crate::admission::Admission;
 use crate::config::deadline_after;
-use crate::conn::{DynDrive, OnConnect, RemoteDial};
+use crate::conn::{Drive, OnConnect, RemoteDial};
 use crate::dial::{ConnectError, ConnectErrorKind, Connected, Dial};
 use crate::inbox::{Command, Inbox};
 use crate::metrics::{Metrics, MetricsSnapshot};
@@ -82,7 +82,7 @@ impl Shared {
         &self,
         reactor: Option<usize>,
         dial: Dial,
-        make: Box<dyn FnOnce() -> Box<dyn DynDrive> + Send>,
+        make: Box<dyn FnOnce() -> Box<dyn Drive> + Send>,
         then: OnConnect,
     ) {
         let count = self.inboxes.len();
@@ -377,7 +377,7 @@ impl Dialer {
         S: Stage<In = C::Item, Fwd = H::In>,
         H: Handler,
     {
-        let make = Box::new(move || Box::new(factory()) as Box<dyn DynDrive>);
+        let make = Box::new(move || Box::new(factory()) as Box<dyn Drive>);
         self.shared.connect(reactor, dial, make, Box::new(then));
     }
 
