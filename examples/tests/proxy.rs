@@ -240,24 +240,39 @@ fn a_reset_upstream_resets_the_client_and_a_deaf_one_stops_the_client_being_read
     let c = client(proxy.addr);
     let (deaf, _) = upstream.accept().unwrap();
     let mut w = c.try_clone().unwrap();
-    w.set_write_timeout(Some(Duration::from_millis(500))).unwrap();
+    w.set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let chunk = vec![b'x'; 65536];
     let mut sent = 0usize;
     loop {
         match w.write(&chunk) {
             Ok(n) => sent += n,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => break,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break
+            }
             Err(e) => panic!("write failed: {e}"),
         }
-        assert!(sent < 256 << 20, "the proxy kept reading from a client whose upstream is deaf");
+        assert!(
+            sent < 256 << 20,
+            "the proxy kept reading from a client whose upstream is deaf"
+        );
     }
     assert!(proxy.peak_rss_bytes().saturating_sub(before) <= 16 << 20);
 
     // Now the upstream resets: the client is reset at once.
-    socket2::SockRef::from(&deaf).set_linger(Some(Duration::ZERO)).unwrap();
+    socket2::SockRef::from(&deaf)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
     drop(deaf);
     let mut r = c;
     let mut buf = [0u8; 64];
-    let err = r.read(&mut buf).expect_err("a reset, not data or an end of stream");
+    let err = r
+        .read(&mut buf)
+        .expect_err("a reset, not data or an end of stream");
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
 }

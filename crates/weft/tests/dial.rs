@@ -273,7 +273,9 @@ fn a_splice_relays_both_ways_holds_early_bytes_and_passes_half_close_on() {
     });
     // A silent first target: the client's bytes are held while its attempt times out.
     let (_silent, _fillers, silent) = silent_listener();
-    let dial = Dial::addr(silent).or_addr(addr).timeout(Duration::from_millis(300));
+    let dial = Dial::addr(silent)
+        .or_addr(addr)
+        .timeout(Duration::from_millis(300));
     let proxy = splicer(dial, 1 << 20);
     let mut client = connect(proxy.local_addr());
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
