@@ -127,6 +127,8 @@ pub mod docs {
     pub mod protocols {}
     #[doc = include_str!("../../../docs/resp-server.md")]
     pub mod resp_server {}
+    #[doc = include_str!("../../../docs/scaling.md")]
+    pub mod scaling {}
     #[doc = include_str!("../../../docs/testing.md")]
     pub mod testing {}
     #[doc = include_str!("../../../docs/tutorial-chat.md")]
@@ -134,9 +136,11 @@ pub mod docs {
 }
 
 pub use bytes::{Bytes, BytesMut};
-pub use config::{AcceptMode, Idle, IdleTimeouts, WriteWatermarks};
+pub use config::{
+    AcceptMode, Idle, IdleTimeouts, IpNet, IpNetParseError, ProxyProtocol, WriteWatermarks,
+};
 pub use dial::{Backoff, ConnectError, ConnectErrorKind, Connected, Dial, DEFAULT_CONNECT_TIMEOUT};
-pub use error::{CloseReason, Error, Initiator};
+pub use error::{CloseReason, Error, Initiator, ProxyRejection};
 pub use group::Group;
 pub use handle::{ConnectionHandle, WriteError};
 pub use id::{ConnectionId, TimerId};
@@ -146,3 +150,4 @@ pub use pipeline::{
 };
 pub use pool::{Cancellation, OffloadError};
 pub use server::{Client, MetricsHandle, Server, ServerBuilder, ShutdownHandle};
+pub use weft_codec::proxy_protocol::ProxyHeader;
