@@ -46,6 +46,11 @@
 //! the limit even while messages for it wait between reactors; the one that would pass it
 //! gets nothing more and [`Handler::on_output_limit`] aborts it, freeing what it held.
 //!
+//! `--proxy-protocol`: every connection must begin with a PROXY protocol header (v1 or v2),
+//! whose source is then the client's address; one without a valid header within
+//! `--proxy-header-timeout` seconds (default 5) is closed without a reply
+//! (`docs/scaling.md`).
+//!
 //! Prints `listening on IP:PORT` on stdout once it accepts connections; logs go to stderr
 //! (`RUST_LOG`, default `info`). Bad flags: one line on stderr and exit status 2.
 
@@ -65,7 +70,7 @@ use weft::{Bytes, CloseReason, ConnectionId, Context, Error, Group, Handler, Pip
 
 const USAGE: &str = "usage: chat [--addr HOST:PORT] [--workers N] [--max-line BYTES] \
 [--max-pending BYTES] [--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS] \
-[--cluster-redis HOST:PORT] [--cluster-name NAME]";
+[--proxy-protocol] [--proxy-header-timeout SECS] [--cluster-redis HOST:PORT] [--cluster-name NAME]";
 
 /// What a client is told when the cluster cannot be reached for what it asked.
 const UNAVAILABLE: &[u8] = b"ERR cluster unavailable\n";

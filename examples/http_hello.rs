@@ -4,8 +4,12 @@
 //! cargo run --release --example http_hello -- [--addr 127.0.0.1:7003] [--workers N]
 //!     [--max-header-bytes 8192] [--max-target-bytes 8000] [--max-body 1048576] [--idle-timeout 60]
 //!     [--max-pending 1048576] [--frame-timeout 60] [--max-connections N] [--shutdown-timeout 5]
+//!     [--proxy-protocol] [--proxy-header-timeout 5]
 //! ```
 //!
+//! * `GET /whoami` (and `HEAD`) gets `200 OK`, `Content-Type: text/plain` and the body
+//!   `IP:PORT\n`: the client's address as the server sees it (with `--proxy-protocol`, the
+//!   PROXY header's source), e.g. `127.0.0.1:51000\n`, IPv6 as `[2001:db8::7]:51000\n`.
 //! * `GET`, `HEAD` and `POST` get `200 OK` with `Content-Length: 13`, a `Date` and the
 //!   body `Hello, World!` (none for `HEAD`); `OPTIONS` gets `204` with
 //!   `Allow: GET, HEAD, POST, OPTIONS`; other methods, `CONNECT` included, get `405` with
@@ -29,6 +33,11 @@
 //! * SIGINT/SIGTERM: stop accepting, flush what is owed, close, exit 0 within
 //!   `--shutdown-timeout` seconds.
 //!
+//! `--proxy-protocol`: every connection must begin with a PROXY protocol header (v1 or v2),
+//! whose source is then the client's address; one without a valid header within
+//! `--proxy-header-timeout` seconds (default 5) is closed without a reply
+//! (`docs/scaling.md`).
+//!
 //! Prints `listening on IP:PORT` on stdout once it accepts connections; logs go to stderr
 //! (`RUST_LOG`, default `info`). Bad flags: a message on stderr and exit status 2. The
 //! behaviour is in `examples/src/http.rs`; `docs/http-hello.md` has figures.
@@ -42,7 +51,7 @@ use weft_examples::http::{hello_codec, HelloHandler};
 
 const USAGE: &str = "usage: http_hello [--addr HOST:PORT] [--workers N] \
 [--max-header-bytes BYTES] [--max-target-bytes BYTES] [--max-body BYTES] [--idle-timeout SECS] [--max-pending BYTES] \
-[--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS]";
+[--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS] [--proxy-protocol] [--proxy-header-timeout SECS]";
 
 fn main() {
     let mut known = common::COMMON_FLAGS.to_vec();

@@ -29,6 +29,11 @@
 //! `--accept-mode reuseport` gives every reactor its own `SO_REUSEPORT` listener instead of
 //! one acceptor thread (see `docs/performance.md` for the comparison).
 //!
+//! `--proxy-protocol`: every connection must begin with a PROXY protocol header (v1 or v2),
+//! whose source is then the client's address; one without a valid header within
+//! `--proxy-header-timeout` seconds (default 5) is closed without a reply
+//! (`docs/scaling.md`).
+//!
 //! Prints `listening on IP:PORT` on stdout once it accepts connections; logs go to stderr
 //! (`RUST_LOG`, default `info`).
 
@@ -42,7 +47,7 @@ use weft::{
 
 const USAGE: &str = "usage: line_echo [--addr HOST:PORT] [--workers N] [--max-line BYTES] \
 [--max-pending BYTES] [--idle-timeout SECS] [--frame-timeout SECS] [--max-connections N] \
-[--shutdown-timeout SECS] [--accept-mode acceptor|reuseport]";
+[--shutdown-timeout SECS] [--accept-mode acceptor|reuseport] [--proxy-protocol] [--proxy-header-timeout SECS]";
 
 /// Echoes each line; answers an oversize line; closes an idle connection.
 struct Echo;

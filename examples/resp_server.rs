@@ -37,6 +37,11 @@
 //! * SIGINT/SIGTERM: stop accepting, flush what is owed, close, exit 0 within
 //!   `--shutdown-timeout` seconds.
 //!
+//! `--proxy-protocol`: every connection must begin with a PROXY protocol header (v1 or v2),
+//! whose source is then the client's address; one without a valid header within
+//! `--proxy-header-timeout` seconds (default 5) is closed without a reply
+//! (`docs/scaling.md`).
+//!
 //! Prints `listening on IP:PORT` on stdout once it accepts connections; logs go to stderr
 //! (`RUST_LOG`, default `info`). Bad flags (including a duration that is not a positive
 //! number of seconds up to 1e9): one line on stderr and exit status 2.
@@ -52,7 +57,7 @@ use weft::Pipeline;
 use weft_examples::resp::{self, RespHandler, Store};
 
 const USAGE: &str = "usage: resp_server [--addr HOST:PORT] [--workers N] [--max-bulk BYTES] \
-[--max-pending BYTES] [--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS]";
+[--max-pending BYTES] [--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS] [--proxy-protocol] [--proxy-header-timeout SECS]";
 
 fn main() {
     let mut known = common::COMMON_FLAGS.to_vec();

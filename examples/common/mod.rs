@@ -125,6 +125,8 @@ impl Flags {
         let frame_timeout = self.seconds("frame-timeout", 60.0);
         let max_connections = self.get_at_least("max-connections", default_max_connections(), 1);
         let grace = self.seconds("shutdown-timeout", 5.0);
+        let proxy_protocol = self.has("proxy-protocol");
+        let proxy_header_timeout = self.seconds("proxy-header-timeout", 5.0);
         let metrics_addr = self
             .pairs
             .iter()
@@ -138,6 +140,8 @@ impl Flags {
             frame_timeout,
             max_connections,
             grace,
+            proxy_protocol,
+            proxy_header_timeout,
         }
     }
 
@@ -148,13 +152,13 @@ impl Flags {
 }
 
 /// Flags that take no value.
-pub const SWITCHES: [&str; 1] = ["proxy-protocol-out"];
+pub const SWITCHES: [&str; 2] = ["proxy-protocol-out", "proxy-protocol"];
 
 /// The longest duration a flag accepts, in seconds (about 31 years).
 pub const MAX_SECONDS: f64 = 1e9;
 
 /// The names of the flags [`Flags::common`] reads, for [`Flags::parse`]'s list.
-pub const COMMON_FLAGS: [&str; 7] = [
+pub const COMMON_FLAGS: [&str; 9] = [
     "addr",
     "workers",
     "max-pending",
@@ -162,12 +166,14 @@ pub const COMMON_FLAGS: [&str; 7] = [
     "max-connections",
     "shutdown-timeout",
     "metrics-addr",
+    "proxy-protocol",
+    "proxy-header-timeout",
 ];
 
 /// The usage text of [`COMMON_FLAGS`].
 pub const COMMON_USAGE: &str = "[--addr HOST:PORT] [--workers N] [--max-pending BYTES] \
 [--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS] \
-[--metrics-addr HOST:PORT]";
+[--metrics-addr HOST:PORT] [--proxy-protocol] [--proxy-header-timeout SECS]";
 
 /// The flags every sample server shares, parsed and checked.
 #[derive(Debug, Clone, Copy)]
@@ -186,13 +192,22 @@ pub struct Common {
     pub grace: Duration,
     /// `--metrics-addr`, when given.
     pub metrics_addr: Option<SocketAddr>,
+    /// `--proxy-protocol`: every connection begins with a PROXY protocol header.
+    pub proxy_protocol: bool,
+    /// `--proxy-header-timeout`: how long that header may take (default 5 s).
+    pub proxy_header_timeout: Duration,
 }
 
 impl Common {
     /// A server builder with these settings: address, reactors, the output limit at
-    /// `--max-pending`, the frame timeout, the connection limit, and the close timeout at
-    /// the shutdown grace.
+    /// `--max-pending`, the frame timeout, the connection limit, the close timeout at
+    /// the shutdown grace, and the PROXY protocol required with `--proxy-protocol`.
     pub fn builder(&self) -> weft::ServerBuilder<()> {
+        let proxy = if self.proxy_protocol {
+            weft::ProxyProtocol::required()
+        } else {
+            weft::ProxyProtocol::Off
+        };
         weft::Server::builder()
             .addr(self.addr)
             .reactors(self.workers)
@@ -200,6 +215,8 @@ impl Common {
             .frame_timeout(self.frame_timeout)
             .max_connections(self.max_connections)
             .close_timeout(self.grace)
+            .proxy_protocol(proxy)
+            .proxy_header_timeout(self.proxy_header_timeout)
     }
 }
 

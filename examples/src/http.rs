@@ -5,6 +5,11 @@
 //!   `Content-Type: text/plain`, a `Date` and `Content-Length: 13` with the body
 //!   `Hello, World!` (no body for `HEAD`). A request body (`Content-Length` or chunked) is
 //!   read and discarded.
+//! * `GET /whoami` (and `HEAD`) gets `200 OK`, `Content-Type: text/plain`, with the body
+//!   `IP:PORT\n`: the client's address as the server sees it (`Context::peer_addr`: with
+//!   `--proxy-protocol`, the PROXY header's source), IPv6 in brackets, such as
+//!   `127.0.0.1:51000\n` or `[2001:db8::7]:51000\n`. Only that exact origin-form target:
+//!   `/whoami?x` or `/whoami/` get `Hello, World!`.
 //! * `OPTIONS` (`*` or a path) gets `204 No Content` with `Allow: GET, HEAD, POST, OPTIONS`
 //!   (RFC 9110 §9.3.7). Any other method gets `405 Method Not Allowed` with the same
 //!   `Allow` (RFC 9110 §15.5.6); `CONNECT` among them: this server opens no tunnels, and a
@@ -36,6 +41,9 @@ use weft::{Bytes, Context, Error, Handler, Idle};
 
 /// The body of every successful answer.
 pub const HELLO: &str = "Hello, World!";
+
+/// The target that answers with the client's address instead of [`HELLO`].
+pub const WHOAMI: &str = "/whoami";
 
 /// The methods the hello server implements, as its `Allow` field lists them.
 pub const ALLOW: &str = "GET, HEAD, POST, OPTIONS";
@@ -80,7 +88,14 @@ impl Handler for HelloHandler {
             return;
         }
         let keep_alive = request.keep_alive();
-        let mut response = if known {
+        let whoami = (method == "GET" || method == "HEAD") && request.target() == WHOAMI;
+        let mut response = if whoami {
+            // The client's address as this server sees it: the PROXY header's source when
+            // the server requires one.
+            HttpResponse::new(200)
+                .with_header("Content-Type", "text/plain")
+                .with_body(format!("{}\n", ctx.peer_addr()))
+        } else if known {
             HttpResponse::new(200)
                 .with_header("Content-Type", "text/plain")
                 .with_body(HELLO)

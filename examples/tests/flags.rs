@@ -19,6 +19,9 @@ fn out_of_range_durations_exit_2_with_one_line() {
             &["--max-pending", "0"],
             &["--max-connections", "0"],
             &["--workers", "0"],
+            &["--proxy-header-timeout", "0"],
+            &["--proxy-header-timeout", "1e300"],
+            &["--proxy-protocol=yes", "--proxy-header-timeout", "x"],
         ] {
             assert_refused(name, args);
         }

@@ -25,6 +25,12 @@ SEEDS = {
              b"GET /index.html HTTP/1.1\r\nHost: example.com\r\n\r\n"
              b"\r\nPOST /submit HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
              b"GET / HTTP/1.0\n\nGET /partial HTTP/1.1\r\nHo"),
+    # no config: a version 2 header (IPv4, an ALPN and an authority TLV) and what follows
+    "proxy_protocol": (b"",
+                       b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x1b"
+                       b"\xc0\x00\x02\x07\xc6\x33\x64\x01\xc7\x38\x01\xbb"
+                       b"\x01\x00\x02h2\x02\x00\x07example"
+                       b"PROXY TCP4 1.2.3.4 5.6.7.8 1111 2222\r\n"),
 }
 
 # Chunk specs: one piece; cuts after 1, 5 and 2 bytes; byte at a time.

@@ -24,6 +24,9 @@
 //! see "End of stream" in [`Decoder`]. A `(decoder, encoder)` pair is a codec too, so
 //! `(LengthFieldCodec, LengthPrepender)` goes into a pipeline as it is (see [`pair`]).
 //!
+//! [`proxy_protocol`] is not a framing codec: it decodes (and encodes) the PROXY protocol
+//! header a load balancer sends once, before a connection's own bytes.
+//!
 //! Writing your own codec: `docs/codecs.md` in the repository has the contract, the pitfalls
 //! and how to test one; [`testing`] has helpers for running a decoder on a bare buffer.
 //!

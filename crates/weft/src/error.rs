@@ -218,6 +218,11 @@ pub enum CloseReason {
     /// A frame had begun but was not complete within the frame timeout (see
     /// [`ServerBuilder::frame_timeout`](crate::ServerBuilder::frame_timeout)).
     FrameTimeout,
+    /// The connection's PROXY protocol header was missing, malformed or not complete in
+    /// time, or it came from an untrusted source (see
+    /// [`ServerBuilder::proxy_protocol`](crate::ServerBuilder::proxy_protocol) and
+    /// [`ProxyRejection`]). Its pipeline never ran.
+    ProxyHeader,
 }
 
 impl CloseReason {
@@ -232,12 +237,13 @@ impl CloseReason {
             | CloseReason::CloseTimeout
             | CloseReason::Shutdown
             | CloseReason::SlowConsumer
-            | CloseReason::FrameTimeout => Initiator::Framework,
+            | CloseReason::FrameTimeout
+            | CloseReason::ProxyHeader => Initiator::Framework,
         }
     }
 
     /// Every reason, in a fixed order (the metrics' `reason` label values).
-    pub const ALL: [CloseReason; 11] = [
+    pub const ALL: [CloseReason; 12] = [
         CloseReason::PeerClosed,
         CloseReason::Reset,
         CloseReason::Closed,
@@ -249,6 +255,7 @@ impl CloseReason {
         CloseReason::Shutdown,
         CloseReason::SlowConsumer,
         CloseReason::FrameTimeout,
+        CloseReason::ProxyHeader,
     ];
 
     /// A short snake_case name for metrics and logs (`peer_closed`, `slow_consumer`, ...).
@@ -265,6 +272,7 @@ impl CloseReason {
             CloseReason::Shutdown => "shutdown",
             CloseReason::SlowConsumer => "slow_consumer",
             CloseReason::FrameTimeout => "frame_timeout",
+            CloseReason::ProxyHeader => "proxy_header",
         }
     }
 
@@ -285,6 +293,7 @@ impl CloseReason {
                 | CloseReason::HandlerPanic
                 | CloseReason::SlowConsumer
                 | CloseReason::FrameTimeout
+                | CloseReason::ProxyHeader
         )
     }
 }
@@ -303,8 +312,53 @@ impl fmt::Display for CloseReason {
             CloseReason::Shutdown => "server shutdown",
             CloseReason::SlowConsumer => "output limit reached (slow consumer)",
             CloseReason::FrameTimeout => "frame not completed in time",
+            CloseReason::ProxyHeader => "PROXY protocol header refused",
         };
         f.write_str(text)
+    }
+}
+
+/// Why a connection's PROXY protocol header was refused (the `cause` label of
+/// `weft_proxy_header_rejections_total`); the connection closes with
+/// [`CloseReason::ProxyHeader`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProxyRejection {
+    /// The first bytes were not a PROXY header (a client that connected directly), or the
+    /// peer closed before sending any.
+    Missing,
+    /// The header broke the format, was longer than the decoder's cap, or the peer closed
+    /// in the middle of it.
+    Malformed,
+    /// The header was not complete within the header timeout
+    /// ([`ServerBuilder::proxy_header_timeout`](crate::ServerBuilder::proxy_header_timeout)).
+    Timeout,
+    /// The connection came from an address outside the trusted sources.
+    Untrusted,
+}
+
+impl ProxyRejection {
+    /// Every cause, in a fixed order (the metrics' label values).
+    pub const ALL: [ProxyRejection; 4] = [
+        ProxyRejection::Missing,
+        ProxyRejection::Malformed,
+        ProxyRejection::Timeout,
+        ProxyRejection::Untrusted,
+    ];
+
+    /// A short snake_case name for metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            ProxyRejection::Missing => "missing",
+            ProxyRejection::Malformed => "malformed",
+            ProxyRejection::Timeout => "timeout",
+            ProxyRejection::Untrusted => "untrusted",
+        }
+    }
+
+    /// This cause's place in [`ProxyRejection::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
     }
 }
 

@@ -136,9 +136,11 @@ pub mod docs {
 }
 
 pub use bytes::{Bytes, BytesMut};
-pub use config::{AcceptMode, Idle, IdleTimeouts, WriteWatermarks};
+pub use config::{
+    AcceptMode, Idle, IdleTimeouts, IpNet, IpNetParseError, ProxyProtocol, WriteWatermarks,
+};
 pub use dial::{Backoff, ConnectError, ConnectErrorKind, Connected, Dial, DEFAULT_CONNECT_TIMEOUT};
-pub use error::{CloseReason, Error, Initiator};
+pub use error::{CloseReason, Error, Initiator, ProxyRejection};
 pub use group::Group;
 pub use handle::{ConnectionHandle, WriteError};
 pub use id::{ConnectionId, TimerId};
@@ -148,3 +150,4 @@ pub use pipeline::{
 };
 pub use pool::{Cancellation, OffloadError};
 pub use server::{Client, Dialer, MetricsHandle, Server, ServerBuilder, ShutdownHandle};
+pub use weft_codec::proxy_protocol::ProxyHeader;

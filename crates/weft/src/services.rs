@@ -61,6 +61,8 @@ pub(crate) enum TimerEvent {
     FrameDeadline(Token),
     /// A dial's attempt (or name lookup) ran out of time.
     ConnectDeadline(Token),
+    /// An accepted connection's PROXY protocol header is due.
+    ProxyHeaderDeadline(Token),
 }
 
 impl TimerEvent {
@@ -71,7 +73,8 @@ impl TimerEvent {
             | TimerEvent::User(t, _)
             | TimerEvent::CloseDeadline(t)
             | TimerEvent::FrameDeadline(t)
-            | TimerEvent::ConnectDeadline(t) => t,
+            | TimerEvent::ConnectDeadline(t)
+            | TimerEvent::ProxyHeaderDeadline(t) => t,
         }
     }
 }

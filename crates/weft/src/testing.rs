@@ -359,7 +359,7 @@ where
             written: BytesMut::new(),
         });
         if let Some(conn) = &mut self.slots[index].conn {
-            conn.activate(&mut self.core);
+            conn.open(&mut self.core);
         }
         self.settle();
         id

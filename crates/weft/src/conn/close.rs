@@ -156,6 +156,8 @@ impl<P: Drive> Connection<P> {
         core.cancel_connect_timer(reactor);
         // A dial that never came up never opened: no `on_inactive`, no log of a close.
         let opened = !core.is_connecting();
+        // A pipeline that never became active (its PROXY header never came) hears nothing.
+        let active = !core.awaiting_header;
         if let Some(shared) = &core.shared {
             shared.close();
         }
@@ -170,9 +172,11 @@ impl<P: Drive> Connection<P> {
         if !opened {
             return;
         }
-        guarded(core, reactor, Some(Callback::Inactive), |core, reactor| {
-            pipeline.inactive(core, reactor, reason)
-        });
+        if active {
+            guarded(core, reactor, Some(Callback::Inactive), |core, reactor| {
+                pipeline.inactive(core, reactor, reason)
+            });
+        }
         if reason.is_failure() {
             if let Some(suppressed) = flood::admit(flood::Kind::Closed) {
                 tracing::info!(conn = %core.id, peer = %core.peer, %reason, suppressed, "connection closed");

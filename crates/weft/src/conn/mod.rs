@@ -30,7 +30,8 @@
 //! the close progression and removal, `timers.rs` idle, frame, user and close timers,
 //! `guard.rs` the panic guard around user code, `state.rs` the lifecycle types,
 //! `outbound.rs` the queue, `transport.rs` the socket (or in-memory) I/O, `drive.rs` the
-//! events a pipeline receives.
+//! events a pipeline receives, `proxy.rs` the PROXY protocol header read before the pipeline
+//! becomes active.
 //!
 //! # Reading
 //!
@@ -52,6 +53,7 @@ mod guard;
 mod link;
 mod outbound;
 mod pipe;
+mod proxy;
 mod read;
 mod state;
 mod timers;
@@ -142,6 +144,13 @@ pub(crate) struct ConnCore {
     shared: Option<Arc<ConnShared>>,
     /// Dials, a dial under way, a splice (see `link.rs`); `None` for most connections.
     link: Option<Box<link::Link>>,
+    /// An accepted connection's PROXY header is still awaited: its pipeline is not active
+    /// yet (see `proxy.rs`). Cleared once the header is read; stays set on a refusal.
+    awaiting_header: bool,
+    /// The deadline of the awaited header.
+    proxy_timer: Option<TimerKey>,
+    /// The header read, and the socket's own peer; `None` without the PROXY protocol.
+    proxied: Option<Box<proxy::Proxied>>,
 }
 
 impl ConnCore {
@@ -235,6 +244,9 @@ impl<P: Drive> Connection<P> {
                 cold: None,
                 shared: None,
                 link: None,
+                awaiting_header: false,
+                proxy_timer: None,
+                proxied: None,
             },
             read_buf: BytesMut::new(),
             pipeline,
@@ -242,7 +254,8 @@ impl<P: Drive> Connection<P> {
         }
     }
 
-    /// The connection was registered: tell the pipeline, arm the idle timer.
+    /// The pipeline becomes active (the connection was registered, its PROXY header read,
+    /// or its dial came up): tell the pipeline, arm the idle timer.
     pub(crate) fn activate(&mut self, reactor: &mut ReactorCore) {
         let Connection { core, pipeline, .. } = self;
         guarded(core, reactor, Some(Callback::Active), |core, reactor| {

@@ -1,4 +1,4 @@
-//! Reading: budgeted, edge-triggered reads into the shared or the connection's own buffer,
+//! Reading (after the PROXY header, if any: `proxy.rs`): budgeted, edge-triggered reads into the shared or the connection's own buffer,
 //! decoding and dispatch (see "Reading" in the module docs), and LINGERING's
 //! read-and-discard.
 
@@ -28,6 +28,9 @@ impl<P: Drive> Connection<P> {
         if self.core.phase.is_lingering() {
             self.discard_input(reactor, reactor_buf);
             return;
+        }
+        if self.core.awaiting_header && !self.read_header(reactor, reactor_buf) {
+            return; // the PROXY header is still awaited, or was refused (see `proxy.rs`)
         }
         // One published span for the whole batch (decoding, on_message, on_read_complete,
         // on_read_closed): the watchdog learns what runs at four stores per read, not per

@@ -1,5 +1,5 @@
-//! A connection's timers: the idle check, the frame deadline, user timers, and the close
-//! deadline, each armed lazily (one timer per kind, re-armed when it fires) so that busy
+//! A connection's timers: the idle check, the frame deadline, user timers, the close
+//! deadline and the PROXY header deadline, each armed lazily (one timer per kind, re-armed when it fires) so that busy
 //! connections cost nothing per read.
 
 use std::time::{Duration, Instant};
@@ -56,6 +56,7 @@ impl ConnCore {
             self.idle_timer.take(),
             self.close_timer.take(),
             self.frame_timer.take(),
+            self.proxy_timer.take(),
         ]
         .into_iter()
         .flatten()
@@ -196,6 +197,12 @@ impl<P: Drive> Connection<P> {
                         &format_args!("a frame was still incomplete after {timeout:?}"),
                     );
                 }
+            }
+            TimerEvent::ProxyHeaderDeadline(_) => {
+                if core.proxy_timer != Some(key) {
+                    return;
+                }
+                core.proxy_header_deadline(reactor);
             }
             TimerEvent::ConnectDeadline(_) => {
                 core.connect_deadline(reactor);

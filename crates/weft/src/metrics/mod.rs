@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::CloseReason;
+use crate::error::{CloseReason, ProxyRejection};
 use histogram::{bump, Histogram};
 
 /// Counters owned by one reactor, on a cache line of their own.
@@ -37,6 +37,9 @@ pub(crate) struct ReactorCounters {
     bytes_written: AtomicU64,
     backpressure_pauses: AtomicU64,
     panics: AtomicU64,
+    /// PROXY protocol headers read, and connections refused for their header, by cause.
+    proxy_headers: AtomicU64,
+    proxy_rejected: [AtomicU64; ProxyRejection::ALL.len()],
     /// Loop turns, and the time each took (from `poll` returning to the end of the turn).
     turns: Histogram,
     /// Time spent waiting in `poll`.
@@ -109,6 +112,16 @@ impl ReactorCounters {
         bump(&self.panics, 1);
     }
 
+    /// A connection's PROXY header was read.
+    pub(crate) fn proxy_header(&self) {
+        bump(&self.proxy_headers, 1);
+    }
+
+    /// A connection was refused for its PROXY header.
+    pub(crate) fn proxy_rejected(&self, cause: ProxyRejection) {
+        bump(&self.proxy_rejected[cause.index()], 1);
+    }
+
     /// The ready list held `len` connections when served.
     #[inline]
     pub(crate) fn ready_served(&self, len: usize) {
@@ -149,6 +162,8 @@ impl ReactorCounters {
             bytes_written: self.bytes_written.load(Relaxed),
             backpressure_pauses: self.backpressure_pauses.load(Relaxed),
             panics: self.panics.load(Relaxed),
+            proxy_headers: self.proxy_headers.load(Relaxed),
+            proxy_rejected: std::array::from_fn(|i| self.proxy_rejected[i].load(Relaxed)),
             busy: turns.sum(),
             idle: Duration::from_nanos(self.idle_ns.load(Relaxed)),
             turns,
@@ -248,6 +263,12 @@ pub struct ReactorMetrics {
     pub backpressure_pauses: u64,
     /// Panics in user code caught on this reactor.
     pub panics: u64,
+    /// PROXY protocol headers read (see
+    /// [`ServerBuilder::proxy_protocol`](crate::ServerBuilder::proxy_protocol)).
+    pub proxy_headers: u64,
+    /// Connections refused for their PROXY header, by cause, in [`ProxyRejection::ALL`]
+    /// order (see [`ReactorMetrics::proxy_rejected_for`]).
+    pub proxy_rejected: [u64; ProxyRejection::ALL.len()],
     /// Loop turns, by how long each took (from `poll` returning to the end of the turn).
     pub turns: HistogramSnapshot,
     /// Time spent working: the sum of every turn.
@@ -273,6 +294,11 @@ impl ReactorMetrics {
     /// Connections this reactor closed for `reason`.
     pub fn closed_for(&self, reason: CloseReason) -> u64 {
         self.closed_by[reason.index()]
+    }
+
+    /// Connections this reactor refused for their PROXY header, for `cause`.
+    pub fn proxy_rejected_for(&self, cause: ProxyRejection) -> u64 {
+        self.proxy_rejected[cause.index()]
     }
 }
 
@@ -316,5 +342,18 @@ impl MetricsSnapshot {
     /// Callbacks into user code that ran past the stall threshold, over all reactors.
     pub fn stalls(&self) -> u64 {
         self.reactors.iter().map(|r| r.stalls).sum()
+    }
+
+    /// PROXY protocol headers read, over all reactors.
+    pub fn proxy_headers(&self) -> u64 {
+        self.reactors.iter().map(|r| r.proxy_headers).sum()
+    }
+
+    /// Connections refused for their PROXY header for `cause`, over all reactors.
+    pub fn proxy_rejected_for(&self, cause: ProxyRejection) -> u64 {
+        self.reactors
+            .iter()
+            .map(|r| r.proxy_rejected_for(cause))
+            .sum()
     }
 }

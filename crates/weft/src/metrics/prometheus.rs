@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::{MetricsSnapshot, ReactorMetrics};
-use crate::error::CloseReason;
+use crate::error::{CloseReason, ProxyRejection};
 
 /// The `Content-Type` of [`MetricsSnapshot::to_prometheus`]'s output.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
@@ -89,6 +89,24 @@ impl MetricsSnapshot {
                 "weft_connections_closed_total",
                 &format!("reason=\"{}\"", reason.label()),
                 self.closed_for(reason),
+            );
+        }
+        out.family(
+            "weft_proxy_headers_total",
+            "counter",
+            "PROXY protocol headers read (connections whose real client is known).",
+        );
+        out.sample("weft_proxy_headers_total", "", self.proxy_headers());
+        out.family(
+            "weft_proxy_header_rejections_total",
+            "counter",
+            "Connections closed without a reply for their PROXY protocol header, by cause.",
+        );
+        for cause in ProxyRejection::ALL {
+            out.sample(
+                "weft_proxy_header_rejections_total",
+                &format!("cause=\"{}\"", cause.label()),
+                self.proxy_rejected_for(cause),
             );
         }
         out.family(
@@ -251,6 +269,12 @@ mod tests {
         assert!(text.contains("weft_stalls_total{reactor=\"0\"} 0\n"));
         assert!(text.contains("weft_loop_turn_seconds_bucket{reactor=\"1\",le=\"+Inf\"} 0\n"));
         assert!(text.contains("weft_connections_closed_total{reason=\"slow_consumer\"} 0\n"));
+        assert!(text.contains("weft_connections_closed_total{reason=\"proxy_header\"} 0\n"));
+        assert!(text.contains("weft_proxy_headers_total 0\n"));
+        for cause in ["missing", "malformed", "timeout", "untrusted"] {
+            let sample = format!("weft_proxy_header_rejections_total{{cause=\"{cause}\"}} 0\n");
+            assert!(text.contains(&sample), "{cause}");
+        }
         assert!(text.ends_with('\n'));
     }
 }

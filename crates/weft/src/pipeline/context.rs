@@ -136,15 +136,41 @@ impl<'a, H: Handler> Context<'a, H> {
         self.conn.id
     }
 
-    /// The peer's address.
+    /// The peer's address: the client's. Behind a load balancer that sends a PROXY
+    /// protocol header ([`ServerBuilder::proxy_protocol`](crate::ServerBuilder::proxy_protocol)),
+    /// the header's source; the socket's own peer is
+    /// [`socket_peer_addr`](Context::socket_peer_addr).
     pub fn peer_addr(&self) -> SocketAddr {
         self.conn.peer
     }
 
-    /// This end's address: where the peer connected to, for an accepted connection
-    /// (`None` in an [`EmbeddedPipeline`](crate::testing::EmbeddedPipeline)).
+    /// The socket's peer address: the same as [`peer_addr`](Context::peer_addr), unless a
+    /// PROXY header named another source (then this is the balancer's address).
+    pub fn socket_peer_addr(&self) -> SocketAddr {
+        self.conn.socket_peer()
+    }
+
+    /// This end's address: where the peer connected to, for an accepted connection (the
+    /// PROXY header's destination, when it carried one: the balancer's listening address);
+    /// `None` in an embedded pipeline (`testing::EmbeddedPipeline`, feature `test-util`).
     pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.proxy_header()
+            .and_then(|h| h.destination())
+            .or_else(|| self.conn.io.local_addr())
+    }
+
+    /// The socket's own local address (see [`local_addr`](Context::local_addr)).
+    pub fn socket_local_addr(&self) -> Option<SocketAddr> {
         self.conn.io.local_addr()
+    }
+
+    /// The PROXY protocol header this connection began with (its version, command,
+    /// addresses and TLVs such as [`alpn`](crate::ProxyHeader::alpn),
+    /// [`authority`](crate::ProxyHeader::authority) and
+    /// [`unique_id`](crate::ProxyHeader::unique_id)); `None` unless the server requires
+    /// one ([`ServerBuilder::proxy_protocol`](crate::ServerBuilder::proxy_protocol)).
+    pub fn proxy_header(&self) -> Option<&crate::ProxyHeader> {
+        self.conn.proxy_header()
     }
 
     /// The index of the reactor that owns this connection.

@@ -326,7 +326,7 @@ where
         }
         core.counters().opened();
         tracing::debug!(conn = %id, %peer, reactor = core.index(), "connection opened");
-        conn.activate(core);
+        conn.open(core);
         self.touched(token);
     }
 

@@ -13,7 +13,9 @@ use weft_codec::{Decoder, Encoder};
 
 use super::{Client, Server, Shared};
 use crate::admission::Admission;
-use crate::config::{AcceptMode, Config, IdleTimeouts, WriteWatermarks, MAX_TIMEOUT};
+use crate::config::{
+    AcceptMode, Config, IdleTimeouts, ProxyProtocol, WriteWatermarks, MAX_TIMEOUT,
+};
 use crate::conn::{Drive, NoPipeline};
 use crate::error::Error;
 use crate::inbox::Inbox;
@@ -241,6 +243,84 @@ impl<F> ServerBuilder<F> {
     /// Default: none.
     pub fn frame_timeout(mut self, timeout: Duration) -> Self {
         self.config.frame_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether every accepted connection must begin with a PROXY protocol header (version
+    /// 1 or 2, as HAProxy's `send-proxy` and `send-proxy-v2` send it), and from which
+    /// sources. Default [`ProxyProtocol::Off`].
+    ///
+    /// With [`ProxyProtocol::Required`], the header is read before anything else, below
+    /// the codec: the pipeline sees none of its bytes, and bytes after it in the same read
+    /// are its first. [`Handler::on_active`](crate::Handler::on_active) runs once the
+    /// header is read, and from then on
+    /// [`Context::peer_addr`](crate::Context::peer_addr) (and the logs) give the header's
+    /// source, [`Context::local_addr`](crate::Context::local_addr) its destination, and
+    /// [`Context::proxy_header`](crate::Context::proxy_header) the whole header with its
+    /// TLVs; a version 2 `LOCAL` header (a balancer's health check) keeps the socket's
+    /// addresses. A header that is missing, malformed, over the decoder's cap
+    /// (`weft_codec::proxy_protocol::MAX_LEN`) or not complete within
+    /// [`proxy_header_timeout`](ServerBuilder::proxy_header_timeout), or a connection from
+    /// a source outside `trusted`, closes the connection without a reply and without its
+    /// pipeline ever running: counted by cause (`weft_proxy_header_rejections_total`) and
+    /// closed as [`CloseReason::ProxyHeader`](crate::CloseReason::ProxyHeader).
+    ///
+    /// While the header is awaited, the idle and frame timeouts do not run (the header
+    /// timeout stands in for them); a shutdown closes the connection at once. Dialled
+    /// connections never expect a header.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use std::net::TcpStream;
+    /// use std::time::Duration;
+    /// use weft::codec::LineCodec;
+    /// use weft::{Bytes, Context, Handler, Pipeline, ProxyProtocol, Server};
+    ///
+    /// /// Tells each client where it connects from.
+    /// struct WhoAmI;
+    ///
+    /// impl Handler for WhoAmI {
+    ///     type In = Bytes;
+    ///     type Out = Bytes;
+    ///     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
+    ///         ctx.write(Bytes::from(format!("{}\n", ctx.peer_addr())));
+    ///         ctx.close();
+    ///     }
+    ///     fn on_message(&mut self, _: &mut Context<'_, Self>, _: Bytes) {}
+    /// }
+    ///
+    /// let server = Server::builder()
+    ///     .proxy_protocol(ProxyProtocol::required_from(["127.0.0.1".parse().unwrap()]))
+    ///     .proxy_header_timeout(Duration::from_secs(2))
+    ///     .pipeline(|| Pipeline::new(LineCodec::new(64), WhoAmI))
+    ///     .bind()?;
+    ///
+    /// let mut client = TcpStream::connect(server.local_addr())?;
+    /// client.set_read_timeout(Some(Duration::from_secs(5)))?;
+    /// client.write_all(b"PROXY TCP4 192.0.2.7 198.51.100.1 51000 443\r\n")?;
+    /// let mut answer = String::new();
+    /// client.read_to_string(&mut answer)?;
+    /// assert_eq!(answer, "192.0.2.7:51000\n");
+    ///
+    /// // No header: closed without a byte.
+    /// let mut direct = TcpStream::connect(server.local_addr())?;
+    /// direct.set_read_timeout(Some(Duration::from_secs(5)))?;
+    /// direct.write_all(b"hello\n")?;
+    /// assert_eq!(direct.read(&mut [0; 64])?, 0);
+    /// server.shutdown(Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn proxy_protocol(mut self, proxy_protocol: ProxyProtocol) -> Self {
+        self.config.proxy_protocol = proxy_protocol;
+        self
+    }
+
+    /// How long an accepted connection may take to send its whole PROXY protocol header,
+    /// counted from when it was registered, when
+    /// [`proxy_protocol`](ServerBuilder::proxy_protocol) requires one. Default 5 s (the
+    /// specification asks for at least 3, to cover a TCP retransmission).
+    pub fn proxy_header_timeout(mut self, timeout: Duration) -> Self {
+        self.config.proxy_header_timeout = timeout;
         self
     }
 
@@ -543,6 +623,7 @@ pub(crate) fn validate(config: &Config) -> Result<(), Error> {
         ("write idle", config.idle.write),
         ("all idle", config.idle.all),
         ("frame", config.frame_timeout),
+        ("PROXY header", Some(config.proxy_header_timeout)),
         ("stall", config.stall_threshold),
         ("stuck", Some(config.stuck_threshold)),
     ] {
