@@ -17,7 +17,7 @@
 //!   line);
 //! * a per-message handler ([`echo`]), called on every frame;
 //! * a [`FramedWrite`] over the write half with the same codec, fed by
-//!   [`StreamExt::forward`]: it hands the sink every frame the stream has ready and flushes
+//!   `StreamExt::forward`: it hands the sink every frame the stream has ready and flushes
 //!   once the stream is pending, so all lines of one read go out in one write.
 //!
 //! Flags: `--addr IP:PORT` (default `127.0.0.1:7000`), `--workers N` (1, the default, is a
