@@ -23,7 +23,7 @@
 //!   your own with [`ConnectionHandle::execute`](weft::ConnectionHandle::execute).
 //! * **In order**: replies come in the order the commands were sent from one thread.
 //!
-//! Replies decode with weft's [`RespReplyCodec`](weft::codec::RespReplyCodec) (RESP2, and
+//! Replies decode with [`weft::codec::RespReplyCodec`] (RESP2, and
 //! the RESP3 kinds); an error reply is [`RedisError::Server`]. The server must speak RESP2
 //! (every Redis since 1.2 does by default).
 //!
