@@ -370,16 +370,23 @@ fn a_slow_client_of_small_messages_holds_about_max_pending_of_memory() {
     // 2-byte messages until the sleeper is dropped: each is queued for it as its own
     // chunk, so what it holds is mostly bookkeeping, which the limit must count.
     let mut w = talker.writer.try_clone().unwrap();
-    let flood = std::thread::spawn(move || {
-        let batch = b"a\n".repeat(64 * 1024);
-        for _ in 0..200 {
-            if w.write_all(&batch).is_err() {
-                return false;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let batch = b"a\n".repeat(64 * 1024);
+            for _ in 0..200 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) || w.write_all(&batch).is_err() {
+                    return;
+                }
             }
         }
-        true
     });
     talker.expect(&format!("* {} left", sleeper.nick));
+    // The flood ends before the talker speaks again: two writers on one socket could
+    // interleave mid-line, and what is still unsent would be read before `/who`.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flood.join().unwrap();
     let growth = server.peak_rss_bytes().saturating_sub(baseline);
     eprintln!(
         "server RSS grew by {growth} bytes, {:.2} x --max-pending",
@@ -392,6 +399,5 @@ fn a_slow_client_of_small_messages_holds_about_max_pending_of_memory() {
     // The talker was never the slow one: it is still served.
     talker.send("/who\n");
     talker.expect(&format!("* online: {}", talker.nick));
-    drop(flood);
     drop(sleeper);
 }
