@@ -1,11 +1,13 @@
 //! chat's cluster mode, driven as separate processes with a real redis-server started by
-//! the tests, as docs/protocols.md ("chat cluster") describes it.
+//! the tests, as docs/protocols.md ("chat cluster") describes it, and the deployment of
+//! docs/scaling.md: three instances behind a real HAProxy passing PROXY v2 headers.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Client, ExampleServer, WAIT};
+use common::haproxy::{free_port, Haproxy};
+use common::{metric_sum, Client, ExampleServer, WAIT};
 use weft_redis::testing::RedisServer;
 
 fn instance(redis: &RedisServer, name: &str) -> ExampleServer {
@@ -214,4 +216,87 @@ fn an_instance_waits_for_redis_before_listening() {
     assert!(line.starts_with("listening on "), "{line:?}");
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn three_instances_behind_haproxy_with_proxy_protocol_are_one_room() {
+    let redis = RedisServer::start(RedisServer::free_port());
+    let target = format!("127.0.0.1:{}", redis.port());
+    let instances: Vec<(ExampleServer, std::net::SocketAddr)> = (0..3)
+        .map(|_| {
+            ExampleServer::start_with_metrics(
+                "chat",
+                &[
+                    "--cluster-redis",
+                    &target,
+                    "--cluster-name",
+                    "lb",
+                    "--proxy-protocol",
+                ],
+            )
+        })
+        .collect();
+    // `ready` has no server: connecting to it tells HAProxy is up without sending a
+    // connection (and a header) to an instance.
+    let (front, ready) = (free_port(), free_port());
+    let mut config = format!(
+        "global\n    maxconn 1000\n\
+         defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n\
+         listen ready\n    bind 127.0.0.1:{ready}\n\
+         listen chat\n    bind 127.0.0.1:{front}\n    balance roundrobin\n"
+    );
+    for (i, (instance, _)) in instances.iter().enumerate() {
+        config += &format!("    server chat{i} {} send-proxy-v2\n", instance.addr);
+    }
+    let _haproxy = Haproxy::start(&config, &[ready]);
+    let front: std::net::SocketAddr = ([127, 0, 0, 1], front).into();
+
+    // Three clients through the balancer: one on each instance (round robin), each with a
+    // cluster-wide unique guest nick.
+    let mut a = Client::connect_to(front);
+    let mut b = Client::connect_to(front);
+    wait_for(&mut a, &format!("* {} joined", b.nick));
+    let mut c = Client::connect_to(front);
+    wait_for(&mut a, &format!("* {} joined", c.nick));
+    wait_for(&mut b, &format!("* {} joined", c.nick));
+    for (instance, metrics) in &instances {
+        assert_eq!(
+            metric_sum(*metrics, "weft_proxy_headers_total"),
+            1,
+            "instance {} did not serve exactly one client",
+            instance.addr
+        );
+    }
+    assert!(a.nick != b.nick && b.nick != c.nick && a.nick != c.nick);
+
+    // One room: every message reaches the clients on the other instances, in order.
+    for i in 0..100 {
+        a.send(&format!("m{i}\n"));
+        c.send(&format!("n{i}\n"));
+    }
+    for i in 0..100 {
+        c.expect(&format!("{}: m{i}", a.nick));
+        a.expect(&format!("{}: n{i}", c.nick));
+    }
+    // b hears both senders, interleaved, each in its own order.
+    let (mut from_a, mut from_c) = (0, 0);
+    while from_a < 100 || from_c < 100 {
+        let line = b.line();
+        if line == format!("{}: m{from_a}", a.nick) {
+            from_a += 1;
+        } else if line == format!("{}: n{from_c}", c.nick) {
+            from_c += 1;
+        } else {
+            panic!("{line:?} out of order (next m{from_a}, n{from_c})");
+        }
+    }
+    b.send("/who\n");
+    let mut everyone = [a.nick.clone(), b.nick.clone(), c.nick.clone()];
+    everyone.sort();
+    wait_for(&mut b, &format!("* online: {}", everyone.join(" ")));
+
+    // The instances trust only the header: a direct connection without one gets no
+    // greeting and is closed.
+    let mut direct = Client::connect_plain(&instances[0].0);
+    direct.expect_closed();
 }

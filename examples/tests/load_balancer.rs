@@ -7,12 +7,11 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::{ExampleServer, WAIT};
+use common::haproxy::{free_port, Haproxy};
+use common::{metric_sum, ExampleServer, WAIT};
 
 fn client(addr: SocketAddr) -> TcpStream {
     let s = TcpStream::connect(addr).unwrap();
@@ -192,86 +191,6 @@ fn weft_proxy_with_proxy_protocol_out_tells_the_sample_the_real_client() {
 
 // ---- HAProxy ------------------------------------------------------------------------
 
-fn haproxy_binary() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join("haproxy"))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`haproxy` (Debian package haproxy) is not installed: run ./scripts/test.sh, \
-                 which installs the tools the tests drive"
-            )
-        })
-}
-
-/// A port nothing listens on now (the OS's pick, released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// HAProxy in the foreground with `config`, in a temporary directory; killed on drop.
-struct Haproxy {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Haproxy {
-    fn start(config: &str, ports: &[u16]) -> Haproxy {
-        let dir =
-            std::env::temp_dir().join(format!("weft-haproxy-{}-{}", std::process::id(), ports[0]));
-        std::fs::create_dir_all(&dir).unwrap();
-        let cfg = dir.join("haproxy.cfg");
-        std::fs::write(&cfg, config).unwrap();
-        let child = Command::new(haproxy_binary())
-            .arg("-db")
-            .arg("-f")
-            .arg(&cfg)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start haproxy");
-        let mut haproxy = Haproxy { child, dir };
-        // Up once every frontend accepts (bounded).
-        for &port in ports {
-            let started = Instant::now();
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                if let Ok(Some(status)) = haproxy.child.try_wait() {
-                    panic!("haproxy exited: {status}");
-                }
-                assert!(started.elapsed() < WAIT, "haproxy never listened on {port}");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-        haproxy
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// `weft_proxy_headers_total` of a sample's metrics endpoint.
-fn proxy_headers(metrics: SocketAddr) -> u64 {
-    let (_, body) = get_on(client(metrics), b"", "/metrics");
-    body.lines()
-        .find_map(|l| l.strip_prefix("weft_proxy_headers_total "))
-        .expect("the family")
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn three_instances_behind_haproxy_see_the_real_clients() {
     let backends: Vec<(ExampleServer, SocketAddr)> = (0..3)
@@ -302,7 +221,10 @@ fn three_instances_behind_haproxy_see_the_real_clients() {
     }
     // Round robin: every instance read headers.
     for (_, metrics) in &backends {
-        assert!(proxy_headers(*metrics) >= 2, "an instance served no client");
+        assert!(
+            metric_sum(*metrics, "weft_proxy_headers_total") >= 2,
+            "an instance served no client"
+        );
     }
 
     let mut c = client(([127, 0, 0, 1], echo_port).into());

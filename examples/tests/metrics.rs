@@ -5,25 +5,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 
-use common::{ExampleServer, WAIT};
+use common::{scrape, ExampleServer, WAIT};
 
 const SAMPLES: [&str; 5] = ["line_echo", "chat", "offload", "http_hello", "resp_server"];
-
-/// `GET /metrics` on a fresh connection: (the response head, the body).
-fn scrape(addr: SocketAddr) -> (String, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut all = String::new();
-    stream.read_to_string(&mut all).unwrap();
-    let (head, body) = all.split_once("\r\n\r\n").expect("a head and a body");
-    (head.to_string(), body.to_string())
-}
 
 /// The promtool binary (a failure says how to get it).
 fn promtool() -> std::path::PathBuf {

@@ -2,7 +2,9 @@
 
 #![allow(dead_code, unreachable_pub)] // each test file uses a different subset
 
-use std::io::{BufRead, BufReader, Write};
+pub mod haproxy;
+
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -127,7 +129,12 @@ pub struct Client {
 impl Client {
     /// Connects and reads the chat greeting (`* you are <nick>`).
     pub fn connect(server: &ExampleServer) -> Client {
-        let mut client = Client::connect_plain(server);
+        Client::connect_to(server.addr)
+    }
+
+    /// Connects to `addr` (a server, or a balancer in front of one) and reads the greeting.
+    pub fn connect_to(addr: SocketAddr) -> Client {
+        let mut client = Client::connect_plain_to(addr);
         let hello = client.line();
         client.nick = hello
             .strip_prefix("* you are ")
@@ -139,7 +146,12 @@ impl Client {
 
     /// Connects without expecting any greeting.
     pub fn connect_plain(server: &ExampleServer) -> Client {
-        let stream = TcpStream::connect(server.addr).unwrap();
+        Client::connect_plain_to(server.addr)
+    }
+
+    /// Connects to `addr` without expecting any greeting.
+    pub fn connect_plain_to(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(WAIT)).unwrap();
         stream.set_nodelay(true).unwrap();
         Client {
@@ -217,4 +229,36 @@ pub fn assert_refused(name: &str, args: &[&str]) {
     assert_eq!(code, Some(2), "{name} {args:?}: {stderr}");
     assert_eq!(stderr.lines().count(), 1, "{name} {args:?}: {stderr}");
     assert!(stdout.is_empty(), "{name} {args:?}: nothing on stdout");
+}
+
+/// `GET /metrics` on a fresh connection to a sample's metrics endpoint: (the response
+/// head, the body).
+pub fn scrape(addr: SocketAddr) -> (String, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut all = String::new();
+    stream.read_to_string(&mut all).unwrap();
+    let (head, body) = all.split_once("\r\n\r\n").expect("a head and a body");
+    (head.to_string(), body.to_string())
+}
+
+/// The sum of a metric family's samples (over every label set) at `addr`.
+pub fn metric_sum(addr: SocketAddr, family: &str) -> u64 {
+    let (_, body) = scrape(addr);
+    let samples: Vec<u64> = body
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(family)?;
+            let value = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once("} ")?.1,
+                None => rest.strip_prefix(' ')?,
+            };
+            value.trim().parse().ok()
+        })
+        .collect();
+    assert!(!samples.is_empty(), "no {family} in {body}");
+    samples.iter().sum()
 }

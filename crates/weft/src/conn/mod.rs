@@ -101,6 +101,8 @@ pub(crate) struct Cold {
     user_timers: Vec<UserTimer>,
     /// Groups this connection joined (left automatically when it closes).
     pub(crate) groups: Vec<std::sync::Weak<crate::group::GroupShared>>,
+    /// The PROXY header read, and the socket's own peer; `None` without the PROXY protocol.
+    proxied: Option<proxy::Proxied>,
 }
 
 /// The connection state a [`Context`](crate::Context) may touch (everything but the read
@@ -136,6 +138,8 @@ pub(crate) struct ConnCore {
     /// When the frame the decoder is waiting for began (its first byte arrived); `None`
     /// between frames and while reading is paused.
     frame_since: Option<Instant>,
+    /// The frame deadline; before the pipeline is active, the PROXY header's deadline
+    /// (the one frame that must arrive first), so the two never share a connection's life.
     frame_timer: Option<TimerKey>,
     /// User timers, groups, idle reports: boxed when first needed, so an idle connection
     /// that uses none of them stays small (see `Cold`).
@@ -147,10 +151,6 @@ pub(crate) struct ConnCore {
     /// An accepted connection's PROXY header is still awaited: its pipeline is not active
     /// yet (see `proxy.rs`). Cleared once the header is read; stays set on a refusal.
     awaiting_header: bool,
-    /// The deadline of the awaited header.
-    proxy_timer: Option<TimerKey>,
-    /// The header read, and the socket's own peer; `None` without the PROXY protocol.
-    proxied: Option<Box<proxy::Proxied>>,
 }
 
 impl ConnCore {
@@ -245,8 +245,6 @@ impl<P: Drive> Connection<P> {
                 shared: None,
                 link: None,
                 awaiting_header: false,
-                proxy_timer: None,
-                proxied: None,
             },
             read_buf: BytesMut::new(),
             pipeline,

@@ -46,12 +46,18 @@ pub(crate) struct Proxied {
 impl ConnCore {
     /// The socket's own peer address (the balancer's, once a header named the client).
     pub(crate) fn socket_peer(&self) -> SocketAddr {
-        self.proxied.as_ref().map_or(self.peer, |p| p.socket_peer)
+        self.cold
+            .as_ref()
+            .and_then(|c| c.proxied.as_ref())
+            .map_or(self.peer, |p| p.socket_peer)
     }
 
     /// The PROXY header the connection began with.
     pub(crate) fn proxy_header(&self) -> Option<&ProxyHeader> {
-        self.proxied.as_deref().map(|p| &p.header)
+        self.cold
+            .as_ref()
+            .and_then(|c| c.proxied.as_ref())
+            .map(|p| &p.header)
     }
 
     /// Refuses the connection for its header: counted, logged, closed without a reply.
@@ -62,7 +68,7 @@ impl ConnCore {
         detail: &dyn fmt::Display,
     ) {
         reactor.counters().proxy_rejected(cause);
-        if let Some(key) = self.proxy_timer.take() {
+        if let Some(key) = self.frame_timer.take() {
             reactor.cancel_timer(key);
         }
         self.fail(
@@ -73,7 +79,7 @@ impl ConnCore {
 
     /// The header deadline fired.
     pub(super) fn proxy_header_deadline(&mut self, reactor: &mut ReactorCore) {
-        self.proxy_timer = None;
+        self.frame_timer = None;
         if self.awaiting_header && self.phase.is_active() {
             let timeout = reactor.config().proxy_header_timeout;
             self.reject_header(
@@ -87,7 +93,7 @@ impl ConnCore {
     /// The header was read: the peer becomes its source.
     fn header_read(&mut self, reactor: &mut ReactorCore, header: ProxyHeader) {
         self.awaiting_header = false;
-        if let Some(key) = self.proxy_timer.take() {
+        if let Some(key) = self.frame_timer.take() {
             reactor.cancel_timer(key);
         }
         reactor.counters().proxy_header();
@@ -99,10 +105,10 @@ impl ConnCore {
         self.last_read = reactor.now();
         self.last_write = reactor.now();
         tracing::debug!(conn = %self.id, peer = %self.peer, %socket_peer, command = ?header.command(), "PROXY header read");
-        self.proxied = Some(Box::new(Proxied {
+        self.cold_mut().proxied = Some(Proxied {
             header,
             socket_peer,
-        }));
+        });
     }
 }
 
@@ -127,7 +133,7 @@ impl<P: Drive> Connection<P> {
             );
         } else {
             let deadline = deadline_after(reactor.now(), reactor.config().proxy_header_timeout);
-            core.proxy_timer =
+            core.frame_timer =
                 Some(reactor.insert_timer(deadline, TimerEvent::ProxyHeaderDeadline(core.token)));
         }
         self.settle(reactor, true);

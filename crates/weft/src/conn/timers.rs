@@ -56,7 +56,6 @@ impl ConnCore {
             self.idle_timer.take(),
             self.close_timer.take(),
             self.frame_timer.take(),
-            self.proxy_timer.take(),
         ]
         .into_iter()
         .flatten()
@@ -199,7 +198,7 @@ impl<P: Drive> Connection<P> {
                 }
             }
             TimerEvent::ProxyHeaderDeadline(_) => {
-                if core.proxy_timer != Some(key) {
+                if core.frame_timer != Some(key) {
                     return;
                 }
                 core.proxy_header_deadline(reactor);

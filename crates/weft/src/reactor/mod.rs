@@ -631,7 +631,6 @@ mod size {
         }
         type P = crate::pipeline::SimplePipeline<weft_codec::LineCodec, Echo>;
         let slot = std::mem::size_of::<crate::conn::Connection<crate::conn::Pipe<P>>>();
-        // 424 B before the PROXY protocol state (the socket's own addresses) came in: 456 B.
-        assert!(slot <= 456, "a line-echo connection takes {slot} bytes");
+        assert!(slot <= 424, "a line-echo connection takes {slot} bytes");
     }
 }
