@@ -11,12 +11,14 @@ header if any, `hello\\n`, its echo, close; 4 connecting threads) against one se
     plain      line_echo                     no header
     v1         line_echo --proxy-protocol    a version 1 (text) header first
     v2         line_echo --proxy-protocol    a version 2 (binary) header first
+    reuseport  line_echo --accept-mode reuseport   no header, accepted on the reactor itself
     tokio      tokio-line-echo               no header (the same work without weft)
 
 The server runs with one reactor (one runtime thread) on CPU 0, `conn-rate` on CPU 1. The
 order of the four rotates from rep to rep, so drift over the run hits them all. Reported:
 medians (min–max) of connections per second and of one connection's life p99, and the
-ratios v1 / plain and v2 / plain (the header's cost) and plain / tokio. Results: stdout,
+ratios v1 / plain and v2 / plain (the header's cost), plain / tokio and reuseport /
+tokio (the acceptor thread's hand-off against accepting on the one reactor). Results: stdout,
 benches/results/proxy_protocol.md and .json.
 """
 
@@ -36,7 +38,7 @@ from proxy import Proc  # noqa: E402
 
 RESULTS = compare.RESULTS
 SERVER_CPU, LOAD_CPU = "0", "1"
-KINDS = ["plain", "v1", "v2", "tokio"]
+KINDS = ["plain", "v1", "v2", "reuseport", "tokio"]
 
 
 def one_run(a, bins, kind: str, rep: int, logdir: Path) -> dict:
@@ -47,6 +49,8 @@ def one_run(a, bins, kind: str, rep: int, logdir: Path) -> dict:
         cmd = [str(bins["echo"]), "--addr", "127.0.0.1:0", "--workers", "1"]
         if kind in ("v1", "v2"):
             cmd.append("--proxy-protocol")
+        if kind == "reuseport":
+            cmd += ["--accept-mode", "reuseport"]
     server = Proc(kind, cmd, SERVER_CPU, logdir / f"{kind}-{rep}.stderr")
     try:
         addr = server.first_line()[len("listening on "):]
@@ -109,7 +113,8 @@ def main() -> int:
                        ("p99_us", "p99 of one connection's life, us (lower is better)")):
         rows.append(f"| {label} | " + " | ".join(cell(med[key][k]) for k in KINDS) + " | "
                     + " | ".join(ratio(key, x, y) for x, y in
-                                 (("v1", "plain"), ("v2", "plain"), ("plain", "tokio"))) + " |")
+                                 (("v1", "plain"), ("v2", "plain"), ("plain", "tokio"),
+                                  ("reuseport", "tokio"))) + " |")
     meta = machine_meta()
     meta.update({"reps": a.reps, "duration_s": a.duration, "threads": a.threads,
                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
@@ -118,9 +123,9 @@ def main() -> int:
         f"{meta['git_commit']}: conn-rate with {a.threads} threads on CPU {LOAD_CPU}, server on "
         f"CPU {SERVER_CPU} (1 reactor); {a.reps} reps rotating; {a.duration:g} s measured after "
         f"{a.warmup:g} s; medians (min–max).", "",
-        "| metric | line_echo | + v1 header | + v2 header | tokio-line-echo | v1 / plain "
-        "| v2 / plain | weft / tokio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|"] + rows) + "\n"
+        "| metric | line_echo | + v1 header | + v2 header | line_echo, reuseport "
+        "| tokio-line-echo | v1 / plain | v2 / plain | weft / tokio | reuseport / tokio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"] + rows) + "\n"
     print(text)
     (RESULTS / "proxy_protocol.md").write_text(text)
     (RESULTS / "proxy_protocol.json").write_text(json.dumps(

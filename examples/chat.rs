@@ -94,15 +94,18 @@ impl Room {
     }
 
     /// An event of one of this instance's clients, for everyone else: the local members
-    /// but `except`, and the other instances.
-    fn announce(&self, line: Bytes, except: Option<ConnectionId>) {
-        if let Some(cluster) = &self.cluster {
-            cluster.publish(&line);
-        }
+    /// but `except`, and the other instances. True if the cluster's backlog is long (the
+    /// Redis link has no room): a sender should stop reading until it shortens.
+    fn announce(&self, line: Bytes, except: Option<ConnectionId>) -> bool {
+        let long = match &self.cluster {
+            Some(cluster) => cluster.publish(&line),
+            None => false,
+        };
         match except {
             Some(id) => self.members.broadcast_except(line, id),
             None => self.members.broadcast(line),
-        }
+        };
+        long
     }
 
     /// Hands out the lowest unused `guest<N>` (never a nick someone holds).
@@ -169,6 +172,22 @@ impl Drop for Claimed {
 }
 
 impl Chat {
+    /// The cluster's backlog is long: read nothing more until it shortens, so a flood of
+    /// messages waits in this client's socket (TCP flow control) instead of in memory,
+    /// and nothing is lost on the way to the other instances.
+    fn wait_for_the_cluster(&mut self, ctx: &mut Context<'_, Self>) {
+        let Some(cluster) = &self.room.cluster else {
+            return;
+        };
+        let handle = ctx.handle();
+        let resume = Box::new(move || {
+            handle.execute::<Chat, _>(|_, ctx| ctx.resume_read());
+        });
+        if cluster.park(resume) {
+            ctx.pause_read();
+        }
+    }
+
     /// Registers the client under `nick`: greeting, membership, the join announcement.
     fn registered(&mut self, ctx: &mut Context<'_, Self>, nick: String) {
         self.room.nicks().insert(nick.clone(), ctx.id());
@@ -339,7 +358,9 @@ impl Handler for Chat {
             t if t.starts_with(b"/") => ctx.write(Bytes::from_static(b"ERR unknown command\n")),
             _ => {
                 let message = line(&[self.nick.as_bytes(), b": ", &text]);
-                self.room.announce(message, Some(ctx.id()));
+                if self.room.announce(message, Some(ctx.id())) {
+                    self.wait_for_the_cluster(ctx);
+                }
             }
         }
     }

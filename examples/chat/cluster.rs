@@ -17,8 +17,9 @@
 //! name, so every live instance delivers it. When the Redis link comes back, the instance
 //! puts its live nicks back (a restarted Redis has lost them) and joins again.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use weft::codec::RespValue;
@@ -79,6 +80,8 @@ pub struct Cluster {
     instances: Bytes,
     channel: Bytes,
     prefix: String,
+    /// This instance's events, published in order.
+    publisher: Arc<Publisher>,
     /// The Redis link came back and the instance must join again.
     rejoin: Arc<AtomicBool>,
     /// The runtime the links live on (kept for as long as the cluster is).
@@ -129,10 +132,18 @@ impl Cluster {
             },
             |_| {},
         );
+        let publisher = Arc::new(Publisher {
+            redis: redis.clone(),
+            channel: channel.clone(),
+            id: id.clone(),
+            backlog: Mutex::new(Backlog::default()),
+            dropped: AtomicU64::new(0),
+        });
         Ok(Cluster {
             id,
             redis,
             subscriber,
+            publisher,
             nicks: Bytes::from(format!("{name}:nicks")),
             guest: Bytes::from(format!("{name}:guest")),
             instances: Bytes::from(format!("{name}:instances")),
@@ -267,15 +278,18 @@ impl Cluster {
         })
     }
 
-    /// Publishes one of this instance's events (a whole line) to the others. While Redis is
-    /// away it is dropped: the loss the protocol allows.
-    pub fn publish(&self, line: &Bytes) {
-        let mut payload = Vec::with_capacity(self.id.len() + 1 + line.len());
-        payload.extend_from_slice(self.id.as_bytes());
-        payload.push(b' ');
-        payload.extend_from_slice(line);
-        let args: Vec<Bytes> = vec!["PUBLISH".into(), self.channel.clone(), payload.into()];
-        let _ = self.redis.command(args, |_| {});
+    /// Publishes one of this instance's events (a whole line) to the others, after those
+    /// published before it. While Redis is away it is dropped: the loss the protocol
+    /// allows. True if the backlog is long: the sender should stop (see [`Cluster::park`]).
+    pub fn publish(&self, line: &Bytes) -> bool {
+        self.publisher.publish(line)
+    }
+
+    /// Registers `resume` to run once the backlog is short again; false (and `resume`
+    /// dropped) if it already is. A sender told to stop by `publish` pauses its reading
+    /// when this returns true.
+    pub fn park(&self, resume: Box<dyn FnOnce() + Send>) -> bool {
+        self.publisher.park(resume)
     }
 
     /// The heartbeat, the reaper and rejoining, every second until the process ends.
@@ -403,4 +417,142 @@ fn instance_id() -> String {
     );
     h.write_u32(std::process::id());
     format!("{:016x}", h.finish())
+}
+
+/// Bytes of events waiting for a place on the Redis link above which senders are paused,
+/// and below which they resume.
+const BACKLOG_HIGH: usize = 256 << 10;
+const BACKLOG_LOW: usize = 64 << 10;
+/// The backlog's hard cap. With senders paused at `BACKLOG_HIGH` only the events no client
+/// can be paused for (joins, leaves, renames) and one message per paused sender pass the
+/// high mark, so this is reached only by a storm of those; past it an event is dropped,
+/// counted and logged.
+const BACKLOG_MAX: usize = 16 << 20;
+
+/// Publishes an instance's events in order without losing one to a busy link: when the
+/// Redis client says `Busy` (its bounded in-flight count is full) the event waits in a
+/// bounded backlog, and so does every later one, until the link has room
+/// (`Redis::when_ready`); senders are paused while the backlog is long.
+struct Publisher {
+    redis: Redis,
+    channel: Bytes,
+    id: String,
+    backlog: Mutex<Backlog>,
+    /// Events dropped at `BACKLOG_MAX`.
+    dropped: AtomicU64,
+}
+
+#[derive(Default)]
+struct Backlog {
+    /// Payloads (`ID LINE`) not yet handed to the link, oldest first.
+    payloads: VecDeque<Bytes>,
+    /// Their bytes.
+    bytes: usize,
+    /// A drain is registered with the link.
+    draining: bool,
+    /// Senders paused until the backlog is short again.
+    parked: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl Backlog {
+    /// Resumes every paused sender.
+    fn unpark(&mut self) {
+        for resume in self.parked.drain(..) {
+            resume();
+        }
+    }
+}
+
+enum Sent {
+    Yes,
+    Busy,
+    /// The link is down: the event is lost, as the protocol allows during an outage.
+    Down,
+}
+
+impl Publisher {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Backlog> {
+        self.backlog.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn send(&self, payload: Bytes) -> Sent {
+        let args = ["PUBLISH".into(), self.channel.clone(), payload];
+        match self.redis.command(args, |_| {}) {
+            Ok(()) => Sent::Yes,
+            Err(RedisError::Busy) => Sent::Busy,
+            Err(_) => Sent::Down,
+        }
+    }
+
+    fn publish(self: &Arc<Self>, line: &Bytes) -> bool {
+        let mut payload = Vec::with_capacity(self.id.len() + 1 + line.len());
+        payload.extend_from_slice(self.id.as_bytes());
+        payload.push(b' ');
+        payload.extend_from_slice(line);
+        let payload = Bytes::from(payload);
+        let mut backlog = self.lock();
+        if backlog.payloads.is_empty() {
+            match self.send(payload.clone()) {
+                Sent::Yes | Sent::Down => return false,
+                Sent::Busy => {}
+            }
+        }
+        if backlog.bytes + payload.len() > BACKLOG_MAX {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(dropped, "cluster backlog full: an event was not published");
+            }
+            return true;
+        }
+        backlog.bytes += payload.len();
+        backlog.payloads.push_back(payload);
+        let long = backlog.bytes > BACKLOG_HIGH;
+        if !std::mem::replace(&mut backlog.draining, true) {
+            drop(backlog); // `when_ready` may drain at once, on this thread
+            self.drain_when_ready();
+        }
+        long
+    }
+
+    fn drain_when_ready(self: &Arc<Self>) {
+        let this = self.clone();
+        self.redis.when_ready(move || this.drain());
+    }
+
+    /// Hands the backlog to the link, oldest first, until it is empty or the link is busy
+    /// again (then it waits for room once more).
+    fn drain(self: &Arc<Self>) {
+        let mut backlog = self.lock();
+        while let Some(payload) = backlog.payloads.front().cloned() {
+            match self.send(payload) {
+                Sent::Yes => {
+                    let sent = backlog.payloads.pop_front().map_or(0, |p| p.len());
+                    backlog.bytes -= sent;
+                    if backlog.bytes <= BACKLOG_LOW {
+                        backlog.unpark();
+                    }
+                }
+                Sent::Busy => {
+                    drop(backlog);
+                    self.drain_when_ready();
+                    return;
+                }
+                Sent::Down => {
+                    backlog.payloads.clear();
+                    backlog.bytes = 0;
+                }
+            }
+        }
+        backlog.draining = false;
+        backlog.unpark();
+    }
+
+    fn park(&self, resume: Box<dyn FnOnce() + Send>) -> bool {
+        let mut backlog = self.lock();
+        if backlog.bytes <= BACKLOG_LOW {
+            return false;
+        }
+        backlog.parked.push(resume);
+        true
+    }
 }

@@ -126,7 +126,7 @@ struct Pending {
 impl Pending {
     fn answer(mut self, result: Result<RespValue, RedisError>) {
         if let Some(reply) = self.reply.take() {
-            self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.shared.release_one();
             reply(result);
         }
     }
@@ -135,7 +135,7 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(reply) = self.reply.take() {
-            self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.shared.release_one();
             reply(Err(RedisError::Down));
         }
     }
@@ -148,18 +148,98 @@ struct Shared {
     up: AtomicBool,
     in_flight: AtomicUsize,
     max_in_flight: usize,
+    /// Callbacks of [`Redis::when_ready`], run once `in_flight` is down to half of
+    /// `max_in_flight` or the link is down. At most one per caller that saw `Busy`.
+    waiters: Mutex<Vec<Box<dyn FnOnce() + Send>>>,
+    /// `waiters` is not empty: lets the reply path skip the lock. The wake-up handshake:
+    /// a waiter is pushed and this flag set before the registrant looks at `in_flight`;
+    /// a reply decrements `in_flight` before it looks at this flag (both `SeqCst`), so one
+    /// of the two sees the other and no waiter sleeps through the drop.
+    has_waiters: AtomicBool,
+    /// Wakes the waker thread, which runs the waiters: started by the first
+    /// [`Redis::when_ready`]. Waiters never run on the link's reactor, where a command
+    /// they send would be posted to the reactor's local queue and could overtake commands
+    /// other threads posted before it.
+    waker: std::sync::OnceLock<Sender<()>>,
     /// Stops the supervisor.
     stop: AtomicBool,
 }
 
 impl Shared {
+    fn new(max_in_flight: usize) -> Shared {
+        Shared {
+            link: Mutex::new(None),
+            up: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight,
+            waiters: Mutex::new(Vec::new()),
+            has_waiters: AtomicBool::new(false),
+            waker: std::sync::OnceLock::new(),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// The waker thread's doorbell, the thread started on first use. It holds the shared
+    /// state weakly and ends when the last handle is dropped (and with it the sender).
+    fn waker(self: &Arc<Self>) -> &Sender<()> {
+        self.waker.get_or_init(|| {
+            let (tx, rx) = bounded::<()>(1);
+            let shared = Arc::downgrade(self);
+            let spawned = std::thread::Builder::new()
+                .name("weft-redis-ready".into())
+                .spawn(move || {
+                    while rx.recv().is_ok() {
+                        match shared.upgrade() {
+                            Some(shared) => shared.wake(),
+                            None => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start the Redis waker thread");
+            }
+            tx
+        })
+    }
+
     fn link(&self) -> Option<ConnectionHandle> {
         self.link.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn set_link(&self, link: Option<ConnectionHandle>) {
-        self.up.store(link.is_some(), Ordering::Release);
+        let down = link.is_none();
+        self.up.store(!down, Ordering::SeqCst);
         *self.link.lock().unwrap_or_else(|p| p.into_inner()) = link;
+        if down {
+            self.wake(); // whoever waits for room learns the link is gone
+        }
+    }
+
+    /// The in-flight count at which waiters are woken.
+    fn low_water(&self) -> usize {
+        self.max_in_flight / 2
+    }
+
+    /// One command left the in-flight count (answered, or dropped with the link).
+    fn release_one(&self) {
+        let now = self.in_flight.fetch_sub(1, Ordering::SeqCst) - 1;
+        if now <= self.low_water() && self.has_waiters.load(Ordering::SeqCst) {
+            if let Some(waker) = self.waker.get() {
+                let _ = waker.try_send(()); // full: a wake-up is already due
+            }
+        }
+    }
+
+    /// Runs every waiter (outside the lock: a waiter may register again).
+    fn wake(&self) {
+        let waiters = {
+            let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            self.has_waiters.store(false, Ordering::SeqCst);
+            std::mem::take(&mut *waiters)
+        };
+        for waiter in waiters {
+            waiter();
+        }
     }
 }
 
@@ -222,13 +302,7 @@ impl Redis {
         config: RedisConfig,
         on_state: impl Fn(bool) + Send + Sync + 'static,
     ) -> Redis {
-        let shared = Arc::new(Shared {
-            link: Mutex::new(None),
-            up: AtomicBool::new(false),
-            in_flight: AtomicUsize::new(0),
-            max_in_flight: config.max_in_flight.max(1),
-            stop: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(config.max_in_flight.max(1)));
         let redis = Redis {
             shared: shared.clone(),
         };
@@ -270,8 +344,8 @@ impl Redis {
             return Err(RedisError::Down);
         };
         let shared = &self.shared;
-        if shared.in_flight.fetch_add(1, Ordering::AcqRel) >= shared.max_in_flight {
-            shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if shared.in_flight.fetch_add(1, Ordering::SeqCst) >= shared.max_in_flight {
+            shared.release_one();
             return Err(RedisError::Busy);
         }
         let args: Vec<Bytes> = args.into_iter().map(Into::into).collect();
@@ -300,6 +374,46 @@ impl Redis {
     /// Waits until the link is up, at most `timeout`; true if it is.
     pub fn wait_up(&self, timeout: Duration) -> bool {
         wait_until(timeout, || self.is_up())
+    }
+
+    /// Runs `ready` once there is room again after a [`RedisError::Busy`]: when at most
+    /// half of `max_in_flight` commands are in flight, or the link is down (a command then
+    /// fails with `Down`). It runs at once, on this thread, if that is already so;
+    /// otherwise on the client's own waker thread (or the supervisor's, when the link goes
+    /// down), never on a reactor: commands it sends queue behind those other threads sent
+    /// before, in order. Keep it short, and post to your own connection with
+    /// [`ConnectionHandle::execute`](weft::ConnectionHandle::execute).
+    ///
+    /// This is how a caller holds work back instead of losing it: on `Busy`, keep the
+    /// command (and stop taking more, say by pausing the client that asked), register
+    /// here, and send it again from `ready`. Register once per `Busy` seen: every waiter
+    /// is kept until it runs.
+    ///
+    /// ```no_run
+    /// # fn demo(redis: weft_redis::Redis) {
+    /// use weft_redis::RedisError;
+    /// if let Err(RedisError::Busy) = redis.command(["INCR", "hits"], |_| {}) {
+    ///     let again = redis.clone();
+    ///     redis.when_ready(move || {
+    ///         let _ = again.command(["INCR", "hits"], |_| {});
+    ///     });
+    /// }
+    /// # }
+    /// ```
+    pub fn when_ready(&self, ready: impl FnOnce() + Send + 'static) {
+        let shared = &self.shared;
+        shared.waker();
+        shared
+            .waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Box::new(ready));
+        shared.has_waiters.store(true, Ordering::SeqCst);
+        if shared.in_flight.load(Ordering::SeqCst) <= shared.low_water()
+            || !shared.up.load(Ordering::SeqCst)
+        {
+            shared.wake();
+        }
     }
 
     /// Commands queued or awaiting a reply now.
@@ -404,13 +518,7 @@ impl Subscriber {
         on_state: impl Fn(bool) + Send + Sync + 'static,
     ) -> Subscriber {
         assert!(!channels.is_empty(), "subscribe to at least one channel");
-        let shared = Arc::new(Shared {
-            link: Mutex::new(None),
-            up: AtomicBool::new(false),
-            in_flight: AtomicUsize::new(0),
-            max_in_flight: 1,
-            stop: AtomicBool::new(false),
-        });
+        let shared = Arc::new(Shared::new(1));
         let on_message: OnMessage = Arc::new(on_message);
         let on_state = Arc::new(on_state);
         let subscriber = Subscriber {

@@ -86,6 +86,64 @@ fn in_flight_is_bounded() {
 }
 
 #[test]
+fn when_ready_runs_once_half_the_places_are_free_or_the_link_is_down() {
+    let server = RedisServer::start(RedisServer::free_port());
+    let runtime = Client::builder().reactors(1).build_client().unwrap();
+    let mut cfg = config(server.port());
+    cfg.max_in_flight = 4;
+    let redis = Redis::start(runtime.dialer(), cfg.clone(), |_| {});
+    let pusher = Redis::start(runtime.dialer(), cfg, |_| {});
+    assert!(redis.wait_up(WAIT) && pusher.wait_up(WAIT));
+    // Four commands that wait for a push each (Redis serves them one after another).
+    let (tx, replies) = mpsc::channel();
+    for key in ["k1", "k2", "k3", "k4"] {
+        let tx = tx.clone();
+        redis
+            .command(["BLPOP", key, "0"], move |r| {
+                let _ = tx.send(r);
+            })
+            .unwrap();
+    }
+    assert_eq!(redis.command(["PING"], |_| {}), Err(RedisError::Busy));
+    let (ready_tx, ready) = mpsc::channel();
+    redis.when_ready(move || ready_tx.send(()).unwrap());
+    assert!(ready.try_recv().is_err(), "ran with every place taken");
+
+    // One answered: three in flight, more than half of four.
+    assert_eq!(
+        call(&pusher, &["LPUSH", "k1", "a"]),
+        Ok(RespValue::Integer(1))
+    );
+    assert!(replies.recv_timeout(WAIT).unwrap().is_ok());
+    assert!(
+        ready.try_recv().is_err(),
+        "ran with three of four places taken"
+    );
+    // Two answered: half free, and the waiter runs (on the client's waker thread).
+    assert_eq!(
+        call(&pusher, &["LPUSH", "k2", "b"]),
+        Ok(RespValue::Integer(1))
+    );
+    assert!(replies.recv_timeout(WAIT).unwrap().is_ok());
+    ready
+        .recv_timeout(WAIT)
+        .expect("the waiter ran when half the places came free");
+    assert!(redis.command(["PING"], |_| {}).is_ok());
+
+    // With the link down there is nothing to wait for: it runs at once.
+    let _port = server.kill();
+    let deadline = Instant::now() + WAIT;
+    while redis.is_up() {
+        assert!(Instant::now() < deadline, "the link never went down");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (down_tx, down) = mpsc::channel();
+    redis.when_ready(move || down_tx.send(()).unwrap());
+    down.try_recv().expect("ran at once with the link down");
+    runtime.shutdown(Duration::from_secs(1));
+}
+
+#[test]
 fn a_restarted_server_is_reconnected_and_waiting_commands_hear_down() {
     let server = RedisServer::start(RedisServer::free_port());
     let runtime = Client::builder().reactors(1).build_client().unwrap();
