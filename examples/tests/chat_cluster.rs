@@ -111,6 +111,53 @@ fn a_flood_from_one_sender_reaches_the_other_instances_whole_and_in_order() {
 }
 
 #[test]
+fn with_redis_down_a_flood_of_local_chat_holds_no_memory_for_the_cluster() {
+    // 200,000 lines (5 MB) while Redis is away: nothing may wait for it (the loss the
+    // protocol allows is exactly these publishes), so the instance's memory stays flat.
+    const LINES: usize = 200_000;
+    let redis = RedisServer::start(RedisServer::free_port());
+    let one = instance(&redis, "outage");
+    let mut a = Client::connect(&one);
+    let mut b = Client::connect(&one);
+    wait_for(&mut a, &format!("* {} joined", b.nick));
+    let _port = redis.kill();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        // Until the instance has seen the link drop, /nick still goes to Redis.
+        a.send("/nick x\n");
+        let answer = a.line();
+        if answer == "ERR cluster unavailable" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outage never showed: {answer:?}"
+        );
+        if answer.ends_with(" is now x") {
+            a.nick = "x".into();
+            wait_for(&mut b, &answer);
+        }
+    }
+    let baseline = one.rss_bytes();
+    let mut w = a.writer.try_clone().unwrap();
+    let flood = std::thread::spawn(move || {
+        let all: String = (0..LINES).map(|i| format!("outage line {i}\n")).collect();
+        w.write_all(all.as_bytes()).unwrap();
+    });
+    wait_for(&mut b, &format!("{}: outage line 0", a.nick));
+    for i in 1..LINES {
+        b.expect(&format!("{}: outage line {i}", a.nick));
+    }
+    flood.join().unwrap();
+    let growth = one.peak_rss_bytes().saturating_sub(baseline);
+    eprintln!("RSS grew by {growth} bytes over {LINES} lines with Redis down");
+    assert!(
+        growth < 8 << 20,
+        "RSS grew by {growth} bytes with Redis down"
+    );
+}
+
+#[test]
 fn a_killed_instance_s_nicks_are_freed_and_announced_within_15_s() {
     let redis = RedisServer::start(RedisServer::free_port());
     let survivor = instance(&redis, "t2");
