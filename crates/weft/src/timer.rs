@@ -49,6 +49,10 @@ pub(crate) struct TimerWheel<T> {
     slots: Box<[Slot<T>]>,
     /// `(deadline tick, slot index)` for every armed slot, earliest first.
     markers: BinaryHeap<Reverse<(u64, usize)>>,
+    /// The instant of the tick last looked up for the heap's top marker: the reactor asks
+    /// "is anything due?" and "when is the next deadline?" every loop turn, and the answer
+    /// changes only when the top marker does.
+    head: Option<(u64, Instant)>,
     next_id: u64,
     len: usize,
 }
@@ -68,6 +72,7 @@ impl<T> TimerWheel<T> {
             tick,
             slots,
             markers: BinaryHeap::new(),
+            head: None,
             next_id: 0,
             len: 0,
         }
@@ -86,6 +91,19 @@ impl<T> TimerWheel<T> {
             since / tick
         };
         u64::try_from(ticks).unwrap_or(u64::MAX)
+    }
+
+    /// `instant_of(tick)` for the heap's top marker, remembered until the top changes.
+    #[inline]
+    fn head_instant(&mut self, tick: u64) -> Instant {
+        match self.head {
+            Some((cached, at)) if cached == tick => at,
+            _ => {
+                let at = self.instant_of(tick);
+                self.head = Some((tick, at));
+                at
+            }
+        }
     }
 
     fn instant_of(&self, tick: u64) -> Instant {
@@ -126,7 +144,7 @@ impl<T> TimerWheel<T> {
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(&Reverse((tick, index))) = self.markers.peek() {
             if self.slots[index].armed == Some(tick) {
-                return Some(self.instant_of(tick));
+                return Some(self.head_instant(tick));
             }
             self.markers.pop();
         }
@@ -136,6 +154,14 @@ impl<T> TimerWheel<T> {
     /// Moves every timer due at `now` into `due`, earliest deadline first (ties in the order
     /// they were scheduled), with the key each one was scheduled under.
     pub(crate) fn expire(&mut self, now: Instant, due: &mut Vec<(TimerKey, T)>) {
+        // Every loop turn asks; usually nothing is due: one comparison of instants.
+        // (`now < instant_of(tick)` is `tick_of(now) < tick`.)
+        let Some(&Reverse((head, _))) = self.markers.peek() else {
+            return;
+        };
+        if now < self.head_instant(head) {
+            return;
+        }
         let now_tick = self.tick_of(now, false);
         let first = due.len();
         while let Some(&Reverse((tick, index))) = self.markers.peek() {

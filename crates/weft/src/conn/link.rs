@@ -169,6 +169,12 @@ impl ConnCore {
     }
 
     /// Takes the dials waiting to be started.
+    /// True if the connection ever dialled or was spliced (its `Link` exists).
+    #[inline]
+    pub(crate) fn has_link(&self) -> bool {
+        self.link.is_some()
+    }
+
     pub(crate) fn take_dials(&mut self) -> Vec<DialRequest> {
         match &mut self.link {
             Some(link) if !link.dials.is_empty() => std::mem::take(&mut link.dials),

@@ -147,7 +147,8 @@ where
         install_local(self.core.inbox());
         let mut turn_ended = Instant::now();
         loop {
-            let timeout = self.poll_timeout();
+            // The end of the last turn is "now" closely enough to time the sleep from.
+            let timeout = self.poll_timeout(turn_ended);
             if let Err(e) = self.poll.poll(&mut self.events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     tracing::error!(reactor = self.core.index(), error = %e, "poll failed; reactor stops");
@@ -183,7 +184,7 @@ where
         self.abort_all();
     }
 
-    fn poll_timeout(&mut self) -> Option<Duration> {
+    fn poll_timeout(&mut self, now: Instant) -> Option<Duration> {
         if self.core.has_work() || self.inbox_backlog || has_local() {
             return Some(Duration::ZERO);
         }
@@ -192,7 +193,7 @@ where
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        next.map(|deadline| deadline.saturating_duration_since(Instant::now()))
+        next.map(|deadline| deadline.saturating_duration_since(now))
     }
 
     /// Handles the events `poll` returned; returns how many.
@@ -477,6 +478,13 @@ where
         let Some(conn) = self.conns.get_mut(token) else {
             return;
         };
+        if !conn.core.has_link() {
+            // The usual case, once per event: no dial, no splice.
+            if conn.core.is_closed() {
+                self.remove(token);
+            }
+            return;
+        }
         let dials = conn.core.take_dials();
         let just_up = conn.core.take_just_up();
         for request in dials {
