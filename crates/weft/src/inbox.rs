@@ -10,12 +10,16 @@
 //! 1. The sender pushes its command onto the channel.
 //! 2. The sender sets `notified`; only if it was clear does it call `wake`.
 //! 3. The reactor clears `notified` (once per loop turn, after `poll` returns).
-//! 4. The reactor then drains the channel.
+//! 4. The reactor then drains the channel, if the flag was set (or the last drain stopped
+//!    at its batch limit): a turn woken only by sockets skips the channel.
 //!
 //! Why no command is stranded: if a push (1) happens before the reactor's clear (3), the
 //! drain (4) that follows the clear sees it; if it happens after the clear, the sender finds
 //! the flag clear (2) and wakes the reactor, whose next `poll` returns at once. Both orders
-//! use `SeqCst` so the push cannot be reordered after the flag test.
+//! use `SeqCst` so the push cannot be reordered after the flag test. The skipped drain of
+//! step 4 is safe by the same argument: a clear flag at (3) means every command pushed
+//! before the previous clear was drained then, and any later one has a raise still to
+//! come, which wakes the reactor again.
 //!
 //! # Nothing is dropped: what bounds the inbox
 //!
@@ -197,9 +201,11 @@ impl WakeFlag {
         !self.0.swap(true, SeqCst)
     }
 
-    /// Step 3, before the drain.
-    pub(crate) fn clear(&self) {
-        self.0.store(false, SeqCst);
+    /// Step 3, before the drain; true if it was set. When it was not, every command in
+    /// the channel was either drained last turn or belongs to a sender that has yet to
+    /// raise the flag, and will then wake the reactor: the drain can wait for that turn.
+    pub(crate) fn clear(&self) -> bool {
+        self.0.swap(false, SeqCst)
     }
 }
 
@@ -388,9 +394,10 @@ impl Inbox {
         }
     }
 
-    /// Step 3 of the handshake: called by the reactor before it drains.
-    pub(crate) fn clear_notified(&self) {
-        self.notified.clear();
+    /// Step 3 of the handshake: called by the reactor before it drains; false if no
+    /// sender raised the flag since the last call (see `WakeFlag::clear`).
+    pub(crate) fn clear_notified(&self) -> bool {
+        self.notified.clear()
     }
 }
 
@@ -525,7 +532,9 @@ mod loom_model {
     /// One loop turn: `poll` consumes the eventfd, then steps 3 and 4.
     fn turn(world: &World) -> usize {
         world.eventfd.swap(0, SeqCst);
-        world.flag.clear();
+        if !world.flag.clear() {
+            return 0; // nobody raised the flag: the drain waits for the wake-up
+        }
         let mut drained = 0;
         while world.queue.lock().unwrap().pop_front().is_some() {
             drained += 1;

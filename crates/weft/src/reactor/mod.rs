@@ -242,11 +242,11 @@ where
     }
 
     fn drain_inbox(&mut self) {
-        self.core.inbox().clear_notified();
+        let notified = self.core.inbox().clear_notified();
         let mut handled = 0;
         let mut took_data = false;
-        self.inbox_backlog = false;
-        while handled < INBOX_BATCH {
+        let backlog = std::mem::take(&mut self.inbox_backlog);
+        while (notified || backlog) && handled < INBOX_BATCH {
             match self.rx.try_recv() {
                 Ok(cmd) => {
                     // Counted commands give their place back as they leave the channel.
