@@ -289,7 +289,14 @@ impl Outbound {
                     return;
                 }
                 None => {
-                    self.tail.advance(n);
+                    if n == self.tail.len() {
+                        // All sent: keep the buffer's start where it is, so the next
+                        // encode finds its whole capacity (an advance would move the start
+                        // and make every later reserve reclaim the space first).
+                        self.tail.clear();
+                    } else {
+                        self.tail.advance(n);
+                    }
                     return;
                 }
             }
