@@ -135,13 +135,25 @@ pub(crate) fn read_into(stream: &TcpStream, buf: &mut BytesMut, max: usize) -> i
     let spare = buf.spare_capacity_mut();
     let len = spare.len().min(max);
     debug_assert!(len > 0, "read_into needs spare capacity");
-    // (socket2's safe `recv` does the same in 4 more instructions per read, measured with
-    // callgrind in the `many` shape of benches/cost.sh: this is the hottest call there is.)
+    // The system call itself rather than libc's `recv`: the wrapper is a thread-cancellation
+    // point, which costs ~30 instructions per call (enabling and disabling asynchronous
+    // cancellation) for a feature nothing in a Rust process uses; measured with callgrind
+    // in the `many` shape of benches/cost.sh, where this is the hottest call there is.
     // SAFETY: `spare` is valid for writes of `len` bytes (it is the buffer's own spare
-    // capacity and `len <= spare.len()`); `recv` writes at most `len` bytes into it and never
-    // reads from it, so its being uninitialised is fine. The fd is owned by `stream`, which
-    // outlives the call.
-    let n = unsafe { libc::recv(stream.as_raw_fd(), spare.as_mut_ptr().cast(), len, 0) };
+    // capacity and `len <= spare.len()`); `recvfrom` with null address arguments is `recv`:
+    // it writes at most `len` bytes into it and never reads from it, so its being
+    // uninitialised is fine. The fd is owned by `stream`, which outlives the call.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_recvfrom,
+            stream.as_raw_fd(),
+            spare.as_mut_ptr(),
+            len,
+            0,
+            std::ptr::null_mut::<libc::sockaddr>(),
+            std::ptr::null_mut::<libc::socklen_t>(),
+        )
+    };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -158,7 +170,25 @@ pub(crate) fn send_vectored(stream: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Res
 
 /// Writes `buf` to `stream` with one `send`, never raising SIGPIPE.
 pub(crate) fn send(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
-    SockRef::from(stream).send_with_flags(buf, libc::MSG_NOSIGNAL)
+    // The system call, not libc's cancellation-point wrapper (see `read_into`).
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call, and
+    // `sendto` with a null address is `send`: it only reads them. The fd is owned by
+    // `stream`, which outlives the call.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_sendto,
+            stream.as_raw_fd(),
+            buf.as_ptr(),
+            buf.len(),
+            libc::MSG_NOSIGNAL,
+            std::ptr::null::<libc::sockaddr>(),
+            0 as libc::socklen_t,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
 }
 
 /// Shuts down the sending side (sends FIN once the queued bytes are out).
