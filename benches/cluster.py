@@ -100,10 +100,7 @@ def main() -> int:
     p.add_argument("--no-build", action="store_true")
     a = p.parse_args()
     if not a.no_build:
-        cmd = ["cargo", "build", "--release", "-p", "weft-benches", "-p", "weft-examples",
-               "--bin", "chat-fanout", "--example", "chat"]
-        log("$ " + " ".join(cmd))
-        subprocess.run(cmd, cwd=compare.REPO, check=True, timeout=3600)
+        compare.cargo_release(["--bin", "chat-fanout", "--example", "chat"])
     t = compare.target_dir() / "release"
     bins = {"chat": t / "examples" / "chat", "fanout": t / "chat-fanout",
             "redis": ensure_redis()}

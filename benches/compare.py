@@ -136,16 +136,21 @@ def target_dir() -> Path:
     return Path(json.loads(out.stdout)["target_directory"])
 
 
-def build(jobs: int | None) -> None:
+def cargo_release(targets: list[str], jobs: int | None = None) -> None:
+    """Builds the named targets (`--bin X`, `--example Y`, `--bins`) of the bench and
+    example packages in release mode, logging the command; a failure ends the script."""
     # `-p weft-examples` alone builds no example: name the targets explicitly.
-    cmd = ["cargo", "build", "--release", "-p", "weft-benches", "-p", "weft-examples",
-           "--bins", "--example", "line_echo"]
+    cmd = ["cargo", "build", "--release", "-p", "weft-benches", "-p", "weft-examples"] + targets
     if jobs:
         cmd += ["-j", str(jobs)]
     log("$ " + " ".join(cmd))
     r = subprocess.run(cmd, cwd=REPO, timeout=3600)
     if r.returncode != 0:
         raise SystemExit(f"build failed (exit {r.returncode})")
+
+
+def build(jobs: int | None) -> None:
+    cargo_release(["--bins", "--example", "line_echo"], jobs)
     build_c()
 
 

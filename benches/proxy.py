@@ -192,10 +192,7 @@ def main() -> int:
         a.reps, a.duration, a.warmup, a.idle = 1, 1.0, 0.5, 1000
     scenarios = a.scenarios.split(",")
     if not a.no_build:
-        cmd = ["cargo", "build", "--release", "-p", "weft-benches", "-p", "weft-examples",
-               "--bins", "--example", "line_echo", "--example", "proxy"]
-        log("$ " + " ".join(cmd))
-        subprocess.run(cmd, cwd=REPO, check=True, timeout=3600)
+        compare.cargo_release(["--bins", "--example", "line_echo", "--example", "proxy"])
     t = compare.target_dir() / "release"
     bins = {"proxy": t / "examples" / "proxy", "echo": t / "examples" / "line_echo",
             "loadgen": t / "weft-loadgen", "haproxy": ensure_haproxy()}

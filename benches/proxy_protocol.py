@@ -82,10 +82,7 @@ def main() -> int:
     p.add_argument("--no-build", action="store_true")
     a = p.parse_args()
     if not a.no_build:
-        cmd = ["cargo", "build", "--release", "-p", "weft-benches", "-p", "weft-examples",
-               "--bin", "conn-rate", "--bin", "tokio-line-echo", "--example", "line_echo"]
-        log("$ " + " ".join(cmd))
-        subprocess.run(cmd, cwd=compare.REPO, check=True, timeout=3600)
+        compare.cargo_release(["--bin", "conn-rate", "--bin", "tokio-line-echo", "--example", "line_echo"])
     t = compare.target_dir() / "release"
     bins = {"echo": t / "examples" / "line_echo", "tokio": t / "tokio-line-echo",
             "conn_rate": t / "conn-rate"}
