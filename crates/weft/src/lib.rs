@@ -97,6 +97,7 @@ pub mod starter;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod timer;
+pub mod tls;
 
 /// The pages of `docs/` and the README, compiled as doctests: every Rust block in them is
 /// built (and run unless marked `no_run`) by `cargo test --doc`, so the docs cannot drift
@@ -140,7 +141,7 @@ pub use config::{
     AcceptMode, Idle, IdleTimeouts, IpNet, IpNetParseError, ProxyProtocol, WriteWatermarks,
 };
 pub use dial::{Backoff, ConnectError, ConnectErrorKind, Connected, Dial, DEFAULT_CONNECT_TIMEOUT};
-pub use error::{CloseReason, Error, Initiator, ProxyRejection};
+pub use error::{CloseReason, Error, Initiator, ProxyRejection, TlsFailure};
 pub use group::Group;
 pub use handle::{ConnectionHandle, WriteError};
 pub use id::{ConnectionId, TimerId};
