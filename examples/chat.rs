@@ -70,7 +70,8 @@ use weft::{Bytes, CloseReason, ConnectionId, Context, Error, Group, Handler, Pip
 
 const USAGE: &str = "usage: chat [--addr HOST:PORT] [--workers N] [--max-line BYTES] \
 [--max-pending BYTES] [--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS] \
-[--proxy-protocol] [--proxy-header-timeout SECS] [--cluster-redis HOST:PORT] [--cluster-name NAME]";
+[--proxy-protocol] [--proxy-header-timeout SECS] [--cluster-redis HOST:PORT] [--cluster-name NAME] \
+[--tls-cert PATH --tls-key PATH] [--tls-client-ca PATH] [--handshake-timeout SECS]";
 
 /// What a client is told when the cluster cannot be reached for what it asked.
 const UNAVAILABLE: &[u8] = b"ERR cluster unavailable\n";

@@ -51,7 +51,8 @@ use weft_examples::http::{hello_codec, HelloHandler};
 
 const USAGE: &str = "usage: http_hello [--addr HOST:PORT] [--workers N] \
 [--max-header-bytes BYTES] [--max-target-bytes BYTES] [--max-body BYTES] [--idle-timeout SECS] [--max-pending BYTES] \
-[--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS] [--proxy-protocol] [--proxy-header-timeout SECS]";
+[--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS] [--proxy-protocol] [--proxy-header-timeout SECS] \
+[--tls-cert PATH --tls-key PATH] [--tls-client-ca PATH] [--handshake-timeout SECS]";
 
 fn main() {
     let mut known = common::COMMON_FLAGS.to_vec();

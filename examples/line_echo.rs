@@ -47,7 +47,8 @@ use weft::{
 
 const USAGE: &str = "usage: line_echo [--addr HOST:PORT] [--workers N] [--max-line BYTES] \
 [--max-pending BYTES] [--idle-timeout SECS] [--frame-timeout SECS] [--max-connections N] \
-[--shutdown-timeout SECS] [--accept-mode acceptor|reuseport] [--proxy-protocol] [--proxy-header-timeout SECS]";
+[--shutdown-timeout SECS] [--accept-mode acceptor|reuseport] [--proxy-protocol] [--proxy-header-timeout SECS] \
+[--tls-cert PATH --tls-key PATH] [--tls-client-ca PATH] [--handshake-timeout SECS]";
 
 /// Echoes each line; answers an oversize line; closes an idle connection.
 struct Echo;

@@ -45,7 +45,8 @@ use weft::{Bytes, Cancellation, Context, Error, Handler, OffloadError, Pipeline}
 
 const USAGE: &str = "usage: offload [--addr HOST:PORT] [--workers N] [--pool N] \
 [--max-line BYTES] [--max-pending BYTES] [--frame-timeout SECS] [--max-connections N] \
-[--shutdown-timeout SECS] [--proxy-protocol] [--proxy-header-timeout SECS]";
+[--shutdown-timeout SECS] [--proxy-protocol] [--proxy-header-timeout SECS] \
+[--tls-cert PATH --tls-key PATH] [--tls-client-ca PATH] [--handshake-timeout SECS]";
 
 /// Spins for `ms` milliseconds (or until `cancel` says the client has gone) and returns
 /// something that depends on every step.

@@ -45,7 +45,8 @@ use weft::{Bytes, Context, Dial, Handler, Idle, IdleTimeouts, Pipeline, WriteWat
 const USAGE: &str = "usage: proxy --upstream HOST:PORT [--upstream HOST:PORT ...] \
 [--addr HOST:PORT] [--workers N] [--max-pending BYTES] [--connect-timeout SECS] \
 [--idle-timeout SECS] [--proxy-protocol-out] [--max-connections N] [--shutdown-timeout SECS] \
-[--metrics-addr HOST:PORT] [--proxy-protocol] [--proxy-header-timeout SECS]";
+[--metrics-addr HOST:PORT] [--proxy-protocol] [--proxy-header-timeout SECS] \
+[--tls-cert PATH --tls-key PATH] [--tls-client-ca PATH] [--handshake-timeout SECS]";
 
 /// The upstreams, and whose turn is next.
 struct Upstreams {

@@ -57,7 +57,8 @@ use weft::Pipeline;
 use weft_examples::resp::{self, RespHandler, Store};
 
 const USAGE: &str = "usage: resp_server [--addr HOST:PORT] [--workers N] [--max-bulk BYTES] \
-[--max-pending BYTES] [--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS] [--proxy-protocol] [--proxy-header-timeout SECS]";
+[--max-pending BYTES] [--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS] [--proxy-protocol] [--proxy-header-timeout SECS] \
+[--tls-cert PATH --tls-key PATH] [--tls-client-ca PATH] [--handshake-timeout SECS]";
 
 fn main() {
     let mut known = common::COMMON_FLAGS.to_vec();

@@ -208,8 +208,15 @@ fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, E
 
 fn load_key(files: &KeyFiles, provider: &CryptoProvider) -> Result<CertifiedKey, Error> {
     let chain = read_certs(&files.cert, "certificate")?;
-    let key = PrivateKeyDer::from_pem_file(&files.key)
-        .map_err(|e| Error::config(format!("TLS key file {}: {e}", files.key.display())))?;
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
+        let why = match e {
+            rustls_pki_types::pem::Error::NoItemsFound => {
+                "no PEM private key (PKCS#8, PKCS#1 or SEC1) in it".to_string()
+            }
+            other => other.to_string(),
+        };
+        Error::config(format!("TLS key file {}: {why}", files.key.display()))
+    })?;
     CertifiedKey::from_der(chain, key, provider).map_err(|e| {
         Error::config(format!(
             "TLS key file {} (for {}): {e}",
