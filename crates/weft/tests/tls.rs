@@ -607,3 +607,84 @@ fn a_dialled_tls_client_verifies_the_server_name_and_talks() {
     );
     server.shutdown(Duration::from_secs(1));
 }
+
+#[test]
+fn the_proxy_header_is_read_before_the_handshake_even_in_the_same_segment() {
+    struct Peer;
+    impl Handler for Peer {
+        type In = Bytes;
+        type Out = Bytes;
+        fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
+            let line = format!("peer {} tls {}\n", ctx.peer_addr(), ctx.is_tls());
+            ctx.write(Bytes::from(line));
+        }
+        fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+            ctx.write(line);
+        }
+    }
+    let pki = Pki::new("proxyheader");
+    pki.issue("server", &["localhost"]);
+    let server = builder(1)
+        .proxy_protocol(weft::ProxyProtocol::required())
+        .tls(TlsAcceptor::new(pki.config("server")).unwrap())
+        .pipeline(|| Pipeline::new(LineCodec::new(1024), Peer))
+        .bind()
+        .unwrap();
+    // The header and the ClientHello in one write: the bytes after the header are the
+    // handshake's.
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut session = ClientConnection::new(Arc::new(pki.client(BOTH)), name).unwrap();
+    let mut first = b"PROXY TCP4 192.0.2.7 198.51.100.1 51000 443\r\n".to_vec();
+    while session.wants_write() {
+        session.write_tls(&mut first).unwrap();
+    }
+    let mut socket = connect(server.local_addr());
+    socket.write_all(&first).unwrap();
+    let mut client = StreamOwned::new(session, socket);
+    assert_eq!(read_line(&mut client), "peer 192.0.2.7:51000 tls true");
+    client.write_all(b"after both\n").unwrap();
+    assert_eq!(read_line(&mut client), "after both");
+    assert_eq!(server.metrics().proxy_headers(), 1);
+    assert_eq!(server.metrics().tls_handshakes(), 1);
+    server.shutdown(Duration::from_secs(1));
+}
+
+#[test]
+fn writes_before_the_handshake_completes_are_queued_then_sent_encrypted() {
+    struct Quiet(mpsc::Sender<String>);
+    impl Handler for Quiet {
+        type In = Bytes;
+        type Out = Bytes;
+        fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: Bytes) {
+            let _ = self
+                .0
+                .send(String::from_utf8_lossy(&line).trim_end().to_owned());
+        }
+    }
+    let pki = Pki::new("early");
+    pki.issue("server", &["localhost"]);
+    let server = echo_tls_server(TlsAcceptor::new(pki.config("server")).unwrap());
+    let client = Client::builder().reactors(1).build_client().unwrap();
+    let connector = TlsConnector::from_roots_file(pki.path("ca.pem")).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let dial = Dial::addr(server.local_addr())
+        .tls(&connector, "localhost")
+        .unwrap();
+    // The caller hears of the connection once TCP is up, before the handshake: what it
+    // writes then waits in the queue.
+    client.connect(
+        None,
+        dial,
+        move || Pipeline::new(LineCodec::new(1024), Quiet(tx.clone())),
+        |result| {
+            let connected = result.expect("the dial");
+            connected
+                .handle()
+                .write(Bytes::from_static(b"early one\nearly two\n"))
+                .expect("queued");
+        },
+    );
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), "early one");
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), "early two");
+    server.shutdown(Duration::from_secs(1));
+}

@@ -107,6 +107,7 @@ impl<P: Drive> Connection<P> {
         let Some(tls) = core.io.tls_mut() else {
             return;
         };
+        tls.clear_prefix = false; // the PROXY header (if any) was read in the clear
         if tls.timer.is_none() {
             tls.timer =
                 Some(reactor.insert_timer(deadline, TimerEvent::TlsHandshakeDeadline(token)));

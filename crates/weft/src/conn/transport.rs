@@ -41,6 +41,8 @@ pub(crate) struct TlsIo {
     pub(crate) activated: bool,
     /// The handshake deadline, while it runs.
     pub(crate) timer: Option<TimerKey>,
+    /// Reads bypass TLS: the PROXY header that precedes the handshake is being read.
+    pub(crate) clear_prefix: bool,
     /// close_notify was queued.
     close_notify: bool,
     /// The peer's close_notify or FIN was seen: a short read does not mean "drained", the
@@ -55,6 +57,7 @@ impl TlsIo {
             session: session.into(),
             activated: false,
             timer: None,
+            clear_prefix: false,
             close_notify: false,
             ended: false,
         }
@@ -280,6 +283,7 @@ impl Io {
     pub(crate) fn read_into(&mut self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
         match self {
             Io::Tcp(stream) => net::read_into(stream, buf, max),
+            Io::Tls(tls) if tls.clear_prefix => net::read_into(&tls.stream, buf, max),
             Io::Tls(tls) => tls.read_into(buf, max),
             Io::Embedded(mem) => {
                 if mem.inbound.is_empty() {

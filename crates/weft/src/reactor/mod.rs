@@ -307,7 +307,12 @@ where
         let io = match &core.config().tls {
             None => Io::Tcp(stream),
             Some(acceptor) => match rustls::ServerConnection::new(acceptor.current()) {
-                Ok(session) => Io::Tls(Box::new(TlsIo::new(stream, session))),
+                Ok(session) => {
+                    let mut tls = TlsIo::new(stream, session);
+                    // A PROXY header comes first, in the clear (see `conn/proxy.rs`).
+                    tls.clear_prefix = core.config().proxy_protocol.is_required();
+                    Io::Tls(Box::new(tls))
+                }
                 Err(e) => {
                     tracing::warn!(conn = %id, error = %e, "cannot start a TLS session; connection dropped");
                     return;
