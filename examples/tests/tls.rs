@@ -363,3 +363,37 @@ fn bad_tls_flags_exit_2_with_one_line_naming_the_file() {
         }
     }
 }
+
+#[test]
+fn the_proxy_terminates_tls_and_relays_plaintext_upstream() {
+    use std::io::{Read, Write};
+    // A plaintext upstream that echoes each connection's bytes.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = upstream.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in upstream.incoming() {
+            let Ok(mut stream) = stream else { break };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 || stream.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let pki = Pki::new("proxy");
+    let cert = pki.issue("server");
+    let mut flags = vec!["--upstream".to_string(), up];
+    flags.extend(pki.flags("server"));
+    let proxy = Sample::start("proxy", &flags);
+    let out = python(
+        proxy.addr,
+        &pki.path("ca.pem"),
+        "TLSv1_3",
+        &["through", "the proxy"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, format!("TLSv1.3\n{cert}\nthrough\nthe proxy\n"));
+}
