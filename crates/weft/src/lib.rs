@@ -132,6 +132,8 @@ pub mod docs {
     pub mod scaling {}
     #[doc = include_str!("../../../docs/testing.md")]
     pub mod testing {}
+    #[doc = include_str!("../../../docs/tls.md")]
+    pub mod tls {}
     #[doc = include_str!("../../../docs/tutorial-chat.md")]
     pub mod tutorial_chat {}
 }
