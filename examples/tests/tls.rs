@@ -397,3 +397,32 @@ fn the_proxy_terminates_tls_and_relays_plaintext_upstream() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(out.stdout, format!("TLSv1.3\n{cert}\nthrough\nthe proxy\n"));
 }
+
+#[test]
+fn wrk_over_https_sees_no_errors_with_keep_alive_and_a_handshake_per_request() {
+    let pki = Pki::new("wrk");
+    pki.issue("server");
+    let server = Sample::start("http_hello", &pki.flags("server"));
+    let url = format!("https://127.0.0.1:{}/", server.addr.port());
+    for extra in [&[][..], &["-H", "Connection: close"]] {
+        let mut command = Command::new(tool("wrk", "wrk"));
+        command
+            .args(["-t1", "-c8", "-d1s", "--timeout", "5s"])
+            .args(extra)
+            .arg(&url);
+        let out = run(&mut command, WAIT);
+        assert!(out.status.success(), "{out:?}");
+        assert!(!out.stdout.contains("Socket errors"), "{out:?}");
+        assert!(!out.stdout.contains("Non-2xx"), "{out:?}");
+        let requests: u64 = out
+            .stdout
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .split_once(" requests in ")
+                    .map(|(n, _)| n.parse().unwrap())
+            })
+            .expect("a request count");
+        assert!(requests > 10, "{out:?}");
+    }
+}
