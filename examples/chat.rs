@@ -53,6 +53,11 @@
 //!
 //! Prints `listening on IP:PORT` on stdout once it accepts connections; logs go to stderr
 //! (`RUST_LOG`, default `info`). Bad flags: one line on stderr and exit status 2.
+//!
+//! TLS: `--tls-cert PATH --tls-key PATH` serve TLS 1.2 and 1.3 on `--addr` (the protocol
+//! inside unchanged), `--tls-client-ca PATH` requires client certificates, and
+//! `--handshake-timeout SECS` (default 10) bounds the handshake; SIGHUP reloads the
+//! certificate files (`docs/protocols.md`, "TLS"; `docs/tls.md`).
 
 #[path = "chat/cluster.rs"]
 mod cluster;

@@ -30,6 +30,11 @@
 //!   then close them; exit 0.
 //!
 //! `--max-line` and `--frame-timeout` are not flags of the proxy (unknown flag: exit 2).
+//!
+//! TLS: `--tls-cert PATH --tls-key PATH` terminate TLS on the listening side (upstreams
+//! get plaintext), `--tls-client-ca PATH` requires client certificates, and
+//! `--handshake-timeout SECS` (default 10) bounds the handshake; SIGHUP reloads the
+//! certificate files (`docs/protocols.md`, "TLS"; `docs/tls.md`).
 
 mod common;
 
