@@ -426,3 +426,31 @@ fn wrk_over_https_sees_no_errors_with_keep_alive_and_a_handshake_per_request() {
         assert!(requests > 10, "{out:?}");
     }
 }
+
+#[test]
+fn handshake_timeout_closes_a_silent_client_and_half_a_client_hello() {
+    use std::io::{Read, Write};
+    let pki = Pki::new("hstimeout");
+    pki.issue("server");
+    let mut flags = pki.flags("server");
+    flags.extend(["--handshake-timeout".into(), "0.3".into()]);
+    let server = Sample::start("line_echo", &flags);
+    let connect = || {
+        let s = std::net::TcpStream::connect(server.addr).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s
+    };
+    let mut silent = connect();
+    let mut half = connect();
+    // The first bytes of a TLS 1.2/1.3 ClientHello record: a header that promises more.
+    half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc])
+        .unwrap();
+    for stream in [&mut silent, &mut half] {
+        match stream.read(&mut [0u8; 64]) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("expected the server to close at the deadline, got {other:?}"),
+        }
+    }
+    server.expect_log("TLS handshake failed");
+}
