@@ -12,7 +12,7 @@
 //! connection's own queue; that ciphertext is the transport's "pending output"
 //! (`has_pending_output`), flushed like the queue and before the FIN.
 
-use std::io::{self, BufRead, IoSlice, Write};
+use std::io::{self, BufRead, IoSlice, Read, Write};
 
 use bytes::BytesMut;
 use mio::net::TcpStream;
@@ -48,6 +48,29 @@ pub(crate) struct TlsIo {
     /// The peer's close_notify or FIN was seen: a short read does not mean "drained", the
     /// next read reports the end of stream.
     ended: bool,
+    /// Ciphertext read from the socket that rustls could not take yet (its plaintext
+    /// buffer was full because the reader's was); empty, with no allocation, otherwise.
+    held: BytesMut,
+}
+
+/// Where draining rustls's plaintext stopped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    /// rustls holds no more plaintext (and the reader's buffer has room).
+    Empty,
+    /// The reader's buffer is full.
+    Full,
+    /// The end of stream: close_notify, or the FIN without one.
+    End,
+}
+
+/// How much ciphertext one socket read asks for.
+const CIPHERTEXT_READ: usize = 64 * 1024;
+
+thread_local! {
+    /// Each reactor thread's buffer for ciphertext just read, fed to rustls at once.
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; CIPHERTEXT_READ].into_boxed_slice());
 }
 
 impl TlsIo {
@@ -60,6 +83,7 @@ impl TlsIo {
             clear_prefix: false,
             close_notify: false,
             ended: false,
+            held: BytesMut::new(),
         }
     }
 
@@ -120,44 +144,107 @@ impl TlsIo {
         Ok(())
     }
 
-    fn read_into(&mut self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
-        let mut got = 0;
-        loop {
-            // Plaintext rustls holds first.
-            while got < max {
-                let mut reader = self.session.reader();
-                match reader.fill_buf() {
-                    Ok([]) => {
-                        self.ended = true; // close_notify: end of stream once drained
-                        return Ok(got);
-                    }
-                    Ok(chunk) => {
-                        let n = chunk.len().min(max - got);
-                        buf.extend_from_slice(&chunk[..n]);
-                        reader.consume(n);
-                        got += n;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    // The peer's FIN without close_notify: an end of stream all the same.
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                        self.ended = true;
-                        return Ok(got);
-                    }
-                    Err(e) => return Err(e),
+    /// Moves the plaintext rustls holds into `buf`, until `got` reaches `max`.
+    fn drain_plaintext(
+        &mut self,
+        buf: &mut BytesMut,
+        max: usize,
+        got: &mut usize,
+    ) -> io::Result<Drain> {
+        while *got < max {
+            let mut reader = self.session.reader();
+            match reader.fill_buf() {
+                Ok([]) => {
+                    self.ended = true; // close_notify: end of stream once drained
+                    return Ok(Drain::End);
                 }
-            }
-            if got == max {
-                return Ok(got);
-            }
-            match self.session.read_tls(&mut self.stream) {
-                Ok(_) => {} // 0: end of stream, which the reader reports next
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return if got > 0 { Ok(got) } else { Err(e) };
+                Ok(chunk) => {
+                    let n = chunk.len().min(max - *got);
+                    buf.extend_from_slice(&chunk[..n]);
+                    reader.consume(n);
+                    *got += n;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drain::Empty),
+                // The peer's FIN without close_notify: an end of stream all the same.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    self.ended = true;
+                    return Ok(Drain::End);
+                }
                 Err(e) => return Err(e),
             }
+        }
+        Ok(Drain::Full)
+    }
+
+    /// Feeds ciphertext to rustls, draining the plaintext into `buf` as it comes; what is
+    /// left once `buf` has `max` bytes is kept in `held` for the next read.
+    fn feed_and_drain(
+        &mut self,
+        mut ciphertext: &[u8],
+        buf: &mut BytesMut,
+        max: usize,
+        got: &mut usize,
+    ) -> io::Result<Drain> {
+        let mut state = Drain::Empty;
+        while !ciphertext.is_empty() {
+            self.session.read_tls(&mut ciphertext)?;
             self.process()?;
+            state = self.drain_plaintext(buf, max, got)?;
+            match state {
+                Drain::Empty => {}
+                Drain::Full => {
+                    self.held.extend_from_slice(ciphertext);
+                    return Ok(Drain::Full);
+                }
+                Drain::End => return Ok(Drain::End), // nothing follows close_notify
+            }
+        }
+        Ok(state)
+    }
+
+    fn read_into(&mut self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
+        let mut got = 0;
+        match self.drain_plaintext(buf, max, &mut got)? {
+            Drain::Empty => {}
+            Drain::Full | Drain::End => return Ok(got),
+        }
+        if !self.held.is_empty() {
+            let held = std::mem::take(&mut self.held);
+            match self.feed_and_drain(&held, buf, max, &mut got)? {
+                Drain::Empty => {}
+                Drain::Full | Drain::End => return Ok(got),
+            }
+        }
+        // One socket read of up to CIPHERTEXT_READ bytes, fed to rustls from memory:
+        // rustls reading the socket itself asks for 4 KiB at a time, three system calls
+        // for a 4 KiB message (two reads and the one that says WouldBlock).
+        loop {
+            let step = SCRATCH.with(|scratch| -> io::Result<Option<Drain>> {
+                let mut scratch = scratch.borrow_mut();
+                let n = match (&self.stream).read(&mut scratch[..]) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                if n == 0 {
+                    self.session.read_tls(&mut &[][..])?; // rustls learns of the FIN
+                    return self.drain_plaintext(buf, max, &mut got).map(Some);
+                }
+                let state = self.feed_and_drain(&scratch[..n], buf, max, &mut got)?;
+                // A short read drained the socket, as for TCP.
+                let drained = n < scratch.len();
+                Ok(match state {
+                    Drain::Empty if !drained => None,
+                    other => Some(other),
+                })
+            });
+            match step {
+                Ok(None) => {}
+                Ok(Some(Drain::Empty)) if got == 0 => return Err(io::ErrorKind::WouldBlock.into()),
+                Ok(Some(_)) => return Ok(got),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && got > 0 => return Ok(got),
+                Err(e) => return Err(e),
+            }
         }
     }
 
