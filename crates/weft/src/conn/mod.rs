@@ -307,7 +307,11 @@ impl<P: Drive> Connection<P> {
             // A splice's flow control is the coupling's (see `link.rs`), not the pipeline's.
             let _ = core.out.take_writability_change();
             core.advance_splice();
-        } else if core.out.has_writability_change() || core.overflow_notice {
+        } else if (core.out.has_writability_change() || core.overflow_notice)
+            && !core.io.awaiting_handshake()
+        {
+            // (Before a TLS handshake completes the pipeline is not active: the notice
+            // waits for the settle after `on_active`.)
             guarded(
                 core,
                 reactor,
