@@ -319,6 +319,8 @@ impl TlsAcceptor {
 #[derive(Clone)]
 pub struct TlsConnector {
     config: Arc<ClientConfig>,
+    roots: Arc<RootCertStore>,
+    versions: TlsVersions,
 }
 
 impl fmt::Debug for TlsConnector {
@@ -343,15 +345,43 @@ impl TlsConnector {
         versions: TlsVersions,
         protocols: impl IntoIterator<Item = P>,
     ) -> Result<TlsConnector, Error> {
-        let roots = load_roots(roots, "root CA")?;
+        let roots = Arc::new(load_roots(roots, "root CA")?);
         let mut config = ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(versions.list())
             .map_err(|e| Error::config(format!("TLS versions: {e}")))?
-            .with_root_certificates(roots)
+            .with_root_certificates(roots.clone())
             .with_no_client_auth();
         config.alpn_protocols = protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
         Ok(TlsConnector {
             config: Arc::new(config),
+            roots,
+            versions,
+        })
+    }
+
+    /// Presents the certificate chain in `cert` (PEM, its own certificate first) with the
+    /// private key in `key` (PKCS#8, PKCS#1 or SEC1) to servers that ask for one (mutual
+    /// TLS). Fails with a configuration error naming the file.
+    pub fn client_cert(
+        self,
+        cert: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Result<TlsConnector, Error> {
+        let files = KeyFiles {
+            cert: cert.into(),
+            key: key.into(),
+        };
+        let provider = provider();
+        let certified = Arc::new(load_key(&files, &provider)?);
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(self.versions.list())
+            .map_err(|e| Error::config(format!("TLS versions: {e}")))?
+            .with_root_certificates(self.roots.clone())
+            .with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
+        config.alpn_protocols = self.config.alpn_protocols.clone();
+        Ok(TlsConnector {
+            config: Arc::new(config),
+            ..self
         })
     }
 

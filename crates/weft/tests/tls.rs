@@ -693,3 +693,39 @@ fn writes_before_the_handshake_completes_are_queued_then_sent_encrypted() {
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), "early two");
     server.shutdown(Duration::from_secs(1));
 }
+
+#[test]
+fn a_dialled_client_presents_its_certificate_to_a_mutual_tls_server() {
+    let pki = Pki::new("dialmtls");
+    pki.issue("server", &["localhost"]);
+    pki.issue("client", &["client.test"]);
+    let config = pki.config("server").client_ca(pki.path("ca.pem"));
+    let server = show_server(TlsAcceptor::new(config).unwrap(), WAIT);
+    let client = Client::builder().reactors(1).build_client().unwrap();
+    let connector = TlsConnector::from_roots_file(pki.path("ca.pem"))
+        .unwrap()
+        .client_cert(pki.path("client.pem"), pki.path("client.key"))
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let dial = Dial::addr(server.local_addr())
+        .tls(&connector, "localhost")
+        .unwrap();
+    client.connect(
+        None,
+        dial,
+        move || Pipeline::new(LineCodec::new(1024), Caller(tx.clone())),
+        |_| {},
+    );
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), "active tls true");
+    // The server's greeting says it saw one client certificate.
+    assert_eq!(
+        rx.recv_timeout(WAIT).unwrap(),
+        "tls true alpn None sni Some(\"localhost\") client certs 1"
+    );
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), "from the dialler");
+    let bad = TlsConnector::from_roots_file(pki.path("ca.pem"))
+        .unwrap()
+        .client_cert(pki.path("client.pem"), pki.path("server.key"));
+    assert!(bad.unwrap_err().to_string().contains("server.key"));
+    server.shutdown(Duration::from_secs(1));
+}
