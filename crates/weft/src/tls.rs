@@ -74,6 +74,21 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The provider of the server side: the same, its cipher suites reordered so that those
+/// hashing with SHA-256 come first (AES-128-GCM, then ChaCha20-Poly1305, then AES-256-GCM
+/// with SHA-384), and the server's order wins over the client's (`ignore_client_order`).
+/// Many clients (OpenSSL's default among them) list AES-256-GCM-SHA384 first, and ring's
+/// SHA-384 has no hardware path where its SHA-256 has one: a handshake hashes its
+/// transcript and derives every key with the suite's hash.
+fn server_provider() -> Arc<CryptoProvider> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.sort_by_key(|suite| {
+        let name = format!("{:?}", suite.suite());
+        (!name.ends_with("SHA256"), name.contains("CHACHA20"))
+    });
+    Arc::new(provider)
+}
+
 /// A certificate chain and its key, named by their files.
 #[derive(Debug, Clone)]
 struct KeyFiles {
@@ -149,7 +164,7 @@ impl TlsConfig {
 
     /// Reads every file and makes the rustls configuration.
     fn build(&self) -> Result<Arc<ServerConfig>, Error> {
-        let provider = provider();
+        let provider = server_provider();
         let default = Arc::new(load_key(&self.default, &provider)?);
         let mut by_name = HashMap::new();
         for (name, files) in &self.by_name {
@@ -173,6 +188,7 @@ impl TlsConfig {
         };
         let mut config = builder.with_cert_resolver(Arc::new(SniResolver { default, by_name }));
         config.alpn_protocols = self.alpn.clone();
+        config.ignore_client_order = true; // see `server_provider`
         Ok(Arc::new(config))
     }
 }

@@ -729,3 +729,27 @@ fn a_dialled_client_presents_its_certificate_to_a_mutual_tls_server() {
     assert!(bad.unwrap_err().to_string().contains("server.key"));
     server.shutdown(Duration::from_secs(1));
 }
+
+#[test]
+fn the_server_prefers_sha256_suites_over_the_client_order() {
+    let pki = Pki::new("suites");
+    pki.issue("server", &["localhost"]);
+    let server = show_server(TlsAcceptor::new(pki.config("server")).unwrap(), WAIT);
+    // ring's default client order lists AES-256-GCM-SHA384 first.
+    for (versions, expected) in [
+        (
+            &[&rustls::version::TLS13][..],
+            rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+        ),
+        (
+            &[&rustls::version::TLS12][..],
+            rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        ),
+    ] {
+        let mut client = tls_connect(server.local_addr(), pki.client(versions), "localhost");
+        assert!(read_line(&mut client).starts_with("tls true"));
+        let suite = client.conn.negotiated_cipher_suite().unwrap().suite();
+        assert_eq!(suite, expected);
+    }
+    server.shutdown(Duration::from_secs(1));
+}
