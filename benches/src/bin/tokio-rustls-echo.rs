@@ -2,8 +2,8 @@
 //!
 //! A line-echo server over TLS written with tokio and tokio-rustls the usual way, as the
 //! baseline for weft's TLS (`line_echo --tls-cert --tls-key`). It uses the same rustls
-//! version and the same `ring` provider as weft, so the comparison is of the runtimes, not
-//! of the TLS libraries.
+//! version, the same `ring` provider and the same cipher-suite order as weft's server, so
+//! the comparison is of the runtimes, not of the TLS libraries.
 //!
 //! Protocol: as `tokio-line-echo` (every complete line is written back byte for byte; a
 //! line longer than `--max-line` gets `ERR line too long\n` and the connection closes), over
@@ -91,13 +91,20 @@ fn acceptor(args: &Args) -> io::Result<TlsAcceptor> {
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(io::Error::other)?;
     let key = PrivateKeyDer::from_pem_file(&args.tls_key).map_err(io::Error::other)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    // The same suite order as weft's server (`weft::tls`): SHA-256 suites first, the
+    // server's order winning, so both negotiate the same suite with the same client.
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites.sort_by_key(|suite| {
+        let name = format!("{:?}", suite.suite());
+        (!name.ends_with("SHA256"), name.contains("CHACHA20"))
+    });
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
         .with_safe_default_protocol_versions()
         .map_err(io::Error::other)?
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .map_err(io::Error::other)?;
+    config.ignore_client_order = true;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
