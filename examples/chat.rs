@@ -53,6 +53,11 @@
 //!
 //! Prints `listening on IP:PORT` on stdout once it accepts connections; logs go to stderr
 //! (`RUST_LOG`, default `info`). Bad flags: one line on stderr and exit status 2.
+//!
+//! TLS: `--tls-cert PATH --tls-key PATH` serve TLS 1.2 and 1.3 on `--addr` (the protocol
+//! inside unchanged), `--tls-client-ca PATH` requires client certificates, and
+//! `--handshake-timeout SECS` (default 10) bounds the handshake; SIGHUP reloads the
+//! certificate files (`docs/protocols.md`, "TLS"; `docs/tls.md`).
 
 #[path = "chat/cluster.rs"]
 mod cluster;
@@ -70,7 +75,8 @@ use weft::{Bytes, CloseReason, ConnectionId, Context, Error, Group, Handler, Pip
 
 const USAGE: &str = "usage: chat [--addr HOST:PORT] [--workers N] [--max-line BYTES] \
 [--max-pending BYTES] [--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS] \
-[--proxy-protocol] [--proxy-header-timeout SECS] [--cluster-redis HOST:PORT] [--cluster-name NAME]";
+[--proxy-protocol] [--proxy-header-timeout SECS] [--cluster-redis HOST:PORT] [--cluster-name NAME] \
+[--tls-cert PATH --tls-key PATH] [--tls-client-ca PATH] [--handshake-timeout SECS]";
 
 /// What a client is told when the cluster cannot be reached for what it asked.
 const UNAVAILABLE: &[u8] = b"ERR cluster unavailable\n";

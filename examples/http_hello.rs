@@ -41,6 +41,11 @@
 //! Prints `listening on IP:PORT` on stdout once it accepts connections; logs go to stderr
 //! (`RUST_LOG`, default `info`). Bad flags: a message on stderr and exit status 2. The
 //! behaviour is in `examples/src/http.rs`; `docs/http-hello.md` has figures.
+//!
+//! TLS: `--tls-cert PATH --tls-key PATH` serve TLS 1.2 and 1.3 on `--addr` (the protocol
+//! inside unchanged), `--tls-client-ca PATH` requires client certificates, and
+//! `--handshake-timeout SECS` (default 10) bounds the handshake; SIGHUP reloads the
+//! certificate files (`docs/protocols.md`, "TLS"; `docs/tls.md`).
 
 mod common;
 
@@ -51,7 +56,8 @@ use weft_examples::http::{hello_codec, HelloHandler};
 
 const USAGE: &str = "usage: http_hello [--addr HOST:PORT] [--workers N] \
 [--max-header-bytes BYTES] [--max-target-bytes BYTES] [--max-body BYTES] [--idle-timeout SECS] [--max-pending BYTES] \
-[--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS] [--proxy-protocol] [--proxy-header-timeout SECS]";
+[--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS] [--proxy-protocol] [--proxy-header-timeout SECS] \
+[--tls-cert PATH --tls-key PATH] [--tls-client-ca PATH] [--handshake-timeout SECS]";
 
 fn main() {
     let mut known = common::COMMON_FLAGS.to_vec();

@@ -36,6 +36,11 @@
 //!
 //! Prints `listening on IP:PORT` on stdout once it accepts connections; logs go to stderr
 //! (`RUST_LOG`, default `info`).
+//!
+//! TLS: `--tls-cert PATH --tls-key PATH` serve TLS 1.2 and 1.3 on `--addr` (the protocol
+//! inside unchanged), `--tls-client-ca PATH` requires client certificates, and
+//! `--handshake-timeout SECS` (default 10) bounds the handshake; SIGHUP reloads the
+//! certificate files (`docs/protocols.md`, "TLS"; `docs/tls.md`).
 
 mod common;
 
@@ -47,7 +52,8 @@ use weft::{
 
 const USAGE: &str = "usage: line_echo [--addr HOST:PORT] [--workers N] [--max-line BYTES] \
 [--max-pending BYTES] [--idle-timeout SECS] [--frame-timeout SECS] [--max-connections N] \
-[--shutdown-timeout SECS] [--accept-mode acceptor|reuseport] [--proxy-protocol] [--proxy-header-timeout SECS]";
+[--shutdown-timeout SECS] [--accept-mode acceptor|reuseport] [--proxy-protocol] [--proxy-header-timeout SECS] \
+[--tls-cert PATH --tls-key PATH] [--tls-client-ca PATH] [--handshake-timeout SECS]";
 
 /// Echoes each line; answers an oversize line; closes an idle connection.
 struct Echo;

@@ -32,6 +32,11 @@
 //! Shows `Context::offload_cancellable` (see `docs/offload.md`). Prints
 //! `listening on IP:PORT` on stdout once it accepts connections; logs go to stderr
 //! (`RUST_LOG`, default `info`). Bad flags: one line on stderr and exit status 2.
+//!
+//! TLS: `--tls-cert PATH --tls-key PATH` serve TLS 1.2 and 1.3 on `--addr` (the protocol
+//! inside unchanged), `--tls-client-ca PATH` requires client certificates, and
+//! `--handshake-timeout SECS` (default 10) bounds the handshake; SIGHUP reloads the
+//! certificate files (`docs/protocols.md`, "TLS"; `docs/tls.md`).
 
 mod common;
 
@@ -45,7 +50,8 @@ use weft::{Bytes, Cancellation, Context, Error, Handler, OffloadError, Pipeline}
 
 const USAGE: &str = "usage: offload [--addr HOST:PORT] [--workers N] [--pool N] \
 [--max-line BYTES] [--max-pending BYTES] [--frame-timeout SECS] [--max-connections N] \
-[--shutdown-timeout SECS] [--proxy-protocol] [--proxy-header-timeout SECS]";
+[--shutdown-timeout SECS] [--proxy-protocol] [--proxy-header-timeout SECS] \
+[--tls-cert PATH --tls-key PATH] [--tls-client-ca PATH] [--handshake-timeout SECS]";
 
 /// Spins for `ms` milliseconds (or until `cancel` says the client has gone) and returns
 /// something that depends on every step.

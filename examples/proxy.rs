@@ -30,6 +30,11 @@
 //!   then close them; exit 0.
 //!
 //! `--max-line` and `--frame-timeout` are not flags of the proxy (unknown flag: exit 2).
+//!
+//! TLS: `--tls-cert PATH --tls-key PATH` terminate TLS on the listening side (upstreams
+//! get plaintext), `--tls-client-ca PATH` requires client certificates, and
+//! `--handshake-timeout SECS` (default 10) bounds the handshake; SIGHUP reloads the
+//! certificate files (`docs/protocols.md`, "TLS"; `docs/tls.md`).
 
 mod common;
 
@@ -45,7 +50,8 @@ use weft::{Bytes, Context, Dial, Handler, Idle, IdleTimeouts, Pipeline, WriteWat
 const USAGE: &str = "usage: proxy --upstream HOST:PORT [--upstream HOST:PORT ...] \
 [--addr HOST:PORT] [--workers N] [--max-pending BYTES] [--connect-timeout SECS] \
 [--idle-timeout SECS] [--proxy-protocol-out] [--max-connections N] [--shutdown-timeout SECS] \
-[--metrics-addr HOST:PORT] [--proxy-protocol] [--proxy-header-timeout SECS]";
+[--metrics-addr HOST:PORT] [--proxy-protocol] [--proxy-header-timeout SECS] \
+[--tls-cert PATH --tls-key PATH] [--tls-client-ca PATH] [--handshake-timeout SECS]";
 
 /// The upstreams, and whose turn is next.
 struct Upstreams {

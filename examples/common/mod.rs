@@ -9,7 +9,12 @@
 use std::fmt::Display;
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::time::Duration;
+
+/// The TLS acceptor of `--tls-cert`/`--tls-key`, made by [`Flags::common`]: kept here
+/// (not in [`Common`], which is `Copy`) for [`Common::builder`] and [`Common::run`].
+static TLS: OnceLock<weft::tls::TlsAcceptor> = OnceLock::new();
 
 /// Parsed `--name value` pairs, checked against the flags an example knows.
 pub struct Flags {
@@ -127,6 +132,8 @@ impl Flags {
         let grace = self.seconds("shutdown-timeout", 5.0);
         let proxy_protocol = self.has("proxy-protocol");
         let proxy_header_timeout = self.seconds("proxy-header-timeout", 5.0);
+        let handshake_timeout = self.seconds("handshake-timeout", 10.0);
+        let tls = self.tls();
         let metrics_addr = self
             .pairs
             .iter()
@@ -142,7 +149,43 @@ impl Flags {
             grace,
             proxy_protocol,
             proxy_header_timeout,
+            handshake_timeout,
+            tls,
         }
+    }
+
+    /// `--tls-cert`, `--tls-key` and `--tls-client-ca`, loaded (exit 2 naming the file if
+    /// one does not load); true when the server speaks TLS.
+    fn tls(&self) -> bool {
+        let value = |name: &str| {
+            self.pairs
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let (cert, key) = match (value("tls-cert"), value("tls-key")) {
+            (None, None) => {
+                if self.has("tls-client-ca") {
+                    fail(
+                        self.program,
+                        "--tls-client-ca needs --tls-cert and --tls-key",
+                    );
+                }
+                return false;
+            }
+            (Some(cert), Some(key)) => (cert, key),
+            (Some(_), None) => fail(self.program, "--tls-cert needs --tls-key"),
+            (None, Some(_)) => fail(self.program, "--tls-key needs --tls-cert"),
+        };
+        let mut config = weft::tls::TlsConfig::new(cert, key);
+        if let Some(ca) = value("tls-client-ca") {
+            config = config.client_ca(ca);
+        }
+        let acceptor = weft::tls::TlsAcceptor::new(config)
+            .unwrap_or_else(|e| fail(self.program, weft::starter::report(&e)));
+        let _ = TLS.set(acceptor);
+        true
     }
 
     /// The number of CPUs, the default for `--workers`.
@@ -158,7 +201,7 @@ pub const SWITCHES: [&str; 2] = ["proxy-protocol-out", "proxy-protocol"];
 pub const MAX_SECONDS: f64 = 1e9;
 
 /// The names of the flags [`Flags::common`] reads, for [`Flags::parse`]'s list.
-pub const COMMON_FLAGS: [&str; 9] = [
+pub const COMMON_FLAGS: [&str; 13] = [
     "addr",
     "workers",
     "max-pending",
@@ -168,12 +211,17 @@ pub const COMMON_FLAGS: [&str; 9] = [
     "metrics-addr",
     "proxy-protocol",
     "proxy-header-timeout",
+    "tls-cert",
+    "tls-key",
+    "tls-client-ca",
+    "handshake-timeout",
 ];
 
 /// The usage text of [`COMMON_FLAGS`].
 pub const COMMON_USAGE: &str = "[--addr HOST:PORT] [--workers N] [--max-pending BYTES] \
 [--frame-timeout SECS] [--max-connections N] [--shutdown-timeout SECS] \
-[--metrics-addr HOST:PORT] [--proxy-protocol] [--proxy-header-timeout SECS]";
+[--metrics-addr HOST:PORT] [--proxy-protocol] [--proxy-header-timeout SECS] \
+[--tls-cert PATH --tls-key PATH] [--tls-client-ca PATH] [--handshake-timeout SECS]";
 
 /// The flags every sample server shares, parsed and checked.
 #[derive(Debug, Clone, Copy)]
@@ -196,6 +244,10 @@ pub struct Common {
     pub proxy_protocol: bool,
     /// `--proxy-header-timeout`: how long that header may take (default 5 s).
     pub proxy_header_timeout: Duration,
+    /// `--handshake-timeout`: how long a TLS handshake may take (default 10 s).
+    pub handshake_timeout: Duration,
+    /// `--tls-cert` and `--tls-key` were given: the server speaks TLS.
+    pub tls: bool,
 }
 
 impl Common {
@@ -208,7 +260,7 @@ impl Common {
         } else {
             weft::ProxyProtocol::Off
         };
-        weft::Server::builder()
+        let builder = weft::Server::builder()
             .addr(self.addr)
             .reactors(self.workers)
             .output_limit(self.max_pending)
@@ -217,6 +269,11 @@ impl Common {
             .close_timeout(self.grace)
             .proxy_protocol(proxy)
             .proxy_header_timeout(self.proxy_header_timeout)
+            .tls_handshake_timeout(self.handshake_timeout);
+        match TLS.get() {
+            Some(acceptor) => builder.tls(acceptor.clone()),
+            None => builder,
+        }
     }
 }
 
@@ -238,6 +295,10 @@ impl Common {
         // Before the listening line: a script may signal as soon as it reads it.
         let signals = weft::starter::ShutdownSignals::install()
             .unwrap_or_else(|e| fail(program, format!("cannot install signal handlers: {e}")));
+        if let Some(acceptor) = TLS.get() {
+            weft::starter::reload_tls_on_sighup(acceptor.clone())
+                .unwrap_or_else(|e| fail(program, format!("cannot install SIGHUP handler: {e}")));
+        }
         let _metrics = self.announce(program, &server);
         signals
             .serve(server, self.grace)

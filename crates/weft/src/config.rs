@@ -297,6 +297,10 @@ pub(crate) struct Config {
     pub(crate) proxy_protocol: ProxyProtocol,
     /// How long a connection may take to send its whole PROXY header.
     pub(crate) proxy_header_timeout: Duration,
+    /// TLS on accepted connections (`None`: plaintext).
+    pub(crate) tls: Option<crate::tls::TlsAcceptor>,
+    /// How long a TLS handshake may take (accepted and dialled connections).
+    pub(crate) tls_handshake_timeout: Duration,
     /// The watchdog's thresholds (see `metrics/watchdog.rs`); no watchdog when `None`.
     pub(crate) stall_threshold: Option<Duration>,
     pub(crate) stuck_threshold: Duration,
@@ -328,6 +332,8 @@ impl Default for Config {
             frame_timeout: None,
             proxy_protocol: ProxyProtocol::Off,
             proxy_header_timeout: Duration::from_secs(5),
+            tls: None,
+            tls_handshake_timeout: Duration::from_secs(10),
             stall_threshold: Some(Duration::from_millis(10)),
             stuck_threshold: Duration::from_secs(1),
             read_budget: 256 * 1024,

@@ -25,9 +25,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use rustls_pki_types::ServerName;
 
 use crate::handle::ConnectionHandle;
 use crate::id::ConnectionId;
+use crate::tls::TlsConnector;
 
 /// How long one connection attempt may take unless [`Dial::timeout`] says otherwise.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,6 +60,8 @@ pub struct Dial {
     pub(crate) targets: Vec<Target>,
     pub(crate) timeout: Duration,
     pub(crate) preamble: Option<Bytes>,
+    /// TLS over the connection, and the name the server must prove.
+    pub(crate) tls: Option<(TlsConnector, ServerName<'static>)>,
 }
 
 impl fmt::Debug for Dial {
@@ -66,6 +70,7 @@ impl fmt::Debug for Dial {
             .field("targets", &self.targets)
             .field("timeout", &self.timeout)
             .field("preamble", &self.preamble.as_ref().map(Bytes::len))
+            .field("tls", &self.tls.as_ref().map(|(_, name)| name))
             .finish()
     }
 }
@@ -76,6 +81,7 @@ impl Dial {
             targets: vec![target],
             timeout: DEFAULT_CONNECT_TIMEOUT,
             preamble: None,
+            tls: None,
         }
     }
 
@@ -91,6 +97,7 @@ impl Dial {
             targets: addrs.into_iter().map(Target::Addr).collect(),
             timeout: DEFAULT_CONNECT_TIMEOUT,
             preamble: None,
+            tls: None,
         }
     }
 
@@ -140,6 +147,25 @@ impl Dial {
     pub fn preamble(mut self, bytes: Bytes) -> Dial {
         self.preamble = Some(bytes);
         self
+    }
+
+    /// Speaks TLS over the connection, as a client of `connector`, verifying that the
+    /// server's certificate is valid for `server_name` (a DNS name, sent as SNI, or an IP
+    /// address). The handshake follows the TCP connect: the dial's caller hears of the
+    /// connection once TCP is up, the pipeline's `on_active` comes once the handshake is
+    /// complete, and a failed handshake (or one longer than the server's
+    /// [`tls_handshake_timeout`](crate::ServerBuilder::tls_handshake_timeout)) closes it as
+    /// [`CloseReason::TlsHandshake`](crate::CloseReason::TlsHandshake). A
+    /// [`preamble`](Dial::preamble) is sent in the clear, before the handshake (a PROXY
+    /// header). Fails with a configuration error if `server_name` is neither a DNS name nor
+    /// an IP address.
+    pub fn tls(
+        mut self,
+        connector: &TlsConnector,
+        server_name: &str,
+    ) -> Result<Dial, crate::Error> {
+        self.tls = Some((connector.clone(), crate::tls::server_name(server_name)?));
+        Ok(self)
     }
 
     /// How many targets the dial will try (a host name counts once, whatever it resolves

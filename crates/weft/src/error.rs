@@ -223,6 +223,10 @@ pub enum CloseReason {
     /// [`ServerBuilder::proxy_protocol`](crate::ServerBuilder::proxy_protocol) and
     /// [`ProxyRejection`]). Its pipeline never ran.
     ProxyHeader,
+    /// The TLS handshake failed or was not complete within the handshake timeout (see
+    /// [`ServerBuilder::tls`](crate::ServerBuilder::tls) and [`TlsFailure`]). Its pipeline
+    /// never ran.
+    TlsHandshake,
 }
 
 impl CloseReason {
@@ -238,12 +242,13 @@ impl CloseReason {
             | CloseReason::Shutdown
             | CloseReason::SlowConsumer
             | CloseReason::FrameTimeout
-            | CloseReason::ProxyHeader => Initiator::Framework,
+            | CloseReason::ProxyHeader
+            | CloseReason::TlsHandshake => Initiator::Framework,
         }
     }
 
     /// Every reason, in a fixed order (the metrics' `reason` label values).
-    pub const ALL: [CloseReason; 12] = [
+    pub const ALL: [CloseReason; 13] = [
         CloseReason::PeerClosed,
         CloseReason::Reset,
         CloseReason::Closed,
@@ -256,6 +261,7 @@ impl CloseReason {
         CloseReason::SlowConsumer,
         CloseReason::FrameTimeout,
         CloseReason::ProxyHeader,
+        CloseReason::TlsHandshake,
     ];
 
     /// A short snake_case name for metrics and logs (`peer_closed`, `slow_consumer`, ...).
@@ -273,6 +279,7 @@ impl CloseReason {
             CloseReason::SlowConsumer => "slow_consumer",
             CloseReason::FrameTimeout => "frame_timeout",
             CloseReason::ProxyHeader => "proxy_header",
+            CloseReason::TlsHandshake => "tls_handshake",
         }
     }
 
@@ -294,6 +301,7 @@ impl CloseReason {
                 | CloseReason::SlowConsumer
                 | CloseReason::FrameTimeout
                 | CloseReason::ProxyHeader
+                | CloseReason::TlsHandshake
         )
     }
 }
@@ -313,8 +321,48 @@ impl fmt::Display for CloseReason {
             CloseReason::SlowConsumer => "output limit reached (slow consumer)",
             CloseReason::FrameTimeout => "frame not completed in time",
             CloseReason::ProxyHeader => "PROXY protocol header refused",
+            CloseReason::TlsHandshake => "TLS handshake failed",
         };
         f.write_str(text)
+    }
+}
+
+/// Why a connection's TLS handshake failed (the `cause` label of
+/// `weft_tls_handshake_failures_total`); the connection closes with
+/// [`CloseReason::TlsHandshake`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The handshake was not complete within the handshake timeout
+    /// ([`ServerBuilder::tls_handshake_timeout`](crate::ServerBuilder::tls_handshake_timeout)).
+    Timeout,
+    /// The peer broke the protocol (garbage, plaintext, no shared version or cipher suite,
+    /// a certificate that did not verify) or sent a fatal alert.
+    Protocol,
+    /// The peer closed (or reset) the connection before the handshake was complete.
+    Closed,
+}
+
+impl TlsFailure {
+    /// Every cause, in a fixed order (the metrics' label values).
+    pub const ALL: [TlsFailure; 3] = [
+        TlsFailure::Timeout,
+        TlsFailure::Protocol,
+        TlsFailure::Closed,
+    ];
+
+    /// A short snake_case name for metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            TlsFailure::Timeout => "timeout",
+            TlsFailure::Protocol => "protocol",
+            TlsFailure::Closed => "closed",
+        }
+    }
+
+    /// This cause's place in [`TlsFailure::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
     }
 }
 

@@ -97,6 +97,7 @@ pub mod starter;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod timer;
+pub mod tls;
 
 /// The pages of `docs/` and the README, compiled as doctests: every Rust block in them is
 /// built (and run unless marked `no_run`) by `cargo test --doc`, so the docs cannot drift
@@ -131,6 +132,8 @@ pub mod docs {
     pub mod scaling {}
     #[doc = include_str!("../../../docs/testing.md")]
     pub mod testing {}
+    #[doc = include_str!("../../../docs/tls.md")]
+    pub mod tls {}
     #[doc = include_str!("../../../docs/tutorial-chat.md")]
     pub mod tutorial_chat {}
 }
@@ -140,7 +143,7 @@ pub use config::{
     AcceptMode, Idle, IdleTimeouts, IpNet, IpNetParseError, ProxyProtocol, WriteWatermarks,
 };
 pub use dial::{Backoff, ConnectError, ConnectErrorKind, Connected, Dial, DEFAULT_CONNECT_TIMEOUT};
-pub use error::{CloseReason, Error, Initiator, ProxyRejection};
+pub use error::{CloseReason, Error, Initiator, ProxyRejection, TlsFailure};
 pub use group::Group;
 pub use handle::{ConnectionHandle, WriteError};
 pub use id::{ConnectionId, TimerId};

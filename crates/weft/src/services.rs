@@ -63,6 +63,8 @@ pub(crate) enum TimerEvent {
     ConnectDeadline(Token),
     /// An accepted connection's PROXY protocol header is due.
     ProxyHeaderDeadline(Token),
+    /// An accepted or dialled connection's TLS handshake is due.
+    TlsHandshakeDeadline(Token),
 }
 
 impl TimerEvent {
@@ -74,7 +76,8 @@ impl TimerEvent {
             | TimerEvent::CloseDeadline(t)
             | TimerEvent::FrameDeadline(t)
             | TimerEvent::ConnectDeadline(t)
-            | TimerEvent::ProxyHeaderDeadline(t) => t,
+            | TimerEvent::ProxyHeaderDeadline(t)
+            | TimerEvent::TlsHandshakeDeadline(t) => t,
         }
     }
 }

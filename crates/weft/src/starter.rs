@@ -103,6 +103,29 @@ impl ShutdownSignals {
     }
 }
 
+/// Reloads `acceptor`'s certificate files on every SIGHUP, from a thread of its own, from
+/// the moment this returns (so install it before announcing readiness: SIGHUP's default
+/// disposition ends the process). A reload that fails keeps the old certificates and logs
+/// one error line naming the file; one that succeeds logs at `info`. Fails only if the
+/// handler cannot be installed.
+pub fn reload_tls_on_sighup(acceptor: crate::tls::TlsAcceptor) -> io::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
+    std::thread::Builder::new()
+        .name("weft-sighup".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                match acceptor.reload() {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
+                    Err(e) => tracing::error!(
+                        "SIGHUP: TLS certificates not reloaded, keeping the old ones: {}",
+                        report(&e)
+                    ),
+                }
+            }
+        })?;
+    Ok(())
+}
+
 /// Blocks until the process receives SIGINT or SIGTERM, and returns which (logged at
 /// `info`). Fails only if the signal handlers cannot be installed. Prefer
 /// [`ShutdownSignals::install`] before announcing readiness, then `wait`.

@@ -387,7 +387,7 @@ where
         let index = self.index(id);
         match &mut self.slots[index].conn.as_mut()?.core.io {
             Io::Embedded(mem) => Some(mem),
-            Io::Tcp(_) | Io::Unconnected => None,
+            Io::Tcp(_) | Io::Tls(_) | Io::Unconnected => None,
         }
     }
 

@@ -183,3 +183,79 @@ fn relaying_through_a_splice_allocates_nothing_in_steady_state() {
         "heap allocations while relaying {rounds} chunks each way"
     );
 }
+
+/// How many allocations weft makes per echoed message over TLS in steady state: weft's
+/// own path allocates nothing, rustls allocates per TLS record (the plaintext it decrypted,
+/// and each encrypted record it queues). Only the server's threads are counted (the
+/// in-process client is rustls too).
+#[test]
+fn tls_echo_allocates_only_what_rustls_needs_per_record() {
+    use std::sync::Arc;
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    COUNTED.with(|c| c.set(false)); // this thread is the client
+    let dir = std::env::temp_dir().join(format!("weft-alloc-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    let acceptor = weft::tls::TlsAcceptor::new(weft::tls::TlsConfig::new(
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    ))
+    .unwrap();
+    let server = builder(1)
+        .tls(acceptor)
+        .pipeline(|| weft::Pipeline::new(weft::codec::LineCodec::new(128), Echo))
+        .bind()
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let session = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut client = rustls::StreamOwned::new(session, connect(server.local_addr()));
+    let mut batch = Vec::new();
+    for i in 0..16 {
+        let line = format!("{i:02} steady state line, sixty-four bytes long incl. newline:.....");
+        batch.extend_from_slice(line.as_bytes());
+        batch.push(b'\n');
+    }
+    let mut reply = vec![0u8; batch.len()];
+    let mut round = |client: &mut rustls::StreamOwned<_, _>| {
+        client.write_all(&batch).unwrap(); // one TLS record
+        client.read_exact(&mut reply).unwrap();
+        assert!(reply == batch);
+    };
+    for _ in 0..200 {
+        round(&mut client);
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let rounds = 1_000u64;
+    for _ in 0..rounds {
+        round(&mut client);
+    }
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    COUNTED.with(|c| c.set(true));
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!(
+        "{allocations} allocations on the server for {rounds} round trips of 16 messages over TLS \
+         ({:.2} per round trip: one record each way)",
+        allocations as f64 / rounds as f64
+    );
+    // One record in, one record out per round trip: rustls's copy of the plaintext it
+    // received and the record it queues. Anything more would be weft's own.
+    assert!(
+        allocations <= rounds * 2,
+        "{allocations} allocations for {rounds} TLS round trips"
+    );
+}

@@ -62,6 +62,18 @@ impl ConnCore {
         if !self.out.is_empty() {
             return;
         }
+        // A TLS session's close_notify (and any ciphertext still held) goes before the FIN.
+        match self.io.prepare_fin() {
+            Ok(true) => {}
+            Ok(false) => {
+                self.set_write_interest(reactor, true);
+                return;
+            }
+            Err(e) => {
+                self.io_failed("close_notify", &e);
+                return;
+            }
+        }
         if self.reading.peer_eof {
             self.phase.finish_close(); // CLOSING → CLOSED: drained, and the peer is done
             return;
@@ -133,6 +145,10 @@ impl<P: Drive> Connection<P> {
             self.core.abandon_dial(reactor);
             return;
         }
+        if self.core.io.awaiting_handshake() {
+            self.core.abort(CloseReason::Shutdown); // nothing is owed before the handshake
+            return;
+        }
         if self.core.splice_shutdown() {
             // A relayed session runs on until the deadline (then it is cut off).
             self.core.arm_close_deadline(reactor, deadline);
@@ -154,10 +170,11 @@ impl<P: Drive> Connection<P> {
         let Connection { core, pipeline, .. } = &mut self;
         core.cancel_all_timers(reactor);
         core.cancel_connect_timer(reactor);
+        core.cancel_tls_timer(reactor);
         // A dial that never came up never opened: no `on_inactive`, no log of a close.
         let opened = !core.is_connecting();
         // A pipeline that never became active (its PROXY header never came) hears nothing.
-        let active = !core.awaiting_header;
+        let active = !core.awaiting_header && !core.io.awaiting_handshake();
         if let Some(shared) = &core.shared {
             shared.close();
         }

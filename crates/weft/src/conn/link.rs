@@ -37,15 +37,17 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use mio::{Interest, Token};
+use rustls_pki_types::ServerName;
 
 use super::read::READ_CHUNK;
-use super::{ConnCore, Connection, Drive, Io};
+use super::{ConnCore, Connection, Drive, Io, TlsIo};
 use crate::dial::{ConnectError, ConnectErrorKind, Connected, Dial, Target};
 use crate::error::CloseReason;
 use crate::handle::ConnectionHandle;
 use crate::inbox::Command;
 use crate::services::{ReactorCore, TimerEvent};
 use crate::timer::TimerKey;
+use crate::tls::TlsConnector;
 
 /// A dial's result callback.
 pub(crate) type OnConnect = Box<dyn FnOnce(Result<Connected, ConnectError>) + Send>;
@@ -115,6 +117,8 @@ pub(crate) struct Connecting {
     last: Option<ConnectError>,
     notify: Option<Notify>,
     preamble: Option<Bytes>,
+    /// TLS over the connection once it is up (see `Dial::tls`).
+    tls: Option<(TlsConnector, ServerName<'static>)>,
     /// Counts attempts, so a lookup that answers after its attempt timed out is ignored.
     attempt: u64,
     resolving: bool,
@@ -265,6 +269,7 @@ impl ConnCore {
             last: None,
             notify: Some(notify),
             preamble: dial.preamble,
+            tls: dial.tls,
             attempt: 0,
             resolving: false,
             failed: false,
@@ -463,10 +468,55 @@ impl ConnCore {
         self.last_write = reactor.now();
         let link = self.link_mut();
         link.just_up = true;
-        if let Some(bytes) = link.connecting.as_mut().and_then(|c| c.preamble.take()) {
-            self.out.push_chunk(bytes, false);
+        let preamble = link.connecting.as_mut().and_then(|c| c.preamble.take());
+        let tls = link.connecting.as_ref().and_then(|c| c.tls.clone());
+        match tls {
+            None => {
+                if let Some(bytes) = preamble {
+                    self.out.push_chunk(bytes, false);
+                }
+            }
+            Some((connector, name)) => self.start_tls(&connector, name, preamble),
         }
         reactor.counters().dialled();
+    }
+
+    /// A dialled connection speaks TLS: the preamble goes first, in the clear (a fresh
+    /// socket takes it whole, or the connection fails), then the socket becomes a TLS
+    /// client session whose handshake starts with the pipeline (see `tls.rs`).
+    fn start_tls(
+        &mut self,
+        connector: &TlsConnector,
+        name: ServerName<'static>,
+        preamble: Option<Bytes>,
+    ) {
+        let Io::Tcp(stream) = std::mem::replace(&mut self.io, Io::Unconnected) else {
+            return;
+        };
+        if let Some(bytes) = preamble {
+            match crate::net::send(&stream, &bytes) {
+                Ok(n) if n == bytes.len() => {}
+                Ok(_) => {
+                    self.io = Io::Tcp(stream);
+                    let err = io::Error::new(io::ErrorKind::WouldBlock, "preamble not taken whole");
+                    self.io_failed("preamble", &err);
+                    return;
+                }
+                Err(e) => {
+                    self.io = Io::Tcp(stream);
+                    self.io_failed("preamble", &e);
+                    return;
+                }
+            }
+        }
+        match connector.connect(name) {
+            Ok(session) => self.io = Io::Tls(Box::new(TlsIo::new(stream, session))),
+            Err(e) => {
+                self.io = Io::Tcp(stream);
+                let err = io::Error::other(e);
+                self.io_failed("TLS session", &err);
+            }
+        }
     }
 
     /// Ends a connected dial's connecting state and tells its caller.
@@ -744,7 +794,7 @@ pub(crate) fn pump(
                 }
             }
         }
-        if n < want && !src.reading.hangup_seen {
+        if n < want && !src.reading.hangup_seen && !src.io.input_ended() {
             break; // drained for now
         }
         if total >= budget {

@@ -29,7 +29,8 @@
 //! `read.rs` reading and dispatch, `write.rs` the output limit and flushing, `close.rs`
 //! the close progression and removal, `timers.rs` idle, frame, user and close timers,
 //! `guard.rs` the panic guard around user code, `state.rs` the lifecycle types,
-//! `outbound.rs` the queue, `transport.rs` the socket (or in-memory) I/O, `drive.rs` the
+//! `outbound.rs` the queue, `transport.rs` the socket (TLS, or in-memory) I/O, `tls.rs` the
+//! TLS handshake before the pipeline becomes active, `drive.rs` the
 //! events a pipeline receives, `proxy.rs` the PROXY protocol header read before the pipeline
 //! becomes active.
 //!
@@ -57,6 +58,7 @@ mod proxy;
 mod read;
 mod state;
 mod timers;
+mod tls;
 mod transport;
 mod write;
 
@@ -64,9 +66,9 @@ pub(crate) use drive::Drive;
 pub(crate) use link::{pump, DialRequest, Notify, OnConnect, RemoteDial};
 pub(crate) use outbound::{Flushed, Outbound};
 pub(crate) use pipe::{NoPipeline, Pipe};
-pub(crate) use transport::Io;
 #[cfg(feature = "test-util")]
 pub(crate) use transport::MemoryIo;
+pub(crate) use transport::{Io, TlsIo};
 
 use std::any::Any;
 use std::net::SocketAddr;
@@ -255,6 +257,10 @@ impl<P: Drive> Connection<P> {
     /// The pipeline becomes active (the connection was registered, its PROXY header read,
     /// or its dial came up): tell the pipeline, arm the idle timer.
     pub(crate) fn activate(&mut self, reactor: &mut ReactorCore) {
+        if self.core.io.awaiting_handshake() {
+            self.start_handshake(reactor); // on_active once it completes (see `tls.rs`)
+            return;
+        }
         let Connection { core, pipeline, .. } = self;
         guarded(core, reactor, Some(Callback::Active), |core, reactor| {
             pipeline.active(core, reactor)
@@ -299,7 +305,11 @@ impl<P: Drive> Connection<P> {
             // A splice's flow control is the coupling's (see `link.rs`), not the pipeline's.
             let _ = core.out.take_writability_change();
             core.advance_splice();
-        } else if core.out.has_writability_change() || core.overflow_notice {
+        } else if (core.out.has_writability_change() || core.overflow_notice)
+            && !core.io.awaiting_handshake()
+        {
+            // (Before a TLS handshake completes the pipeline is not active: the notice
+            // waits for the settle after `on_active`.)
             guarded(
                 core,
                 reactor,

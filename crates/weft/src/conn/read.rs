@@ -32,6 +32,9 @@ impl<P: Drive> Connection<P> {
         if self.core.awaiting_header && !self.read_header(reactor, reactor_buf) {
             return; // the PROXY header is still awaited, or was refused (see `proxy.rs`)
         }
+        if self.core.io.awaiting_handshake() && !self.advance_handshake(reactor) {
+            return; // the TLS handshake is still running, or failed (see `tls.rs`)
+        }
         // One published span for the whole batch (decoding, on_message, on_read_complete,
         // on_read_closed): the watchdog learns what runs at four stores per read, not per
         // message.
@@ -98,7 +101,7 @@ impl<P: Drive> Connection<P> {
                 read_buf.extend_from_slice(reactor_buf);
                 reactor_buf.clear();
             }
-            if n < want && !core.reading.hangup_seen {
+            if n < want && !core.reading.hangup_seen && !core.io.input_ended() {
                 break; // drained for now: another read would only say WouldBlock
             }
             if total >= budget {
@@ -145,7 +148,7 @@ impl<P: Drive> Connection<P> {
                 Ok(n) => {
                     reactor.counters().read(n);
                     total += n;
-                    if n < want && !core.reading.hangup_seen {
+                    if n < want && !core.reading.hangup_seen && !core.io.input_ended() {
                         break;
                     }
                     if total >= reactor.config().read_budget {

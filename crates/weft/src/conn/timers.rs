@@ -203,6 +203,7 @@ impl<P: Drive> Connection<P> {
                 }
                 core.proxy_header_deadline(reactor);
             }
+            TimerEvent::TlsHandshakeDeadline(_) => core.tls_handshake_deadline(reactor, key),
             TimerEvent::ConnectDeadline(_) => {
                 core.connect_deadline(reactor);
                 return;

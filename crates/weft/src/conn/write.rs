@@ -97,34 +97,54 @@ impl ConnCore {
 
     /// Sends what is queued; registers `WRITABLE` interest only while the kernel is full.
     pub(crate) fn flush(&mut self, reactor: &mut ReactorCore) {
-        if self.phase.is_closed() || (self.out.is_empty() && !self.write_interest) {
+        if self.phase.is_closed()
+            || (self.out.is_empty() && !self.write_interest && !self.io.has_pending_output())
+        {
             return;
         }
-        match self.out.write_to(&mut self.io) {
-            Ok((written, flushed)) => {
+        let result = if self.io.awaiting_handshake() {
+            // Output queued before the TLS handshake completes waits for it; only the
+            // handshake's own records go now.
+            self.io.flush_pending().map(|done| (0, done))
+        } else {
+            self.out
+                .write_to(&mut self.io)
+                .and_then(|(written, flushed)| {
+                    // A TLS session may hold ciphertext past the queue's end.
+                    let done = flushed == Flushed::All && self.io.flush_pending()?;
+                    Ok((written, done))
+                })
+        };
+        match result {
+            Ok((written, done)) => {
                 if written > 0 {
                     reactor.counters().wrote(written);
                     self.last_write = reactor.now();
                 }
-                let want_writable = flushed == Flushed::Blocked;
-                if want_writable != self.write_interest {
-                    let interest = if want_writable {
-                        Interest::READABLE | Interest::WRITABLE
-                    } else {
-                        Interest::READABLE
-                    };
-                    let token = self.token;
-                    if let Some(stream) = self.io.tcp() {
-                        if let Err(e) = reactor.registry().reregister(stream, token, interest) {
-                            self.io_failed("reregister", &e);
-                            return;
-                        }
-                    }
-                    self.write_interest = want_writable;
-                }
+                self.set_write_interest(reactor, !done);
             }
             Err(e) => self.io_failed("write", &e),
         }
+    }
+
+    /// Registers `WRITABLE` interest (while output is blocked) or drops it.
+    pub(super) fn set_write_interest(&mut self, reactor: &mut ReactorCore, want_writable: bool) {
+        if want_writable == self.write_interest {
+            return;
+        }
+        let interest = if want_writable {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        let token = self.token;
+        if let Some(stream) = self.io.tcp() {
+            if let Err(e) = reactor.registry().reregister(stream, token, interest) {
+                self.io_failed("reregister", &e);
+                return;
+            }
+        }
+        self.write_interest = want_writable;
     }
 
     /// If the callback that just ran posted to a congested inbox, pauses reading until that

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{CloseReason, ProxyRejection};
+use crate::error::{CloseReason, ProxyRejection, TlsFailure};
 use histogram::{bump, Histogram};
 
 /// Counters owned by one reactor, on a cache line of their own.
@@ -40,6 +40,9 @@ pub(crate) struct ReactorCounters {
     /// PROXY protocol headers read, and connections refused for their header, by cause.
     proxy_headers: AtomicU64,
     proxy_rejected: [AtomicU64; ProxyRejection::ALL.len()],
+    /// TLS handshakes completed, and failed by cause.
+    tls_handshakes: AtomicU64,
+    tls_failed: [AtomicU64; TlsFailure::ALL.len()],
     /// Loop turns, and the time each took (from `poll` returning to the end of the turn).
     turns: Histogram,
     /// Time spent waiting in `poll`.
@@ -122,6 +125,16 @@ impl ReactorCounters {
         bump(&self.proxy_rejected[cause.index()], 1);
     }
 
+    /// A connection's TLS handshake completed.
+    pub(crate) fn tls_handshake(&self) {
+        bump(&self.tls_handshakes, 1);
+    }
+
+    /// A connection's TLS handshake failed.
+    pub(crate) fn tls_failed(&self, cause: TlsFailure) {
+        bump(&self.tls_failed[cause.index()], 1);
+    }
+
     /// The ready list held `len` connections when served.
     #[inline]
     pub(crate) fn ready_served(&self, len: usize) {
@@ -164,6 +177,8 @@ impl ReactorCounters {
             panics: self.panics.load(Relaxed),
             proxy_headers: self.proxy_headers.load(Relaxed),
             proxy_rejected: std::array::from_fn(|i| self.proxy_rejected[i].load(Relaxed)),
+            tls_handshakes: self.tls_handshakes.load(Relaxed),
+            tls_failed: std::array::from_fn(|i| self.tls_failed[i].load(Relaxed)),
             busy: turns.sum(),
             idle: Duration::from_nanos(self.idle_ns.load(Relaxed)),
             turns,
@@ -269,6 +284,10 @@ pub struct ReactorMetrics {
     /// Connections refused for their PROXY header, by cause, in [`ProxyRejection::ALL`]
     /// order (see [`ReactorMetrics::proxy_rejected_for`]).
     pub proxy_rejected: [u64; ProxyRejection::ALL.len()],
+    /// TLS handshakes completed (see [`ServerBuilder::tls`](crate::ServerBuilder::tls)).
+    pub tls_handshakes: u64,
+    /// TLS handshakes failed, by cause, in [`TlsFailure::ALL`] order.
+    pub tls_failed: [u64; TlsFailure::ALL.len()],
     /// Loop turns, by how long each took (from `poll` returning to the end of the turn).
     pub turns: HistogramSnapshot,
     /// Time spent working: the sum of every turn.
@@ -347,6 +366,19 @@ impl MetricsSnapshot {
     /// PROXY protocol headers read, over all reactors.
     pub fn proxy_headers(&self) -> u64 {
         self.reactors.iter().map(|r| r.proxy_headers).sum()
+    }
+
+    /// TLS handshakes completed, over all reactors.
+    pub fn tls_handshakes(&self) -> u64 {
+        self.reactors.iter().map(|r| r.tls_handshakes).sum()
+    }
+
+    /// TLS handshakes failed for `cause`, over all reactors.
+    pub fn tls_failed_for(&self, cause: TlsFailure) -> u64 {
+        self.reactors
+            .iter()
+            .map(|r| r.tls_failed[cause.index()])
+            .sum()
     }
 
     /// Connections refused for their PROXY header for `cause`, over all reactors.

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::{MetricsSnapshot, ReactorMetrics};
-use crate::error::{CloseReason, ProxyRejection};
+use crate::error::{CloseReason, ProxyRejection, TlsFailure};
 
 /// The `Content-Type` of [`MetricsSnapshot::to_prometheus`]'s output.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
@@ -107,6 +107,24 @@ impl MetricsSnapshot {
                 "weft_proxy_header_rejections_total",
                 &format!("cause=\"{}\"", cause.label()),
                 self.proxy_rejected_for(cause),
+            );
+        }
+        out.family(
+            "weft_tls_handshakes_total",
+            "counter",
+            "TLS handshakes completed.",
+        );
+        out.sample("weft_tls_handshakes_total", "", self.tls_handshakes());
+        out.family(
+            "weft_tls_handshake_failures_total",
+            "counter",
+            "TLS handshakes failed (the connection closed before its pipeline ran), by cause.",
+        );
+        for cause in TlsFailure::ALL {
+            out.sample(
+                "weft_tls_handshake_failures_total",
+                &format!("cause=\"{}\"", cause.label()),
+                self.tls_failed_for(cause),
             );
         }
         out.family(

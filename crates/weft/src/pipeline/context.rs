@@ -173,6 +173,31 @@ impl<'a, H: Handler> Context<'a, H> {
         self.conn.proxy_header()
     }
 
+    /// The ALPN protocol the TLS handshake settled on (`h2`, `http/1.1`, ...); `None` on a
+    /// plaintext connection, or when the peer offered none (see
+    /// [`TlsConfig::alpn`](crate::tls::TlsConfig::alpn)).
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.conn.alpn_protocol()
+    }
+
+    /// True when the connection speaks TLS (see [`ServerBuilder::tls`](crate::ServerBuilder::tls)
+    /// and [`Dial::tls`](crate::Dial::tls)).
+    pub fn is_tls(&self) -> bool {
+        self.conn.io.tls().is_some()
+    }
+
+    /// The server name (SNI) the TLS client asked for, on an accepted TLS connection.
+    pub fn tls_server_name(&self) -> Option<&str> {
+        self.conn.tls_server_name()
+    }
+
+    /// The peer's certificate chain (DER, its own certificate first): a client's under
+    /// mutual TLS ([`TlsConfig::client_ca`](crate::tls::TlsConfig::client_ca)), the
+    /// server's on a dialled TLS connection.
+    pub fn peer_certificates(&self) -> Option<&[rustls_pki_types::CertificateDer<'static>]> {
+        self.conn.peer_certificates()
+    }
+
     /// The index of the reactor that owns this connection.
     pub fn reactor_index(&self) -> usize {
         self.reactor.index()

@@ -45,7 +45,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::admission::{Admission, OpenPermit};
 use crate::config::Config;
-use crate::conn::{pump, Connection, DialRequest, Drive, Io, Notify, Pipe, RemoteDial};
+use crate::conn::{pump, Connection, DialRequest, Drive, Io, Notify, Pipe, RemoteDial, TlsIo};
 use crate::error::CloseReason;
 use crate::id::ConnectionId;
 use crate::inbox::{has_local, install_local, take_local, Command, Inbox};
@@ -305,18 +305,25 @@ where
             }
         };
         let core = &mut self.core;
+        let io = match &core.config().tls {
+            None => Io::Tcp(stream),
+            Some(acceptor) => match rustls::ServerConnection::new(acceptor.current()) {
+                Ok(session) => {
+                    let mut tls = TlsIo::new(stream, session);
+                    // A PROXY header comes first, in the clear (see `conn/proxy.rs`).
+                    tls.clear_prefix = core.config().proxy_protocol.is_required();
+                    Io::Tls(Box::new(tls))
+                }
+                Err(e) => {
+                    tracing::warn!(conn = %id, error = %e, "cannot start a TLS session; connection dropped");
+                    return;
+                }
+            },
+        };
         // Registered right below; a failure removes it again before anything else runs.
         let token = self.conns.insert_with(|token| {
             let pipeline = Pipe::Main(pipeline);
-            Connection::new(
-                id,
-                token,
-                Io::Tcp(stream),
-                peer,
-                pipeline,
-                Some(permit),
-                core,
-            )
+            Connection::new(id, token, io, peer, pipeline, Some(permit), core)
         });
         let conn = self.conns.get_mut(token).expect("just inserted");
         let stream = conn.core.io.tcp().expect("a TCP connection");

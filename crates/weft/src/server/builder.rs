@@ -324,6 +324,27 @@ impl<F> ServerBuilder<F> {
         self
     }
 
+    /// Serves TLS on every accepted connection, with `acceptor`'s certificates (which
+    /// [`TlsAcceptor::reload`](crate::tls::TlsAcceptor::reload) may replace while the
+    /// server runs). The handshake runs before the pipeline: `on_active` comes once it is
+    /// complete (after the PROXY header, when one is required), and codecs and handlers see
+    /// plaintext. A handshake that fails or does not complete within
+    /// [`tls_handshake_timeout`](ServerBuilder::tls_handshake_timeout) closes the
+    /// connection as [`CloseReason::TlsHandshake`](crate::CloseReason::TlsHandshake),
+    /// logged and counted by cause (`weft_tls_handshake_failures_total`). See `docs/tls.md`.
+    pub fn tls(mut self, acceptor: crate::tls::TlsAcceptor) -> Self {
+        self.config.tls = Some(acceptor);
+        self
+    }
+
+    /// How long a TLS handshake may take, counted from when it begins (accepted
+    /// connections with [`tls`](ServerBuilder::tls), and dialled ones with
+    /// [`Dial::tls`](crate::Dial::tls)). Default 10 s; it cannot be turned off.
+    pub fn tls_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.tls_handshake_timeout = timeout;
+        self
+    }
+
     /// Bytes read from one connection per loop turn before the reactor serves the others
     /// (at least 1; `bind` refuses 0). Default 256 KiB.
     pub fn read_budget(mut self, bytes: usize) -> Self {
@@ -624,6 +645,7 @@ pub(crate) fn validate(config: &Config) -> Result<(), Error> {
         ("all idle", config.idle.all),
         ("frame", config.frame_timeout),
         ("PROXY header", Some(config.proxy_header_timeout)),
+        ("TLS handshake", Some(config.tls_handshake_timeout)),
         ("stall", config.stall_threshold),
         ("stuck", Some(config.stuck_threshold)),
     ] {
