@@ -655,6 +655,35 @@ fn the_proxy_header_is_read_before_the_handshake_even_in_the_same_segment() {
 }
 
 #[test]
+fn the_handshake_deadline_counts_from_the_accept_even_behind_a_proxy_header() {
+    let pki = Pki::new("proxydeadline");
+    pki.issue("server", &["localhost"]);
+    // The header may take 5 s, the handshake 300 ms from the accept: a client that sends
+    // nothing, or only the header, is closed by the handshake's deadline.
+    let server = builder(1)
+        .proxy_protocol(weft::ProxyProtocol::required())
+        .proxy_header_timeout(Duration::from_secs(5))
+        .tls(TlsAcceptor::new(pki.config("server")).unwrap())
+        .tls_handshake_timeout(Duration::from_millis(300))
+        .pipeline(|| Pipeline::new(LineCodec::new(1024), Echo))
+        .bind()
+        .unwrap();
+    let mut silent = connect(server.local_addr());
+    let mut header_only = connect(server.local_addr());
+    header_only
+        .write_all(b"PROXY TCP4 192.0.2.7 198.51.100.1 51000 443\r\n")
+        .unwrap();
+    expect_closed(&mut silent);
+    expect_closed(&mut header_only);
+    wait_until("both closes counted", || {
+        server.metrics().closed_for(CloseReason::TlsHandshake) == 2
+    });
+    assert_eq!(server.metrics().closed_for(CloseReason::ProxyHeader), 0);
+    assert_eq!(server.metrics().tls_failed_for(TlsFailure::Timeout), 2);
+    server.shutdown(Duration::from_secs(1));
+}
+
+#[test]
 fn writes_before_the_handshake_completes_are_queued_then_sent_encrypted() {
     struct Quiet(mpsc::Sender<String>);
     impl Handler for Quiet {

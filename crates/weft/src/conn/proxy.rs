@@ -116,6 +116,9 @@ impl<P: Drive> Connection<P> {
     /// A new accepted connection: its pipeline becomes active now, or once its PROXY
     /// header is read when the server requires one.
     pub(crate) fn open(&mut self, reactor: &mut ReactorCore) {
+        // A TLS handshake must be complete `tls_handshake_timeout` after the accept, with
+        // or without a PROXY header before it.
+        self.core.arm_handshake_deadline(reactor);
         let required = &reactor.config().proxy_protocol;
         if !required.is_required() {
             self.activate(reactor);

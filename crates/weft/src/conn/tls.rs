@@ -88,6 +88,20 @@ impl ConnCore {
         }
     }
 
+    /// Arms the handshake deadline, `tls_handshake_timeout` from now, unless it is armed
+    /// already. An accepted connection arms it when it is accepted (`Connection::open`),
+    /// so a PROXY header read first counts against it too.
+    pub(super) fn arm_handshake_deadline(&mut self, reactor: &mut ReactorCore) {
+        let deadline = deadline_after(reactor.now(), reactor.config().tls_handshake_timeout);
+        let token = self.token;
+        if let Some(tls) = self.io.tls_mut() {
+            if tls.timer.is_none() {
+                tls.timer =
+                    Some(reactor.insert_timer(deadline, TimerEvent::TlsHandshakeDeadline(token)));
+            }
+        }
+    }
+
     /// Disarms the handshake deadline (the connection is being removed).
     pub(super) fn cancel_tls_timer(&mut self, reactor: &mut ReactorCore) {
         if let Some(key) = self.io.tls_mut().and_then(|t| t.timer.take()) {
@@ -102,16 +116,11 @@ impl<P: Drive> Connection<P> {
     /// first flight sent).
     pub(super) fn start_handshake(&mut self, reactor: &mut ReactorCore) {
         let Connection { core, read_buf, .. } = self;
-        let deadline = deadline_after(reactor.now(), reactor.config().tls_handshake_timeout);
-        let token = core.token;
+        core.arm_handshake_deadline(reactor);
         let Some(tls) = core.io.tls_mut() else {
             return;
         };
         tls.clear_prefix = false; // the PROXY header (if any) was read in the clear
-        if tls.timer.is_none() {
-            tls.timer =
-                Some(reactor.insert_timer(deadline, TimerEvent::TlsHandshakeDeadline(token)));
-        }
         if !read_buf.is_empty() {
             let fed = tls.feed(read_buf);
             read_buf.clear();

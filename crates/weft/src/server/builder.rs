@@ -337,9 +337,10 @@ impl<F> ServerBuilder<F> {
         self
     }
 
-    /// How long a TLS handshake may take, counted from when it begins (accepted
-    /// connections with [`tls`](ServerBuilder::tls), and dialled ones with
-    /// [`Dial::tls`](crate::Dial::tls)). Default 10 s; it cannot be turned off.
+    /// How long a TLS handshake may take: counted from the accept for connections of a
+    /// server with [`tls`](ServerBuilder::tls) (a PROXY header read first counts against
+    /// it), and from the connect for dialled ones with [`Dial::tls`](crate::Dial::tls).
+    /// Default 10 s; it cannot be turned off.
     pub fn tls_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.config.tls_handshake_timeout = timeout;
         self
