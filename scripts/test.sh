@@ -3,9 +3,9 @@
 # (when missing and when this user may install packages), then runs every test.
 #
 # Needs: Linux (weft is Linux-only), a Rust toolchain, and the commands redis-cli,
-# redis-benchmark, curl, wrk, promtool, haproxy and openssl. Missing ones are installed from
-# the Debian/Ubuntu packages redis-tools, curl, wrk, prometheus, haproxy and openssl with apt-get (as
-# root, or through sudo). Needs python3 too: redis-py (pinned) is installed with pip into
+# redis-benchmark, redis-server, curl, wrk, promtool, haproxy and openssl. Missing ones are
+# installed from the Debian/Ubuntu packages redis-tools, redis-server, curl, wrk,
+# prometheus, haproxy and openssl with apt-get (as root, or through sudo). Needs python3 too: redis-py (pinned) is installed with pip into
 # .venv when it is not there yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,7 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   # One package name once, even when it provides several commands.
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-  need="the tests need the Debian packages ${missing[*]} (commands redis-cli, redis-benchmark, curl, wrk, promtool, haproxy, openssl)"
+  need="the tests need the Debian packages ${missing[*]} (commands redis-cli, redis-benchmark, redis-server, curl, wrk, promtool, haproxy, openssl)"
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "scripts/test.sh: $need; there is no apt-get here: install them by hand, then run again" >&2
     exit 1
