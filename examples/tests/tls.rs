@@ -8,51 +8,31 @@ mod real_clients;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 
 use common::{assert_refused, example_binary, run_bounded};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use real_clients::{run, tool, Output, WAIT};
+use weft::testing::TestCa;
 
-/// A CA, and certificates it issued, in a fresh directory.
-struct Pki {
-    dir: PathBuf,
-    ca: rcgen::Certificate,
-    ca_key: KeyPair,
-}
+/// The test's CA (`weft::testing::TestCa`), with paths as the strings a command line
+/// takes.
+struct Pki(TestCa);
 
 impl Pki {
     fn new(test: &str) -> Pki {
-        let dir = std::env::temp_dir().join(format!("weft-ex-tls-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "weft sample test CA");
-        let ca = params.self_signed(&ca_key).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        Pki { dir, ca, ca_key }
+        Pki(TestCa::new(&format!("ex-tls-{test}")))
     }
 
     fn path(&self, name: &str) -> String {
-        self.dir.join(name).to_str().unwrap().to_string()
+        self.0.path(name).to_str().unwrap().to_string()
     }
 
     /// Issues a certificate for localhost into `<stem>.pem`/`<stem>.key`; returns its DER
     /// in hex.
     fn issue(&self, stem: &str) -> String {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, stem);
-        let cert = params.signed_by(&key, &self.ca, &self.ca_key).unwrap();
-        std::fs::write(self.path(&format!("{stem}.pem")), cert.pem()).unwrap();
-        std::fs::write(self.path(&format!("{stem}.key")), key.serialize_pem()).unwrap();
-        cert.der().iter().map(|b| format!("{b:02x}")).collect()
+        let der = self.0.issue(stem, &["localhost"]);
+        der.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     fn flags(&self, stem: &str) -> Vec<String> {
@@ -62,12 +42,6 @@ impl Pki {
             "--tls-key".into(),
             self.path(&format!("{stem}.key")),
         ]
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -44,6 +44,10 @@
 //! distinct [`ConnectionId`]s on one virtual reactor, and routes what they send each other
 //! through the same dispatcher as a real reactor.
 
+mod ca;
+
+pub use ca::TestCa;
+
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;

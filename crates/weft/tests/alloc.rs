@@ -193,27 +193,16 @@ fn tls_echo_allocates_only_what_rustls_needs_per_record() {
     use std::sync::Arc;
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     COUNTED.with(|c| c.set(false)); // this thread is the client
-    let dir = std::env::temp_dir().join(format!("weft-alloc-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-    let acceptor = weft::tls::TlsAcceptor::new(weft::tls::TlsConfig::new(
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    ))
-    .unwrap();
+    let ca = weft::testing::TestCa::new("alloc");
+    ca.issue("server", &["localhost"]);
+    let acceptor = weft::tls::TlsAcceptor::new(ca.config("server")).unwrap();
     let server = builder(1)
         .tls(acceptor)
         .pipeline(|| weft::Pipeline::new(weft::codec::LineCodec::new(128), Echo))
         .bind()
         .unwrap();
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.der().clone()).unwrap();
+    roots.add(ca.ca_der()).unwrap();
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -246,7 +235,6 @@ fn tls_echo_allocates_only_what_rustls_needs_per_record() {
     }
     let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
     COUNTED.with(|c| c.set(true));
-    let _ = std::fs::remove_dir_all(&dir);
     eprintln!(
         "{allocations} allocations on the server for {rounds} round trips of 16 messages over TLS \
          ({:.2} per round trip: one record each way)",

@@ -1,73 +1,41 @@
 //! TLS on real sockets (`ServerBuilder::tls`, `Dial::tls`): handshakes in TLS 1.2 and 1.3,
 //! ALPN and SNI, bulk and pipelined data, half-close, handshake deadlines and failures,
 //! reloading, mutual TLS, and a dialled TLS client. Certificates are made by each test
-//! (rcgen) in a directory of its own.
+//! (`weft::testing::TestCa`) in a directory of its own.
 
 mod common;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use common::*;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use weft::codec::LineCodec;
+use weft::testing::TestCa;
 use weft::tls::{TlsAcceptor, TlsConfig, TlsConnector, TlsVersions};
 use weft::{Bytes, Client, CloseReason, Context, Dial, Handler, Pipeline, Server, TlsFailure};
 
-/// A CA and the files of certificates it signed, in a fresh directory.
-struct Pki {
-    dir: PathBuf,
-    ca: rcgen::Certificate,
-    ca_key: KeyPair,
+/// The test's CA (`weft::testing::TestCa`), with what these tests need of it as a client.
+struct Pki(TestCa);
+
+impl std::ops::Deref for Pki {
+    type Target = TestCa;
+    fn deref(&self) -> &TestCa {
+        &self.0
+    }
 }
 
 impl Pki {
     fn new(test: &str) -> Pki {
-        let dir = std::env::temp_dir().join(format!("weft-tls-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, format!("weft test CA {test}"));
-        let ca = params.self_signed(&ca_key).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        Pki { dir, ca, ca_key }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// Issues a certificate for `names` into `<stem>.pem` and `<stem>.key`; returns its DER.
-    fn issue(&self, stem: &str, names: &[&str]) -> CertificateDer<'static> {
-        let key = KeyPair::generate().unwrap();
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let mut params = CertificateParams::new(names).unwrap();
-        params.distinguished_name.push(DnType::CommonName, stem);
-        let cert = params.signed_by(&key, &self.ca, &self.ca_key).unwrap();
-        std::fs::write(self.path(&format!("{stem}.pem")), cert.pem()).unwrap();
-        std::fs::write(self.path(&format!("{stem}.key")), key.serialize_pem()).unwrap();
-        cert.der().clone()
-    }
-
-    fn config(&self, stem: &str) -> TlsConfig {
-        TlsConfig::new(
-            self.path(&format!("{stem}.pem")),
-            self.path(&format!("{stem}.key")),
-        )
+        Pki(TestCa::new(&format!("tls-{test}")))
     }
 
     fn roots(&self) -> RootCertStore {
         let mut roots = RootCertStore::empty();
-        roots.add(self.ca.der().clone()).unwrap();
+        roots.add(self.ca_der()).unwrap();
         roots
     }
 
@@ -78,12 +46,6 @@ impl Pki {
             .unwrap()
             .with_root_certificates(self.roots())
             .with_no_client_auth()
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
