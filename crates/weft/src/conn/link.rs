@@ -39,7 +39,7 @@ use bytes::{Bytes, BytesMut};
 use mio::{Interest, Token};
 use rustls_pki_types::ServerName;
 
-use super::read::READ_CHUNK;
+use super::read::{ReadStep, READ_CHUNK};
 use super::{ConnCore, Connection, Drive, Io, TlsIo};
 use crate::dial::{ConnectError, ConnectErrorKind, Connected, Dial, Target};
 use crate::error::CloseReason;
@@ -767,14 +767,9 @@ pub(crate) fn pump(
         if buf.capacity() < READ_CHUNK {
             buf.reserve(READ_CHUNK);
         }
-        let n = match src.io.read_into(buf, want) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                src.io_failed("read", &e);
-                break;
-            }
+        let n = match src.read_step(buf, want) {
+            ReadStep::Bytes(n) => n,
+            ReadStep::Drained | ReadStep::Failed => break,
         };
         if n == 0 {
             src.reading.peer_eof = true;

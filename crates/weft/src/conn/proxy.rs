@@ -24,13 +24,12 @@
 //! With the option off nothing here runs: `on_readable` tests one flag.
 
 use std::fmt;
-use std::io;
 use std::net::SocketAddr;
 
 use bytes::{Buf, BytesMut};
 use weft_codec::proxy_protocol::{self, ProxyHeader, MAX_LEN};
 
-use super::read::READ_CHUNK;
+use super::read::{ReadStep, READ_CHUNK};
 use super::{ConnCore, Connection, Drive};
 use crate::config::deadline_after;
 use crate::error::{CloseReason, ProxyRejection};
@@ -164,14 +163,9 @@ impl<P: Drive> Connection<P> {
             // header could still need, so it never grows past MAX_LEN.
             let want = if own { MAX_LEN - buf.len() } else { READ_CHUNK };
             buf.reserve(want);
-            let n = match core.io.read_into(buf, want) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    core.io_failed("read", &e);
-                    break;
-                }
+            let n = match core.read_step(buf, want) {
+                ReadStep::Bytes(n) => n,
+                ReadStep::Drained | ReadStep::Failed => break,
             };
             if n == 0 {
                 core.reading.peer_eof = true;

@@ -333,6 +333,7 @@ impl Io {
     }
 
     /// Sends the transport's own pending output: `Ok(true)` once none is left.
+    #[inline]
     pub(crate) fn flush_pending(&mut self) -> io::Result<bool> {
         match self {
             Io::Tls(tls) => tls.flush_records(),
@@ -367,6 +368,7 @@ impl Io {
     }
 
     /// Reads at most `max` bytes into `buf`'s spare capacity (0 = end of stream).
+    #[inline]
     pub(crate) fn read_into(&mut self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
         match self {
             Io::Tcp(stream) => net::read_into(stream, buf, max),
@@ -388,6 +390,7 @@ impl Io {
         }
     }
 
+    #[inline]
     pub(crate) fn send(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Io::Tcp(stream) => net::send(stream, buf),
@@ -397,6 +400,7 @@ impl Io {
         }
     }
 
+    #[inline]
     pub(crate) fn send_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Io::Tcp(stream) => net::send_vectored(stream, bufs),
