@@ -251,7 +251,7 @@ impl Cluster {
             self.id.clone().into(),
             nick.to_string().into(),
         ];
-        let _ = self.redis.command(args, |_| {});
+        send_when_room(self.redis.clone(), args);
     }
 
     /// Every nick in the cluster, sorted; `then` gets them.
@@ -417,6 +417,17 @@ fn instance_id() -> String {
     );
     h.write_u32(std::process::id());
     format!("{:016x}", h.finish())
+}
+
+/// Sends a command whose reply nobody waits for, and which must not be lost to a busy
+/// link (a nick's release): on `Busy` it is sent again once the link has room. While Redis
+/// is away it is dropped: the rejoin that follows frees every nick the instance no longer
+/// has.
+fn send_when_room(redis: Redis, args: Vec<Bytes>) {
+    if let Err(RedisError::Busy) = redis.command(args.clone(), |_| {}) {
+        let again = redis.clone();
+        redis.when_ready(move || send_when_room(again, args));
+    }
 }
 
 /// Bytes of events waiting for a place on the Redis link above which senders are paused,
