@@ -27,6 +27,9 @@
 //! accept and connection errors go to stderr. It raises its soft `RLIMIT_NOFILE` to the
 //! hard limit at start and runs until killed.
 
+#[path = "../lines.rs"]
+mod lines;
+
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -120,23 +123,9 @@ async fn handle(mut stream: TcpStream, max_line: usize) -> io::Result<()> {
         if stream.read_buf(&mut buf).await? == 0 {
             return Ok(());
         }
-        // Walk the newlines in the new bytes; `line_start` ends as the end of the last
-        // complete line, unless a line is found to be too long first.
-        let mut line_start = 0;
-        let mut too_long = false;
-        let mut from = scanned;
-        while let Some(off) = memchr::memchr(b'\n', &buf[from..]) {
-            let newline = from + off;
-            if newline - line_start > max_line {
-                too_long = true;
-                break;
-            }
-            line_start = newline + 1;
-            from = line_start;
-        }
-        if !too_long && buf.len() - line_start > max_line {
-            too_long = true;
-        }
+        // The newlines in the new bytes: where the complete lines end, unless a line is
+        // found to be too long first.
+        let (line_start, too_long) = lines::complete_lines(&buf, scanned, max_line);
         if line_start > 0 {
             let lines = buf.split_to(line_start);
             stream.write_all(&lines).await?;

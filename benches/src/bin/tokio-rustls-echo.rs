@@ -27,6 +27,9 @@
 //! Once bound, it prints `listening on IP:PORT` on stdout (flushed) and nothing else there;
 //! errors go to stderr. Runs until killed.
 
+#[path = "../lines.rs"]
+mod lines;
+
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -161,21 +164,7 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
             stream.shutdown().await?;
             return Ok(());
         }
-        let mut line_start = 0;
-        let mut too_long = false;
-        let mut from = scanned;
-        while let Some(off) = memchr::memchr(b'\n', &buf[from..]) {
-            let newline = from + off;
-            if newline - line_start > max_line {
-                too_long = true;
-                break;
-            }
-            line_start = newline + 1;
-            from = line_start;
-        }
-        if !too_long && buf.len() - line_start > max_line {
-            too_long = true;
-        }
+        let (line_start, too_long) = lines::complete_lines(&buf, scanned, max_line);
         if line_start > 0 {
             let lines = buf.split_to(line_start);
             stream.write_all(&lines).await?;

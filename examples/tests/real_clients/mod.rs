@@ -41,6 +41,22 @@ pub struct Output {
     pub stderr: String,
 }
 
+/// Checks a finished `wrk` run: it succeeded with no socket errors and no non-2xx
+/// answers. Returns the number of requests it made.
+pub fn wrk_requests(out: &Output) -> u64 {
+    assert!(out.status.success(), "{out:?}");
+    assert!(!out.stdout.contains("Socket errors"), "{out:?}");
+    assert!(!out.stdout.contains("Non-2xx"), "{out:?}");
+    out.stdout
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .split_once(" requests in ")
+                .map(|(n, _)| n.parse().unwrap())
+        })
+        .expect("a request count")
+}
+
 /// Runs `command` to completion, killing it and failing after `timeout`.
 pub fn run(command: &mut Command, timeout: Duration) -> Output {
     let mut child = command
