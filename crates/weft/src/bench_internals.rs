@@ -109,7 +109,7 @@ impl OutboundQueue {
 /// A reactor inbox and the poll it wakes.
 pub struct Wakeup {
     inbox: Arc<Inbox>,
-    rx: crossbeam_channel::Receiver<Command>,
+    rx: crate::queue::Receiver<Command>,
     poll: Poll,
     events: Events,
 }
@@ -137,7 +137,7 @@ impl Wakeup {
             .poll(&mut self.events, Some(Duration::from_secs(1)))?;
         self.inbox.clear_notified();
         let mut drained = 0;
-        while let Ok(Command::Task(task)) = self.rx.try_recv() {
+        while let Some(Command::Task(task)) = self.rx.try_recv() {
             task();
             drained += 1;
         }

@@ -23,7 +23,7 @@
 //!
 //! # Nothing is dropped: what bounds the inbox
 //!
-//! The channel itself is unbounded, so no sender ever has a command refused for want of
+//! The channel itself (`queue`) is unbounded, so no sender ever has a command refused for want of
 //! room (the first draft's bounded channel dropped broadcasts and new connections in a
 //! burst). What it holds is bounded by who may send what:
 //!
@@ -74,12 +74,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, Sender};
 use mio::net::TcpStream;
 use mio::{Token, Waker};
 
 use crate::admission::OpenPermit;
 use crate::id::ConnectionId;
+use crate::queue;
 
 /// Work for a reactor.
 pub(crate) enum Command {
@@ -215,7 +215,7 @@ pub(crate) struct Stopped(pub(crate) Command);
 /// The sending side of a reactor's inbox, shared by every thread that talks to it.
 pub(crate) struct Inbox {
     index: usize,
-    tx: Sender<Command>,
+    tx: queue::Sender<Command>,
     waker: Waker,
     /// Set by a sender that woke the reactor; cleared by the reactor before it drains.
     notified: WakeFlag,
@@ -246,8 +246,8 @@ impl Inbox {
         index: usize,
         task_capacity: usize,
         waker: Waker,
-    ) -> (Self, Receiver<Command>) {
-        let (tx, rx) = crossbeam_channel::unbounded();
+    ) -> (Self, queue::Receiver<Command>) {
+        let (tx, rx) = queue::channel();
         let inbox = Inbox {
             index,
             tx,
@@ -279,9 +279,9 @@ impl Inbox {
         if posted > 0 {
             self.posted.fetch_add(posted, SeqCst);
         }
-        if let Err(e) = self.tx.send(cmd) {
+        if let Err(cmd) = self.tx.send(cmd) {
             self.posted.fetch_sub(posted, SeqCst);
-            return Err(Stopped(e.into_inner()));
+            return Err(Stopped(cmd));
         }
         self.wake();
         Ok(())

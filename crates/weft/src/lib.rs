@@ -88,6 +88,7 @@ mod handle;
 mod net;
 mod pipeline;
 pub mod pool;
+mod queue;
 mod reactor;
 mod server;
 mod services;

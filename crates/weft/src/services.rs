@@ -48,6 +48,53 @@ impl PartialBuffers {
     }
 }
 
+/// Read chunks the reactor set aside because frames cut from them were still held
+/// (written across reactors and not yet sent, or kept by a handler), for reuse once free.
+///
+/// Frames are slices of the reactor's read chunk, so a chunk whose frames are still out
+/// cannot be reused in place when it fills; without this, each such chunk meant a fresh
+/// 64 KiB allocation (and a second for its shared header). Parked chunks come back as
+/// soon as their frames are dropped, so a steady flow of writes across reactors allocates
+/// nothing. At most [`SpareChunks::KEEP`] are parked: a chunk pinned past that is left
+/// to its frames, and freed with the last of them.
+#[derive(Default)]
+pub(crate) struct SpareChunks {
+    parked: Vec<BytesMut>,
+    /// The read buffer holds a chunk of its own (it starts empty, with nothing to park).
+    issued: bool,
+}
+
+impl SpareChunks {
+    const KEEP: usize = 4;
+
+    /// Gives `buf`, the reactor's (empty) read buffer, room for `chunk` bytes: its own
+    /// chunk back if nothing holds it any more, else a parked chunk that is free again,
+    /// else a new one (parking the old).
+    pub(crate) fn renew(&mut self, buf: &mut BytesMut, chunk: usize) {
+        debug_assert!(
+            buf.is_empty(),
+            "the reactor's read buffer is empty between reads"
+        );
+        if buf.try_reclaim(chunk) {
+            return;
+        }
+        if let Some(free) = self
+            .parked
+            .iter_mut()
+            .find_map(|c| c.try_reclaim(chunk).then_some(c))
+        {
+            std::mem::swap(buf, free); // the pinned chunk takes the free one's place
+            return;
+        }
+        let pinned = std::mem::replace(buf, BytesMut::with_capacity(chunk));
+        // (An exhausted chunk has no capacity left, so that cannot tell it from the empty
+        // buffer the reactor starts with.)
+        if std::mem::replace(&mut self.issued, true) && self.parked.len() < Self::KEEP {
+            self.parked.push(pinned);
+        }
+    }
+}
+
 /// What a timer of the wheel stands for.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum TimerEvent {
@@ -113,6 +160,8 @@ pub(crate) struct ReactorCore {
     pool: PoolSender,
     /// Buffers for partial frames (see `conn`).
     partial_buffers: PartialBuffers,
+    /// Read chunks still held by frames (see [`SpareChunks`]).
+    spare_chunks: SpareChunks,
     metrics: Arc<Metrics>,
     /// This reactor's own counters (also in `metrics`), held directly for the hot path.
     counters: Arc<ReactorCounters>,
@@ -145,6 +194,7 @@ impl ReactorCore {
             config,
             pool,
             partial_buffers: PartialBuffers::default(),
+            spare_chunks: SpareChunks::default(),
             counters: metrics.reactors[index].clone(),
             metrics,
             admission,
@@ -286,5 +336,11 @@ impl ReactorCore {
     /// Gives a drained partial-frame buffer back.
     pub(crate) fn give_partial_buffer(&mut self, buf: BytesMut) {
         self.partial_buffers.give(buf);
+    }
+
+    /// Gives the reactor's empty read buffer room for `chunk` bytes, reusing a chunk
+    /// whose frames are all gone when there is one (see [`SpareChunks`]).
+    pub(crate) fn renew_read_chunk(&mut self, buf: &mut BytesMut, chunk: usize) {
+        self.spare_chunks.renew(buf, chunk);
     }
 }

@@ -256,7 +256,7 @@ pub struct EmbeddedReactor<C, S, H> {
     /// Slot `i` is the connection of token `i` and id `i + 1`; slots are never reused.
     slots: Vec<Slot<Pipeline<C, S, H>>>,
     core: ReactorCore,
-    commands: Receiver<Command>,
+    commands: crate::queue::Receiver<Command>,
     jobs: Receiver<Job>,
     reactor_buf: BytesMut,
     local: VecDeque<Command>,
@@ -532,7 +532,7 @@ where
         for _ in 0..MAX_ROUNDS {
             let mut worked = false;
             take_local(&mut self.local);
-            while let Ok(cmd) = self.commands.try_recv() {
+            while let Some(cmd) = self.commands.try_recv() {
                 self.core.inbox().taken(&cmd);
                 self.local.push_back(cmd);
             }

@@ -247,3 +247,91 @@ fn tls_echo_allocates_only_what_rustls_needs_per_record() {
         "{allocations} allocations for {rounds} TLS round trips"
     );
 }
+
+/// Writes every line it receives to the connection registered as the sink (the first to
+/// say `sink`), through that connection's handle: a write across reactors when the sink
+/// lives on another one.
+struct Forward {
+    sink: std::sync::Arc<std::sync::Mutex<Option<weft::ConnectionHandle>>>,
+    /// This connection's copy of the sink's handle, taken on its first line.
+    target: Option<weft::ConnectionHandle>,
+}
+
+impl weft::Handler for Forward {
+    type In = weft::Bytes;
+    type Out = weft::Bytes;
+    fn on_message(&mut self, ctx: &mut weft::Context<'_, Self>, line: weft::Bytes) {
+        if &line[..] == b"sink\n" {
+            let handle = ctx.handle();
+            ctx.write_bytes(weft::Bytes::from(format!("{}\n", handle.reactor_index())));
+            *self.sink.lock().unwrap() = Some(handle);
+            return;
+        }
+        if self.target.is_none() {
+            self.target = self.sink.lock().unwrap().clone();
+        }
+        let target = self.target.as_ref().expect("a sink registered first");
+        if target.reactor_index() == ctx.reactor_index() {
+            ctx.abort(); // the test wants a write across reactors
+        } else if target.write(line).is_err() {
+            ctx.abort();
+        }
+    }
+}
+
+#[test]
+fn writes_across_reactors_allocate_nothing_in_steady_state() {
+    let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let sink = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let slot = sink.clone();
+    let server = builder(2)
+        .pipeline(move || {
+            weft::Pipeline::new(
+                weft::codec::LineCodec::new(128),
+                Forward {
+                    sink: slot.clone(),
+                    target: None,
+                },
+            )
+        })
+        .bind()
+        .unwrap();
+    // Connections go to the reactors in turn: the sink to one, the source to the other.
+    let mut sink_client = connect(server.local_addr());
+    sink_client.write_all(b"sink\n").unwrap();
+    let mut index = [0u8; 2];
+    sink_client.read_exact(&mut index).unwrap();
+    let mut source = connect(server.local_addr());
+    let mut batch = Vec::new();
+    for i in 0..16 {
+        let line = format!("{i:02} a line written across reactors, sixty-four bytes long:......");
+        assert_eq!(line.len(), 63);
+        batch.extend_from_slice(line.as_bytes());
+        batch.push(b'\n');
+    }
+    let mut relayed = vec![0u8; batch.len()];
+    let mut round = || {
+        source.write_all(&batch).unwrap();
+        sink_client.read_exact(&mut relayed).unwrap();
+        assert!(relayed == batch);
+    };
+    for _ in 0..200 {
+        round(); // warm up: the channel, the buffers and the lists reach their size
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let rounds = 1_000;
+    for _ in 0..rounds {
+        round();
+    }
+    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    eprintln!(
+        "{allocations} allocations for {} messages written across reactors",
+        rounds * 16
+    );
+    assert_eq!(
+        allocations,
+        0,
+        "heap allocations while writing {} messages across reactors",
+        rounds * 16
+    );
+}

@@ -104,7 +104,11 @@ impl<P: Drive> Connection<P> {
             let own = !read_buf.is_empty();
             let buf: &mut BytesMut = if own { read_buf } else { reactor_buf };
             if buf.capacity() - buf.len() < 1024 {
-                buf.reserve(if own { OWN_CHUNK } else { READ_CHUNK });
+                if own {
+                    buf.reserve(OWN_CHUNK);
+                } else {
+                    reactor.renew_read_chunk(buf, READ_CHUNK);
+                }
             }
             let want = (buf.capacity() - buf.len()).min(budget - total);
             let n = match core.read_step(buf, want) {

@@ -39,7 +39,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use crossbeam_channel::Receiver;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
@@ -65,7 +64,7 @@ pub(crate) struct Reactor<F, P> {
     events: Events,
     conns: Slab<Connection<Pipe<P>>>,
     factory: Arc<F>,
-    rx: Receiver<Command>,
+    rx: crate::queue::Receiver<Command>,
     /// In `SO_REUSEPORT` mode, this reactor's own listener.
     listener: Option<TcpListener>,
     /// The reactor's read buffer (see `conn`).
@@ -92,7 +91,7 @@ pub(crate) struct ReactorParts<F> {
     pub(crate) index: usize,
     pub(crate) poll: Poll,
     pub(crate) inbox: Arc<Inbox>,
-    pub(crate) rx: Receiver<Command>,
+    pub(crate) rx: crate::queue::Receiver<Command>,
     pub(crate) factory: Arc<F>,
     pub(crate) config: Arc<Config>,
     pub(crate) metrics: Arc<Metrics>,
@@ -248,7 +247,7 @@ where
         let backlog = std::mem::take(&mut self.inbox_backlog);
         while (notified || backlog) && handled < INBOX_BATCH {
             match self.rx.try_recv() {
-                Ok(cmd) => {
+                Some(cmd) => {
                     // Counted commands give their place back as they leave the channel.
                     self.core.inbox().taken(&cmd);
                     took_data |= matches!(cmd, Command::Write { .. } | Command::Broadcast { .. });
@@ -264,7 +263,7 @@ where
                     }
                     dispatch::run_command(self, cmd);
                 }
-                Err(_) => break,
+                None => break,
             }
             handled += 1;
         }
