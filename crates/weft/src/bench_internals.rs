@@ -5,11 +5,12 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use mio::{Events, Poll, Waker};
 
+use crate::clock::Moment;
 use crate::config::WriteWatermarks;
 use crate::conn::{Io, Outbound};
 use crate::inbox::{Command, Inbox};
@@ -19,7 +20,7 @@ use crate::timer::{TimerKey, TimerWheel};
 /// The reactor's timer wheel holding plain numbers.
 pub struct Wheel {
     wheel: TimerWheel<u64>,
-    origin: Instant,
+    origin: Moment,
     due: Vec<(TimerKey, u64)>,
 }
 
@@ -29,7 +30,7 @@ pub struct WheelKey(TimerKey);
 
 impl Default for Wheel {
     fn default() -> Self {
-        let origin = Instant::now();
+        let origin = Moment::now();
         Wheel {
             wheel: TimerWheel::new(origin, Duration::from_millis(1)),
             origin,
@@ -58,8 +59,11 @@ impl Wheel {
         self.due.len()
     }
 
-    pub fn next_deadline(&mut self) -> Option<Instant> {
-        self.wheel.next_deadline()
+    /// When the earliest timer is due, in milliseconds of the wheel's clock (rounded down).
+    pub fn next_deadline(&mut self) -> Option<u64> {
+        self.wheel
+            .next_deadline()
+            .map(|at| at.nanos_since(self.origin) / 1_000_000)
     }
 }
 

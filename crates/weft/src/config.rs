@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::clock::Moment;
 use crate::net::ChildOptions;
 
 /// How connections reach the reactors.
@@ -265,12 +266,11 @@ pub(crate) const DEFAULT_OUTPUT_LIMIT: usize = 16 << 20;
 /// mistake, and every deadline `now + timeout` stays representable.
 pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
-/// `now + delay`, with `delay` capped at [`MAX_TIMEOUT`], so that no user-supplied delay can
-/// overflow an `Instant`.
-pub(crate) fn deadline_after(now: std::time::Instant, delay: Duration) -> std::time::Instant {
-    let delay = delay.min(MAX_TIMEOUT);
-    now.checked_add(delay)
-        .unwrap_or(now + Duration::from_secs(365 * 24 * 3600))
+/// `now + delay`, with `delay` capped at [`MAX_TIMEOUT`] (the sum saturates besides), so
+/// that no user-supplied delay can overflow a deadline.
+#[inline]
+pub(crate) fn deadline_after(now: Moment, delay: Duration) -> Moment {
+    now + delay.min(MAX_TIMEOUT)
 }
 
 /// Everything a server was built with (see [`ServerBuilder`](crate::ServerBuilder) for

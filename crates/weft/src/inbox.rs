@@ -64,7 +64,7 @@
 //! thread-local queue that the reactor drains in the same turn.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
@@ -111,7 +111,7 @@ pub(crate) enum Command {
     /// A task: a closure run on the reactor thread with no connection (`Server::execute`).
     Task(Box<dyn FnOnce() + Send>),
     /// Stop: close every connection gracefully, abort what is left at `deadline`.
-    Shutdown { deadline: Instant },
+    Shutdown { deadline: crate::clock::Moment },
     /// A connection paused for a congested inbox may read again.
     Resume { token: Token },
     /// A dial from another thread (a `conn::RemoteDial`, typed there).
@@ -411,12 +411,20 @@ struct LocalQueue {
 
 thread_local! {
     static LOCAL: RefCell<Option<LocalQueue>> = const { RefCell::new(None) };
+    /// Set when a command goes into this thread's local queue, cleared when the queue is
+    /// taken: the reactor asks twice per turn whether anything waits there, and the answer
+    /// is almost always no, which this flag gives without borrowing the queue.
+    static LOCAL_QUEUED: Cell<bool> = const { Cell::new(false) };
+    /// Set when a callback on this thread finds an inbox congested, cleared when the list
+    /// is taken (after every callback: the same shortcut).
+    static LOCAL_CONGESTED: Cell<bool> = const { Cell::new(false) };
 }
 
 fn push_local(inbox: &Inbox, cmd: Command) -> Result<(), Command> {
     LOCAL.with(|local| match &mut *local.borrow_mut() {
         Some(q) if q.owner == inbox as *const Inbox as usize => {
             q.queue.push_back(cmd);
+            LOCAL_QUEUED.set(true);
             Ok(())
         }
         _ => Err(cmd),
@@ -456,6 +464,9 @@ pub(crate) fn uninstall_local(inbox: &Inbox) {
 /// them may queue more, which the next call returns). `into` must be empty: it is swapped
 /// with the queue, so that draining allocates nothing.
 pub(crate) fn take_local(into: &mut VecDeque<Command>) {
+    if !LOCAL_QUEUED.replace(false) {
+        return;
+    }
     LOCAL.with(|local| {
         if let Some(q) = &mut *local.borrow_mut() {
             debug_assert!(into.is_empty());
@@ -476,6 +487,7 @@ pub(crate) fn note_post(inbox: &Arc<Inbox>) {
             if !q.congested.iter().any(|i| Arc::ptr_eq(i, inbox)) {
                 q.congested.push(inbox.clone());
             }
+            LOCAL_CONGESTED.set(true);
             true
         }
         None => false,
@@ -489,6 +501,9 @@ pub(crate) fn note_post(inbox: &Arc<Inbox>) {
 /// must be empty; it is swapped in, so the common case allocates nothing).
 #[inline]
 pub(crate) fn take_congested(into: &mut Vec<Arc<Inbox>>) {
+    if !LOCAL_CONGESTED.replace(false) {
+        return;
+    }
     LOCAL.with(|local| {
         if let Some(q) = &mut *local.borrow_mut() {
             if !q.congested.is_empty() {
@@ -500,7 +515,7 @@ pub(crate) fn take_congested(into: &mut Vec<Arc<Inbox>>) {
 
 /// True when commands are waiting in this thread's local queue.
 pub(crate) fn has_local() -> bool {
-    LOCAL.with(|local| local.borrow().as_ref().is_some_and(|q| !q.queue.is_empty()))
+    LOCAL_QUEUED.get()
 }
 
 /// A loom model of the wake-up handshake: whatever the interleaving, a command pushed by a

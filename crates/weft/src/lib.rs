@@ -73,6 +73,7 @@ mod admission;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench_internals;
+mod clock;
 mod config;
 mod conn;
 mod dial;

@@ -196,6 +196,21 @@ pub(crate) fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
     stream.shutdown(std::net::Shutdown::Write)
 }
 
+/// The monotonic clock (`CLOCK_MONOTONIC`, the clock of `std::time::Instant`), in
+/// nanoseconds: what `clock::Moment::now` reads.
+#[inline]
+pub(crate) fn monotonic_nanos() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC exists on every Linux,
+    // so the call cannot fail (std's `Instant::now` makes the same call and asserts).
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    debug_assert_eq!(rc, 0);
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000) + ts.tv_nsec as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

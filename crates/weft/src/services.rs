@@ -6,8 +6,8 @@
 //! `reactor/` (which owns them and drains what connections leave in them), so that the
 //! dependencies between those layers point one way.
 
+use crate::clock::Moment;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::BytesMut;
 use mio::{Registry, Token};
@@ -145,7 +145,7 @@ impl TimerEvent {
 /// * Timer ids are unique within the reactor and never reused.
 pub(crate) struct ReactorCore {
     index: usize,
-    now: Instant,
+    now: Moment,
     registry: Registry,
     timers: TimerWheel<TimerEvent>,
     /// The next [`TimerId`] to hand out.
@@ -180,7 +180,7 @@ impl ReactorCore {
         pool: PoolSender,
         metrics: Arc<Metrics>,
         admission: Arc<Admission>,
-        now: Instant,
+        now: Moment,
     ) -> Self {
         ReactorCore {
             index,
@@ -219,13 +219,13 @@ impl ReactorCore {
 
     /// The turn's clock.
     #[inline]
-    pub(crate) fn now(&self) -> Instant {
+    pub(crate) fn now(&self) -> Moment {
         self.now
     }
 
     /// Moves the clock to `now` (the loop, after `poll`; the embedded pipeline's virtual
     /// clock). Never backwards.
-    pub(crate) fn set_now(&mut self, now: Instant) {
+    pub(crate) fn set_now(&mut self, now: Moment) {
         self.now = self.now.max(now);
     }
 
@@ -267,7 +267,7 @@ impl ReactorCore {
     }
 
     /// Arms a timer.
-    pub(crate) fn insert_timer(&mut self, deadline: Instant, event: TimerEvent) -> TimerKey {
+    pub(crate) fn insert_timer(&mut self, deadline: Moment, event: TimerEvent) -> TimerKey {
         self.timers.insert(deadline, event)
     }
 
@@ -289,12 +289,12 @@ impl ReactorCore {
     }
 
     /// When the earliest timer is due.
-    pub(crate) fn next_timer_deadline(&mut self) -> Option<Instant> {
+    pub(crate) fn next_timer_deadline(&mut self) -> Option<Moment> {
         self.timers.next_deadline()
     }
 
     /// Moves every timer due by `now` into `due`, in deadline order.
-    pub(crate) fn expire_timers(&mut self, now: Instant, due: &mut Vec<(TimerKey, TimerEvent)>) {
+    pub(crate) fn expire_timers(&mut self, now: Moment, due: &mut Vec<(TimerKey, TimerEvent)>) {
         self.timers.expire(now, due);
     }
 

@@ -51,7 +51,9 @@ pub use ca::TestCa;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Moment;
 
 use bytes::{Bytes, BytesMut};
 use crossbeam_channel::Receiver;
@@ -328,7 +330,7 @@ where
             pool,
             metrics,
             Admission::new(None),
-            Instant::now(),
+            Moment::now(),
         );
         EmbeddedReactor {
             slots: Vec::new(),
@@ -632,7 +634,7 @@ where
         }
     }
 
-    fn shutdown(&mut self, deadline: Instant) {
+    fn shutdown(&mut self, deadline: Moment) {
         for index in 0..self.slots.len() {
             self.with_conn(Token(index), |conn, core| conn.shutdown(core, deadline));
         }

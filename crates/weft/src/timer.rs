@@ -17,7 +17,9 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Moment;
 
 const SLOTS: usize = 4096;
 const MASK: u64 = SLOTS as u64 - 1;
@@ -44,23 +46,25 @@ struct Slot<T> {
 
 /// A hashed timer wheel holding values of type `T`.
 pub(crate) struct TimerWheel<T> {
-    origin: Instant,
-    tick: Duration,
+    origin: Moment,
+    /// The tick in nanoseconds (at least 1).
+    tick: u64,
     slots: Box<[Slot<T>]>,
     /// `(deadline tick, slot index)` for every armed slot, earliest first.
     markers: BinaryHeap<Reverse<(u64, usize)>>,
     /// The instant of the tick last looked up for the heap's top marker: the reactor asks
     /// "is anything due?" and "when is the next deadline?" every loop turn, and the answer
     /// changes only when the top marker does.
-    head: Option<(u64, Instant)>,
+    head: Option<(u64, Moment)>,
     next_id: u64,
     len: usize,
 }
 
 impl<T> TimerWheel<T> {
     /// A wheel whose resolution is `tick`, counting from `origin`.
-    pub(crate) fn new(origin: Instant, tick: Duration) -> Self {
+    pub(crate) fn new(origin: Moment, tick: Duration) -> Self {
         assert!(!tick.is_zero(), "timer tick must be positive");
+        let tick = u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX);
         let slots = (0..SLOTS)
             .map(|_| Slot {
                 entries: Vec::new(),
@@ -82,20 +86,18 @@ impl<T> TimerWheel<T> {
         self.len
     }
 
-    fn tick_of(&self, at: Instant, round_up: bool) -> u64 {
-        let since = at.saturating_duration_since(self.origin).as_nanos();
-        let tick = self.tick.as_nanos();
-        let ticks = if round_up {
-            since.div_ceil(tick)
+    fn tick_of(&self, at: Moment, round_up: bool) -> u64 {
+        let since = at.nanos_since(self.origin);
+        if round_up {
+            since.div_ceil(self.tick)
         } else {
-            since / tick
-        };
-        u64::try_from(ticks).unwrap_or(u64::MAX)
+            since / self.tick
+        }
     }
 
     /// `instant_of(tick)` for the heap's top marker, remembered until the top changes.
     #[inline]
-    fn head_instant(&mut self, tick: u64) -> Instant {
+    fn head_instant(&mut self, tick: u64) -> Moment {
         match self.head {
             Some((cached, at)) if cached == tick => at,
             _ => {
@@ -106,14 +108,12 @@ impl<T> TimerWheel<T> {
         }
     }
 
-    fn instant_of(&self, tick: u64) -> Instant {
-        let nanos = u128::from(tick) * self.tick.as_nanos();
-        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
-        self.origin + Duration::from_nanos(nanos)
+    fn instant_of(&self, tick: u64) -> Moment {
+        self.origin.add_nanos(tick.saturating_mul(self.tick))
     }
 
     /// Schedules `value` to expire at `deadline`.
-    pub(crate) fn insert(&mut self, deadline: Instant, value: T) -> TimerKey {
+    pub(crate) fn insert(&mut self, deadline: Moment, value: T) -> TimerKey {
         let id = self.next_id;
         self.next_id += 1;
         let tick = self.tick_of(deadline, true);
@@ -141,7 +141,7 @@ impl<T> TimerWheel<T> {
     }
 
     /// When the earliest timer is due, if there is one.
-    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&mut self) -> Option<Moment> {
         while let Some(&Reverse((tick, index))) = self.markers.peek() {
             if self.slots[index].armed == Some(tick) {
                 return Some(self.head_instant(tick));
@@ -153,7 +153,7 @@ impl<T> TimerWheel<T> {
 
     /// Moves every timer due at `now` into `due`, earliest deadline first (ties in the order
     /// they were scheduled), with the key each one was scheduled under.
-    pub(crate) fn expire(&mut self, now: Instant, due: &mut Vec<(TimerKey, T)>) {
+    pub(crate) fn expire(&mut self, now: Moment, due: &mut Vec<(TimerKey, T)>) {
         // Every loop turn asks; usually nothing is due: one comparison of instants.
         // (`now < instant_of(tick)` is `tick_of(now) < tick`.)
         let Some(&Reverse((head, _))) = self.markers.peek() else {
@@ -201,12 +201,12 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
-    fn wheel() -> (TimerWheel<u32>, Instant) {
-        let origin = Instant::now();
+    fn wheel() -> (TimerWheel<u32>, Moment) {
+        let origin = Moment::now();
         (TimerWheel::new(origin, MS), origin)
     }
 
-    fn fire(w: &mut TimerWheel<u32>, at: Instant) -> Vec<u32> {
+    fn fire(w: &mut TimerWheel<u32>, at: Moment) -> Vec<u32> {
         let mut due = Vec::new();
         w.expire(at, &mut due);
         due.into_iter().map(|(_, v)| v).collect()
@@ -282,7 +282,7 @@ mod tests {
 
     #[test]
     fn deadlines_in_the_past_fire_at_once() {
-        let origin = Instant::now();
+        let origin = Moment::now();
         let mut w = TimerWheel::new(origin + Duration::from_secs(1), MS);
         w.insert(origin, 1);
         assert_eq!(fire(&mut w, origin + Duration::from_secs(1)), vec![1]);

@@ -1,9 +1,9 @@
 //! Closing: requesting a close, aborting, moving CLOSING along to LINGERING or CLOSED,
 //! the close deadline, and removing a finished connection.
 
+use crate::clock::Moment;
 use std::fmt;
 use std::io;
-use std::time::Instant;
 
 use super::guard::guarded;
 use super::{ConnCore, Connection, Drive};
@@ -92,7 +92,7 @@ impl ConnCore {
         reactor.mark_ready(self.token);
     }
 
-    pub(super) fn arm_close_deadline(&mut self, reactor: &mut ReactorCore, deadline: Instant) {
+    pub(super) fn arm_close_deadline(&mut self, reactor: &mut ReactorCore, deadline: Moment) {
         if let Some(key) = self.close_timer.take() {
             reactor.cancel_timer(key);
         }
@@ -140,7 +140,7 @@ impl<P: Drive> Connection<P> {
     }
 
     /// Server shutdown: close gracefully, abort whatever is left at `deadline`.
-    pub(crate) fn shutdown(&mut self, reactor: &mut ReactorCore, deadline: Instant) {
+    pub(crate) fn shutdown(&mut self, reactor: &mut ReactorCore, deadline: Moment) {
         if self.core.is_connecting() {
             self.core.abandon_dial(reactor);
             return;

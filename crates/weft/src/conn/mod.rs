@@ -73,7 +73,9 @@ pub(crate) use transport::{Io, TlsIo};
 use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Moment;
 
 use bytes::BytesMut;
 use mio::Token;
@@ -99,7 +101,7 @@ struct UserTimer {
 #[derive(Default)]
 pub(crate) struct Cold {
     /// When each idle kind (read, write, all) was last reported.
-    idle_reported: [Option<Instant>; 3],
+    idle_reported: [Option<Moment>; 3],
     user_timers: Vec<UserTimer>,
     /// Groups this connection joined (left automatically when it closes).
     pub(crate) groups: Vec<std::sync::Weak<crate::group::GroupShared>>,
@@ -131,15 +133,15 @@ pub(crate) struct ConnCore {
     overflow_notice: bool,
     /// Set while the handler writes its last reply after the output limit was reached.
     last_reply: bool,
-    last_read: Instant,
-    last_write: Instant,
+    last_read: Moment,
+    last_write: Moment,
     idle_timer: Option<TimerKey>,
     close_timer: Option<TimerKey>,
     /// When `close_timer` fires.
-    close_deadline: Option<Instant>,
+    close_deadline: Option<Moment>,
     /// When the frame the decoder is waiting for began (its first byte arrived); `None`
     /// between frames and while reading is paused.
-    frame_since: Option<Instant>,
+    frame_since: Option<Moment>,
     /// The frame deadline; before the pipeline is active, the PROXY header's deadline
     /// (the one frame that must arrive first), so the two never share a connection's life.
     frame_timer: Option<TimerKey>,

@@ -2,7 +2,9 @@
 //! deadline and the PROXY header deadline, each armed lazily (one timer per kind, re-armed when it fires) so that busy
 //! connections cost nothing per read.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Moment;
 
 use super::guard::guarded;
 use super::{ConnCore, Connection, Drive, UserTimer};
@@ -64,7 +66,7 @@ impl ConnCore {
         }
     }
 
-    fn idle_since(&self, kind: Idle) -> Instant {
+    fn idle_since(&self, kind: Idle) -> Moment {
         let activity = match kind {
             Idle::Read => self.last_read,
             Idle::Write => self.last_write,
@@ -95,7 +97,7 @@ impl ConnCore {
     /// Records what the decoder said when it stopped: `waiting` for the rest of a frame or
     /// not, after delivering frames (`progressed`) or not. Drives the frame deadline.
     #[inline]
-    pub(crate) fn note_frame(&mut self, waiting: bool, progressed: bool, now: Instant) {
+    pub(crate) fn note_frame(&mut self, waiting: bool, progressed: bool, now: Moment) {
         if !waiting {
             self.frame_since = None;
         } else if progressed || self.frame_since.is_none() {

@@ -46,8 +46,14 @@ pub(crate) fn bump(counter: &AtomicU64, n: u64) {
 impl Histogram {
     /// Records one duration. Only the owning thread may call it.
     #[inline]
+    #[cfg(test)]
     pub(crate) fn record(&self, took: Duration) {
-        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.record_ns(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    /// [`record`](Self::record) of a time in nanoseconds.
+    #[inline]
+    pub(crate) fn record_ns(&self, ns: u64) {
         let bucket = BOUNDS_NS
             .iter()
             .position(|&bound| ns <= bound)

@@ -65,8 +65,9 @@ pub(crate) struct ReactorCounters {
 /// What one loop turn did, recorded at its end.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Turn {
-    pub(crate) busy: Duration,
-    pub(crate) idle: Duration,
+    /// Nanoseconds the turn took, and slept before it.
+    pub(crate) busy_ns: u64,
+    pub(crate) idle_ns: u64,
     pub(crate) events: usize,
     pub(crate) inbox_depth: usize,
     pub(crate) inbox_seen: usize,
@@ -144,11 +145,8 @@ impl ReactorCounters {
     /// The end of a loop turn.
     #[inline]
     pub(crate) fn turn(&self, turn: Turn) {
-        self.turns.record(turn.busy);
-        bump(
-            &self.idle_ns,
-            u64::try_from(turn.idle.as_nanos()).unwrap_or(u64::MAX),
-        );
+        self.turns.record_ns(turn.busy_ns);
+        bump(&self.idle_ns, turn.idle_ns);
         bump(&self.events, turn.events as u64);
         self.inbox_depth.store(turn.inbox_depth, Relaxed);
         if turn.inbox_seen > self.inbox_depth_max.load(Relaxed) {

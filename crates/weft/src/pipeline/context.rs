@@ -205,7 +205,7 @@ impl<'a, H: Handler> Context<'a, H> {
 
     /// The reactor's clock, read once per loop turn (cheaper than `Instant::now`).
     pub fn now(&self) -> Instant {
-        self.reactor.now()
+        self.reactor.now().to_instant()
     }
 
     /// Encodes `msg` into the outbound queue.

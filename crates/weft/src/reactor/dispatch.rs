@@ -1,9 +1,9 @@
 //! The one command dispatcher: what each inbox [`Command`] does, for a reactor and for the
 //! embedded pipeline alike, so the two cannot drift apart.
 
+use crate::clock::Moment;
 use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
-use std::time::Instant;
 
 use mio::net::TcpStream;
 use mio::Token;
@@ -34,7 +34,7 @@ pub(crate) trait Connections<P: Drive> {
     fn dial(&mut self, request: Box<dyn std::any::Any + Send>);
 
     /// Begins the graceful shutdown of every connection, with `deadline` for all of it.
-    fn shutdown(&mut self, deadline: Instant);
+    fn shutdown(&mut self, deadline: Moment);
 
     /// The index of the reactor, for logs.
     fn reactor_index(&self) -> usize;

@@ -36,7 +36,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::clock::Moment;
 
 use bytes::BytesMut;
 use mio::net::{TcpListener, TcpStream};
@@ -61,7 +63,6 @@ const INBOX_BATCH: usize = 4096;
 pub(crate) struct Reactor<F, P> {
     core: ReactorCore,
     poll: Poll,
-    events: Events,
     conns: Slab<Connection<Pipe<P>>>,
     factory: Arc<F>,
     rx: crate::queue::Receiver<Command>,
@@ -79,9 +80,9 @@ pub(crate) struct Reactor<F, P> {
     /// Commands the last drain took from the channel (for the metrics).
     inbox_seen: usize,
     /// Set once shutdown began: the deadline for every connection.
-    shutdown: Option<Instant>,
+    shutdown: Option<Moment>,
     /// `SO_REUSEPORT` mode: when to look at the listener again without an event.
-    accept_retry: Option<Instant>,
+    accept_retry: Option<Moment>,
     /// `SO_REUSEPORT` mode: accepting is paused (for logging once per episode).
     accept_paused: bool,
 }
@@ -107,7 +108,7 @@ where
 {
     pub(crate) fn new(parts: ReactorParts<F>) -> io::Result<Self> {
         let registry = parts.poll.registry().try_clone()?;
-        let now = Instant::now();
+        let now = Moment::now();
         let mut listener = parts.listener;
         if let Some(l) = &mut listener {
             registry.register(l, LISTENER, Interest::READABLE)?;
@@ -124,7 +125,6 @@ where
                 now,
             ),
             poll: parts.poll,
-            events: Events::with_capacity(1024),
             conns: Slab::new(),
             factory: parts.factory,
             rx: parts.rx,
@@ -144,19 +144,21 @@ where
     /// The loop. Returns once shutdown has closed every connection.
     pub(crate) fn run(mut self) {
         install_local(self.core.inbox());
-        let mut turn_ended = Instant::now();
+        let mut turn_ended = Moment::now();
+        // Local to the loop, not a field: `handle_io` reads it while it needs all of `self`.
+        let mut events = Events::with_capacity(1024);
         loop {
             // The end of the last turn is "now" closely enough to time the sleep from.
             let timeout = self.poll_timeout(turn_ended);
-            if let Err(e) = self.poll.poll(&mut self.events, timeout) {
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     tracing::error!(reactor = self.core.index(), error = %e, "poll failed; reactor stops");
                     break;
                 }
             }
-            let started = Instant::now();
+            let started = Moment::now();
             self.core.set_now(started);
-            let events = self.handle_io();
+            let handled = self.handle_io(&events);
             if self.accept_retry.is_some_and(|t| t <= self.core.now()) {
                 self.accept_own();
             }
@@ -164,11 +166,11 @@ where
             self.serve_ready();
             self.fire_timers();
             self.flush_dirty();
-            let ended = Instant::now();
+            let ended = Moment::now();
             self.core.counters().turn(Turn {
-                busy: ended - started,
-                idle: started.saturating_duration_since(turn_ended),
-                events,
+                busy_ns: ended.nanos_since(started),
+                idle_ns: started.nanos_since(turn_ended),
+                events: handled,
                 // What is left after the drain: nothing, unless it stopped at its batch limit
                 // (only then is the channel's length worth reading).
                 inbox_depth: if self.inbox_backlog { self.rx.len() } else { 0 },
@@ -183,7 +185,7 @@ where
         self.abort_all();
     }
 
-    fn poll_timeout(&mut self, now: Instant) -> Option<Duration> {
+    fn poll_timeout(&mut self, now: Moment) -> Option<Duration> {
         if self.core.has_work() || self.inbox_backlog || has_local() {
             return Some(Duration::ZERO);
         }
@@ -196,11 +198,9 @@ where
     }
 
     /// Handles the events `poll` returned; returns how many.
-    fn handle_io(&mut self) -> usize {
+    fn handle_io(&mut self, events: &Events) -> usize {
         let mut listener_ready = false;
         let mut count = 0;
-        // Taken for the loop (handling an event needs all of `self`); put back after.
-        let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
         for event in events.iter() {
             count += 1;
             match event.token() {
@@ -233,7 +233,6 @@ where
                 }
             }
         }
-        self.events = events;
         if listener_ready {
             self.accept_own();
         }
@@ -372,7 +371,7 @@ where
         self.serving = dirty;
     }
 
-    fn begin_shutdown(&mut self, deadline: Instant) {
+    fn begin_shutdown(&mut self, deadline: Moment) {
         if self.shutdown.is_some() {
             return;
         }
@@ -460,7 +459,7 @@ where
         self.register_conn(stream, peer, id, permit);
     }
 
-    fn shutdown(&mut self, deadline: Instant) {
+    fn shutdown(&mut self, deadline: Moment) {
         self.begin_shutdown(deadline);
     }
 

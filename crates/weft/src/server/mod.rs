@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use weft_codec::{Decoder, Encoder};
 
@@ -110,7 +110,7 @@ impl Shared {
         if let Some(acceptor) = self.admission.signal() {
             acceptor.stop();
         }
-        let deadline = deadline_after(Instant::now(), grace);
+        let deadline = deadline_after(crate::clock::Moment::now(), grace);
         for inbox in &self.inboxes {
             // Fails only for a reactor that has stopped already.
             let _ = inbox.send(Command::Shutdown { deadline });
