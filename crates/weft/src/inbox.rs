@@ -463,6 +463,7 @@ pub(crate) fn uninstall_local(inbox: &Inbox) {
 /// Takes every command queued locally so far (they are run outside the borrow, so running
 /// them may queue more, which the next call returns). `into` must be empty: it is swapped
 /// with the queue, so that draining allocates nothing.
+#[inline]
 pub(crate) fn take_local(into: &mut VecDeque<Command>) {
     if !LOCAL_QUEUED.replace(false) {
         return;
@@ -514,6 +515,7 @@ pub(crate) fn take_congested(into: &mut Vec<Arc<Inbox>>) {
 }
 
 /// True when commands are waiting in this thread's local queue.
+#[inline]
 pub(crate) fn has_local() -> bool {
     LOCAL_QUEUED.get()
 }

@@ -312,7 +312,19 @@ impl ReactorCore {
 
     /// True when a connection waits on the ready or the dirty list.
     pub(crate) fn has_work(&self) -> bool {
-        !self.ready.is_empty() || !self.dirty.is_empty()
+        self.has_ready() || self.has_dirty()
+    }
+
+    /// Connections wait to be read without a readiness event.
+    #[inline]
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Connections wait for their end-of-turn flush.
+    #[inline]
+    pub(crate) fn has_dirty(&self) -> bool {
+        !self.dirty.is_empty()
     }
 
     /// Swaps the ready list with `into` (which must be empty), so that serving it allocates

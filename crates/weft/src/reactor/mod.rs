@@ -228,6 +228,9 @@ where
                             writable,
                             hangup,
                         );
+                        if !conn.core.has_link() && !conn.core.is_closed() {
+                            continue; // the usual case: nothing for `touched` to do
+                        }
                     }
                     self.touched(token);
                 }
@@ -337,6 +340,11 @@ where
     }
 
     fn serve_ready(&mut self) {
+        // Most turns have nothing here: skip the list swaps.
+        if !self.core.has_ready() {
+            self.core.counters().ready_served(0);
+            return;
+        }
         let mut serving = std::mem::take(&mut self.serving);
         self.core.take_ready(&mut serving);
         self.core.counters().ready_served(serving.len());
@@ -355,6 +363,9 @@ where
 
     fn fire_timers(&mut self) {
         self.core.expire_timers(self.core.now(), &mut self.due);
+        if self.due.is_empty() {
+            return;
+        }
         let mut due = std::mem::take(&mut self.due);
         for (key, event) in due.drain(..) {
             self.with_conn(event.token(), |conn, core| conn.on_timer(core, key, event));
@@ -363,6 +374,9 @@ where
     }
 
     fn flush_dirty(&mut self) {
+        if !self.core.has_dirty() {
+            return;
+        }
         let mut dirty = std::mem::take(&mut self.serving);
         self.core.take_dirty(&mut dirty);
         for token in dirty.drain(..) {
