@@ -138,26 +138,25 @@ pub(crate) fn read_into(stream: &TcpStream, buf: &mut BytesMut, max: usize) -> i
     // The system call itself rather than libc's `recv`: the wrapper is a thread-cancellation
     // point, which costs ~30 instructions per call (enabling and disabling asynchronous
     // cancellation) for a feature nothing in a Rust process uses; measured with callgrind
-    // in the `many` shape of benches/cost.sh, where this is the hottest call there is.
+    // in the `many` shape of benches/cost.sh, where this is the hottest call there is. (And
+    // made without libc's variadic `syscall` either: see `socket_call`.)
     // SAFETY: `spare` is valid for writes of `len` bytes (it is the buffer's own spare
     // capacity and `len <= spare.len()`); `recvfrom` with null address arguments is `recv`:
     // it writes at most `len` bytes into it and never reads from it, so its being
     // uninitialised is fine. The fd is owned by `stream`, which outlives the call.
     let n = unsafe {
-        libc::syscall(
+        socket_call(
             libc::SYS_recvfrom,
-            stream.as_raw_fd(),
-            spare.as_mut_ptr(),
-            len,
-            0,
-            std::ptr::null_mut::<libc::sockaddr>(),
-            std::ptr::null_mut::<libc::socklen_t>(),
+            [
+                stream.as_raw_fd() as usize,
+                spare.as_mut_ptr() as usize,
+                len,
+                0,
+                0, // no address
+                0,
+            ],
         )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let n = n as usize;
+    }?;
     // SAFETY: the kernel initialised the first `n <= len` bytes of the spare capacity.
     unsafe { buf.set_len(buf.len() + n) };
     Ok(n)
@@ -165,7 +164,29 @@ pub(crate) fn read_into(stream: &TcpStream, buf: &mut BytesMut, max: usize) -> i
 
 /// Writes `bufs` to `stream` with one `sendmsg`, never raising SIGPIPE.
 pub(crate) fn send_vectored(stream: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    SockRef::from(stream).send_vectored_with_flags(bufs, libc::MSG_NOSIGNAL)
+    // SAFETY: all-zero is a valid `msghdr` (no name, no control data, no flags).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // `IoSlice` is guaranteed ABI-compatible with `iovec` on Unix; the kernel only reads
+    // the vector.
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len() as _;
+    // The system call, not libc's cancellation-point wrapper (see `read_into`).
+    // SAFETY: `msg` and the vector and buffers it points to are valid for reads for the
+    // whole call, and `sendmsg` only reads them. The fd is owned by `stream`, which
+    // outlives the call.
+    unsafe {
+        socket_call(
+            libc::SYS_sendmsg,
+            [
+                stream.as_raw_fd() as usize,
+                &msg as *const libc::msghdr as usize,
+                libc::MSG_NOSIGNAL as usize,
+                0,
+                0,
+                0,
+            ],
+        )
+    }
 }
 
 /// Writes `buf` to `stream` with one `send`, never raising SIGPIPE.
@@ -175,25 +196,77 @@ pub(crate) fn send(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
     // `sendto` with a null address is `send`: it only reads them. The fd is owned by
     // `stream`, which outlives the call.
     let n = unsafe {
-        libc::syscall(
+        socket_call(
             libc::SYS_sendto,
-            stream.as_raw_fd(),
-            buf.as_ptr(),
-            buf.len(),
-            libc::MSG_NOSIGNAL,
-            std::ptr::null::<libc::sockaddr>(),
-            0 as libc::socklen_t,
+            [
+                stream.as_raw_fd() as usize,
+                buf.as_ptr() as usize,
+                buf.len(),
+                libc::MSG_NOSIGNAL as usize,
+                0, // no address
+                0,
+            ],
         )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n as usize)
+    }?;
+    Ok(n)
 }
 
 /// Shuts down the sending side (sends FIN once the queued bytes are out).
 pub(crate) fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
     stream.shutdown(std::net::Shutdown::Write)
+}
+
+/// Makes system call `nr` with six arguments: `Ok(result)`, or the error it returned.
+///
+/// On x86-64 this is the `syscall` instruction itself: libc's `syscall` function is
+/// variadic, shuffles its seven arguments one register along and goes through `errno`,
+/// about 20 instructions a call on a path that makes two calls per echoed message
+/// (callgrind, `benches/cost.sh`). Elsewhere it is libc's `syscall`.
+///
+/// # Safety
+///
+/// As for the system call itself: every pointer among `args` must be valid for what call
+/// `nr` does with it.
+#[inline(always)]
+unsafe fn socket_call(nr: libc::c_long, args: [usize; 6]) -> io::Result<usize> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ret: isize;
+        // SAFETY: the Linux x86-64 system call convention: number in rax, arguments in
+        // rdi, rsi, rdx, r10, r8, r9, result in rax; the instruction overwrites rcx and r11
+        // and nothing else (no stack use). What the call reads or writes through the
+        // pointers among `args` is the caller's contract.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                inlateout("rax") nr as isize => ret,
+                in("rdi") args[0],
+                in("rsi") args[1],
+                in("rdx") args[2],
+                in("r10") args[3],
+                in("r8") args[4],
+                in("r9") args[5],
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        // The kernel returns -errno (from -4095 to -1) on failure.
+        if ret < 0 {
+            return Err(io::Error::from_raw_os_error(-ret as i32));
+        }
+        Ok(ret as usize)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        // SAFETY: the caller's contract, as above.
+        let ret =
+            unsafe { libc::syscall(nr, args[0], args[1], args[2], args[3], args[4], args[5]) };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(ret as usize)
+    }
 }
 
 /// The monotonic clock (`CLOCK_MONOTONIC`, the clock of `std::time::Instant`), in

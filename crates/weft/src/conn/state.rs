@@ -121,7 +121,10 @@ impl Reading {
     #[inline]
     pub(crate) fn unpaused(&self) -> bool {
         // `|`, not `||`: four loads and no branches (this runs several times per event).
-        !(self.user_paused | self.backpressure_paused | self.congestion_paused | self.coupled_paused)
+        !(self.user_paused
+            | self.backpressure_paused
+            | self.congestion_paused
+            | self.coupled_paused)
     }
 }
 
