@@ -50,7 +50,7 @@
 //! (closures run on a reactor with none). The glossary, with where each lives in the code,
 //! is in `docs/architecture.md` in the repository.
 //!
-//! Reading the source: the layers go from value types (`id`, `config`, `error`) through the
+//! Reading the source: the layers go from value types (`id`, `config`, `error`, `clock`) through the
 //! cross-thread pieces (`inbox`, `shared`, `handle`, `group`, `pool`) and the services a
 //! reactor lends (`services`) to one connection (`conn/`), its pipeline (`pipeline/`), the
 //! loop (`reactor/`) and the server (`server/`); each depends only on those before it.
