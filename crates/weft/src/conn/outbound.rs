@@ -230,9 +230,34 @@ impl Outbound {
     /// Writes as much as the kernel takes. Returns the bytes written and whether everything
     /// went out.
     pub(crate) fn write_to(&mut self, io: &mut Io) -> io::Result<(usize, Flushed)> {
+        // The usual case: only encoder output, sent whole by one `send`.
+        if self.chunks.is_empty() && !self.tail.is_empty() {
+            let result = io.send(&self.tail);
+            if let Ok(n) = result {
+                if n == self.tail.len() {
+                    self.pending = 0;
+                    self.finish_tail();
+                    self.update_writability_at(0);
+                    return Ok((n, Flushed::All));
+                }
+            }
+            return self.write_rest(io, Some(result));
+        }
+        self.write_rest(io, None)
+    }
+
+    /// The general [`write_to`](Self::write_to), taking `first` (the fast path's send) as
+    /// the result of its first send.
+    fn write_rest(
+        &mut self,
+        io: &mut Io,
+        mut first: Option<io::Result<usize>>,
+    ) -> io::Result<(usize, Flushed)> {
         let mut written = 0;
         while self.pending > 0 {
-            let result = if self.chunks.is_empty() {
+            let result = if let Some(result) = first.take() {
+                result
+            } else if self.chunks.is_empty() {
                 io.send(&self.tail)
             } else {
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
@@ -261,13 +286,19 @@ impl Outbound {
                 Err(e) => return Err(e),
             }
         }
+        self.finish_tail();
+        self.update_writability();
+        Ok((written, Flushed::All))
+    }
+
+    /// Everything is sent: empties the tail, giving back a large buffer.
+    #[inline]
+    fn finish_tail(&mut self) {
         if self.tail.capacity() > RETAIN_TAIL {
             self.tail = BytesMut::new();
         } else {
             self.tail.clear();
         }
-        self.update_writability();
-        Ok((written, Flushed::All))
     }
 
     fn consume(&mut self, mut n: usize) {
