@@ -51,10 +51,15 @@ impl ConnCore {
     }
 
     /// Moves a closing connection along: FIN once drained, and a deadline for it all.
+    #[inline]
     pub(super) fn progress_close(&mut self, reactor: &mut ReactorCore) {
-        let super::Phase::Closing(_) = self.phase else {
-            return; // not closing, or the FIN is out already
-        };
+        // Asked after every event; the answer is almost always "not closing".
+        if matches!(self.phase, super::Phase::Closing(_)) {
+            self.progress_closing(reactor);
+        }
+    }
+
+    fn progress_closing(&mut self, reactor: &mut ReactorCore) {
         if self.close_timer.is_none() {
             let deadline = reactor.now() + reactor.config().close_timeout;
             self.arm_close_deadline(reactor, deadline);

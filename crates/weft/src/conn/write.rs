@@ -128,10 +128,15 @@ impl ConnCore {
     }
 
     /// Registers `WRITABLE` interest (while output is blocked) or drops it.
+    #[inline]
     pub(super) fn set_write_interest(&mut self, reactor: &mut ReactorCore, want_writable: bool) {
-        if want_writable == self.write_interest {
-            return;
+        // After every flush; it changes only when output blocks or unblocks.
+        if want_writable != self.write_interest {
+            self.change_write_interest(reactor, want_writable);
         }
+    }
+
+    fn change_write_interest(&mut self, reactor: &mut ReactorCore, want_writable: bool) {
         let interest = if want_writable {
             Interest::READABLE | Interest::WRITABLE
         } else {
