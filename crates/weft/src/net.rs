@@ -131,6 +131,7 @@ pub(crate) fn is_disconnect(err: &io::Error) -> bool {
 /// initialising that capacity first. Returns the number of bytes read (0 at end of stream).
 ///
 /// `buf` must already have at least one byte of spare capacity.
+#[inline]
 pub(crate) fn read_into(stream: &TcpStream, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
     let spare = buf.spare_capacity_mut();
     let len = spare.len().min(max);
@@ -190,6 +191,7 @@ pub(crate) fn send_vectored(stream: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Res
 }
 
 /// Writes `buf` to `stream` with one `send`, never raising SIGPIPE.
+#[inline]
 pub(crate) fn send(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
     // The system call, not libc's cancellation-point wrapper (see `read_into`).
     // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call, and

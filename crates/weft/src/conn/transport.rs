@@ -370,6 +370,15 @@ impl Io {
     /// Reads at most `max` bytes into `buf`'s spare capacity (0 = end of stream).
     #[inline]
     pub(crate) fn read_into(&mut self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
+        // Plain TCP inline (every read of the usual connection), the rest out of line.
+        if let Io::Tcp(stream) = self {
+            return net::read_into(stream, buf, max);
+        }
+        self.read_into_other(buf, max)
+    }
+
+    #[inline(never)]
+    fn read_into_other(&mut self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
         match self {
             Io::Tcp(stream) => net::read_into(stream, buf, max),
             Io::Tls(tls) if tls.clear_prefix => net::read_into(&tls.stream, buf, max),
@@ -392,6 +401,14 @@ impl Io {
 
     #[inline]
     pub(crate) fn send(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Io::Tcp(stream) = self {
+            return net::send(stream, buf);
+        }
+        self.send_other(buf)
+    }
+
+    #[inline(never)]
+    fn send_other(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Io::Tcp(stream) => net::send(stream, buf),
             Io::Tls(tls) => tls.send_vectored(&[IoSlice::new(buf)]),
