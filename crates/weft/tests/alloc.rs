@@ -51,19 +51,52 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// Waits until every offload pool thread of this process is asleep in its queue's `recv`.
+/// A pool thread allocates once, for its channel's blocking context, the first time it
+/// waits; on a loaded machine that can fall inside a measured window, though no message
+/// ever goes near the pool. (Linux: the threads' names and states from `/proc`.)
+fn wait_for_parked_pool() {
+    let counted = COUNTED.with(|c| c.replace(false));
+    wait_until("the pool threads to wait for jobs", || {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return true;
+        };
+        tasks.flatten().all(|task| {
+            let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if !name.starts_with("weft-pool") {
+                return true;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            // The state follows the parenthesised name: "tid (name) S ...".
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('S'))
+        })
+    });
+    COUNTED.with(|c| c.set(counted));
+}
+
+/// 16 lines of 64 bytes with their newlines, line `i` made by `line(i)` (63 bytes), as in
+/// the `pipelined` benchmark.
+fn sixteen_lines(line: impl Fn(usize) -> String) -> Vec<u8> {
+    let mut batch = Vec::new();
+    for i in 0..16 {
+        let line = line(i);
+        assert_eq!(line.len(), 63);
+        batch.extend_from_slice(line.as_bytes());
+        batch.push(b'\n');
+    }
+    batch
+}
+
 #[test]
 fn echoing_allocates_nothing_in_steady_state() {
     let _turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let server = echo_server(1, 128);
     let mut client = connect(server.local_addr());
     // 16 pipelined 64-byte lines per round trip, as in the `pipelined` benchmark.
-    let mut batch = Vec::new();
-    for i in 0..16 {
-        let line = format!("{i:02} steady state line, sixty-four bytes long incl. newline:.....");
-        assert_eq!(line.len(), 63);
-        batch.extend_from_slice(line.as_bytes());
-        batch.push(b'\n');
-    }
+    let batch = sixteen_lines(|i| {
+        format!("{i:02} steady state line, sixty-four bytes long incl. newline:.....")
+    });
     let mut reply = vec![0u8; batch.len()];
     let mut round = |client: &mut std::net::TcpStream| {
         client.write_all(&batch).unwrap();
@@ -73,6 +106,7 @@ fn echoing_allocates_nothing_in_steady_state() {
     for _ in 0..200 {
         round(&mut client); // warm up: buffers, lists and the slab reach their size
     }
+    wait_for_parked_pool();
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     let rounds = 1_000;
     for _ in 0..rounds {
@@ -117,6 +151,7 @@ fn reads_that_end_mid_line_allocate_nothing_in_steady_state() {
     for _ in 0..50 {
         round(&mut client);
     }
+    wait_for_parked_pool();
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     for _ in 0..300 {
         round(&mut client);
@@ -155,13 +190,9 @@ fn relaying_through_a_splice_allocates_nothing_in_steady_state() {
         .bind()
         .unwrap();
     let mut client = connect(proxy.local_addr());
-    let mut batch = Vec::new();
-    for i in 0..16 {
-        batch.extend_from_slice(
-            format!("{i:02} a relayed line, sixty-four bytes long with its newline:...\n")
-                .as_bytes(),
-        );
-    }
+    let batch = sixteen_lines(|i| {
+        format!("{i:02} a relayed line, sixty-four bytes long with its newline:.....")
+    });
     let mut reply = vec![0u8; batch.len()];
     let mut round = |client: &mut std::net::TcpStream| {
         client.write_all(&batch).unwrap();
@@ -171,6 +202,7 @@ fn relaying_through_a_splice_allocates_nothing_in_steady_state() {
     for _ in 0..200 {
         round(&mut client);
     }
+    wait_for_parked_pool();
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     let rounds = 1_000;
     for _ in 0..rounds {
@@ -213,12 +245,9 @@ fn tls_echo_allocates_only_what_rustls_needs_per_record() {
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let session = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
     let mut client = rustls::StreamOwned::new(session, connect(server.local_addr()));
-    let mut batch = Vec::new();
-    for i in 0..16 {
-        let line = format!("{i:02} steady state line, sixty-four bytes long incl. newline:.....");
-        batch.extend_from_slice(line.as_bytes());
-        batch.push(b'\n');
-    }
+    let batch = sixteen_lines(|i| {
+        format!("{i:02} steady state line, sixty-four bytes long incl. newline:.....")
+    });
     let mut reply = vec![0u8; batch.len()];
     let mut round = |client: &mut rustls::StreamOwned<_, _>| {
         client.write_all(&batch).unwrap(); // one TLS record
@@ -228,6 +257,7 @@ fn tls_echo_allocates_only_what_rustls_needs_per_record() {
     for _ in 0..200 {
         round(&mut client);
     }
+    wait_for_parked_pool();
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     let rounds = 1_000u64;
     for _ in 0..rounds {
@@ -302,13 +332,9 @@ fn writes_across_reactors_allocate_nothing_in_steady_state() {
     let mut index = [0u8; 2];
     sink_client.read_exact(&mut index).unwrap();
     let mut source = connect(server.local_addr());
-    let mut batch = Vec::new();
-    for i in 0..16 {
-        let line = format!("{i:02} a line written across reactors, sixty-four bytes long:......");
-        assert_eq!(line.len(), 63);
-        batch.extend_from_slice(line.as_bytes());
-        batch.push(b'\n');
-    }
+    let batch = sixteen_lines(|i| {
+        format!("{i:02} a line written across reactors, sixty-four bytes long:......")
+    });
     let mut relayed = vec![0u8; batch.len()];
     let mut round = || {
         source.write_all(&batch).unwrap();
@@ -318,6 +344,7 @@ fn writes_across_reactors_allocate_nothing_in_steady_state() {
     for _ in 0..200 {
         round(); // warm up: the channel, the buffers and the lists reach their size
     }
+    wait_for_parked_pool();
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     let rounds = 1_000;
     for _ in 0..rounds {
