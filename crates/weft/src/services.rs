@@ -6,13 +6,13 @@
 //! `reactor/` (which owns them and drains what connections leave in them), so that the
 //! dependencies between those layers point one way.
 
-use crate::clock::Moment;
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use mio::{Registry, Token};
 
 use crate::admission::Admission;
+use crate::clock::Moment;
 use crate::config::Config;
 use crate::id::TimerId;
 use crate::inbox::Inbox;

@@ -53,14 +53,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::Moment;
-
 use bytes::{Bytes, BytesMut};
 use crossbeam_channel::Receiver;
 use mio::{Poll, Token, Waker};
 use weft_codec::{Decoder, Encoder};
 
 use crate::admission::Admission;
+use crate::clock::Moment;
 use crate::conn::{Connection, Io, MemoryIo};
 use crate::error::CloseReason;
 use crate::id::ConnectionId;

@@ -1,12 +1,12 @@
 //! Closing: requesting a close, aborting, moving CLOSING along to LINGERING or CLOSED,
 //! the close deadline, and removing a finished connection.
 
-use crate::clock::Moment;
 use std::fmt;
 use std::io;
 
 use super::guard::guarded;
 use super::{ConnCore, Connection, Drive};
+use crate::clock::Moment;
 use crate::error::CloseReason;
 use crate::inbox::CloseHow;
 use crate::metrics::Callback;

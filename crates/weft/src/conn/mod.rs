@@ -75,12 +75,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::Moment;
-
 use bytes::BytesMut;
 use mio::Token;
 
 use crate::admission::OpenPermit;
+use crate::clock::Moment;
 use crate::error::CloseReason;
 use crate::id::{ConnectionId, TimerId};
 use crate::metrics::Callback;

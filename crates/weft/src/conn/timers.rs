@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use crate::clock::Moment;
-
 use super::guard::guarded;
 use super::{ConnCore, Connection, Drive, UserTimer};
+use crate::clock::Moment;
 use crate::config::{deadline_after, Idle};
 use crate::error::CloseReason;
 use crate::id::TimerId;

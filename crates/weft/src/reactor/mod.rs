@@ -38,13 +38,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::Moment;
-
 use bytes::BytesMut;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
 use crate::admission::{Admission, OpenPermit};
+use crate::clock::Moment;
 use crate::config::Config;
 use crate::conn::{pump, Connection, DialRequest, Drive, Io, Notify, Pipe, RemoteDial, TlsIo};
 use crate::error::CloseReason;
