@@ -24,6 +24,9 @@
 //! current-thread runtime), `--max-line BYTES` (default 8192). Prints
 //! `listening on IP:PORT` on stdout once bound and runs until killed.
 
+#[path = "../runtime.rs"]
+mod runtime;
+
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -121,16 +124,7 @@ fn echo(line: Bytes) -> Bytes {
 
 fn main() -> io::Result<()> {
     let args = Args::parse();
-    let runtime = if args.workers <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.workers)
-            .enable_all()
-            .build()?
-    };
+    let runtime = runtime::runtime(args.workers)?;
     runtime.block_on(serve(args))
 }
 

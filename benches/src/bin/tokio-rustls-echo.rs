@@ -29,6 +29,8 @@
 
 #[path = "../lines.rs"]
 mod lines;
+#[path = "../runtime.rs"]
+mod runtime;
 
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
@@ -76,16 +78,7 @@ fn main() -> io::Result<()> {
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let runtime = if workers == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()?
-    };
+    let runtime = runtime::runtime(workers)?;
     runtime.block_on(serve(args))
 }
 

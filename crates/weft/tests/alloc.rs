@@ -75,6 +75,20 @@ fn wait_for_parked_pool() {
     COUNTED.with(|c| c.set(counted));
 }
 
+/// Runs `round` `warmup` times (buffers, lists and the slab reach their size), waits for
+/// the pool to be parked, then returns the allocations made while it runs `rounds` times.
+fn allocations_in(warmup: usize, rounds: usize, mut round: impl FnMut()) -> u64 {
+    for _ in 0..warmup {
+        round();
+    }
+    wait_for_parked_pool();
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    for _ in 0..rounds {
+        round();
+    }
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
 /// 16 lines of 64 bytes with their newlines, line `i` made by `line(i)` (63 bytes), as in
 /// the `pipelined` benchmark.
 fn sixteen_lines(line: impl Fn(usize) -> String) -> Vec<u8> {
@@ -103,16 +117,8 @@ fn echoing_allocates_nothing_in_steady_state() {
         client.read_exact(&mut reply).unwrap();
         assert!(reply == batch);
     };
-    for _ in 0..200 {
-        round(&mut client); // warm up: buffers, lists and the slab reach their size
-    }
-    wait_for_parked_pool();
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
     let rounds = 1_000;
-    for _ in 0..rounds {
-        round(&mut client);
-    }
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let allocations = allocations_in(200, rounds, || round(&mut client));
     eprintln!(
         "{allocations} allocations for {} echoed messages",
         rounds * 16
@@ -148,15 +154,7 @@ fn reads_that_end_mid_line_allocate_nothing_in_steady_state() {
         client.read_exact(&mut reply).unwrap();
         assert!(reply == line);
     };
-    for _ in 0..50 {
-        round(&mut client);
-    }
-    wait_for_parked_pool();
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
-    for _ in 0..300 {
-        round(&mut client);
-    }
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let allocations = allocations_in(50, 300, || round(&mut client));
     eprintln!("{allocations} allocations for 300 lines each split over two reads");
     assert_eq!(allocations, 0);
 }
@@ -199,16 +197,8 @@ fn relaying_through_a_splice_allocates_nothing_in_steady_state() {
         client.read_exact(&mut reply).unwrap();
         assert!(reply == batch);
     };
-    for _ in 0..200 {
-        round(&mut client);
-    }
-    wait_for_parked_pool();
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
     let rounds = 1_000;
-    for _ in 0..rounds {
-        round(&mut client);
-    }
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let allocations = allocations_in(200, rounds, || round(&mut client));
     eprintln!("{allocations} allocations for {rounds} round trips through a splice");
     assert_eq!(
         allocations, 0,
@@ -254,16 +244,8 @@ fn tls_echo_allocates_only_what_rustls_needs_per_record() {
         client.read_exact(&mut reply).unwrap();
         assert!(reply == batch);
     };
-    for _ in 0..200 {
-        round(&mut client);
-    }
-    wait_for_parked_pool();
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
-    let rounds = 1_000u64;
-    for _ in 0..rounds {
-        round(&mut client);
-    }
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let rounds = 1_000;
+    let allocations = allocations_in(200, rounds, || round(&mut client));
     COUNTED.with(|c| c.set(true));
     eprintln!(
         "{allocations} allocations on the server for {rounds} round trips of 16 messages over TLS \
@@ -273,7 +255,7 @@ fn tls_echo_allocates_only_what_rustls_needs_per_record() {
     // One record in, one record out per round trip: rustls's copy of the plaintext it
     // received and the record it queues. Anything more would be weft's own.
     assert!(
-        allocations <= rounds * 2,
+        allocations <= rounds as u64 * 2,
         "{allocations} allocations for {rounds} TLS round trips"
     );
 }
@@ -341,16 +323,8 @@ fn writes_across_reactors_allocate_nothing_in_steady_state() {
         sink_client.read_exact(&mut relayed).unwrap();
         assert!(relayed == batch);
     };
-    for _ in 0..200 {
-        round(); // warm up: the channel, the buffers and the lists reach their size
-    }
-    wait_for_parked_pool();
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
     let rounds = 1_000;
-    for _ in 0..rounds {
-        round();
-    }
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let allocations = allocations_in(200, rounds, &mut round);
     eprintln!(
         "{allocations} allocations for {} messages written across reactors",
         rounds * 16
