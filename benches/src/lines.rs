@@ -1,6 +1,13 @@
 //! The line scan the tokio baselines share (`tokio-line-echo`, `tokio-rustls-echo`):
 //! included by each with `#[path]`, so both frame exactly alike.
 
+/// Initial read buffer capacity per connection.
+pub(crate) const INITIAL_BUF: usize = 8 * 1024;
+/// Free space made before a read when less than this is left.
+pub(crate) const MIN_SPARE: usize = 1024;
+/// The reply to a line longer than the limit.
+pub(crate) const TOO_LONG: &[u8] = b"ERR line too long\n";
+
 /// Finds where the complete lines in `buf` end, scanning for `\n` from `scanned` (the
 /// bytes before it are known to hold none), and whether a line longer than `max_line`
 /// (not counting its `\n`) was found, complete or not. Returns `(end of the last complete

@@ -124,7 +124,7 @@ fn echo(line: Bytes) -> Bytes {
 
 fn main() -> io::Result<()> {
     let args = Args::parse();
-    let runtime = runtime::runtime(args.workers)?;
+    let runtime = runtime::runtime(Some(args.workers))?;
     runtime.block_on(serve(args))
 }
 

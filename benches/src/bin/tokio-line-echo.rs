@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use clap::Parser;
+use lines::{INITIAL_BUF, MIN_SPARE, TOO_LONG};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -56,20 +57,10 @@ struct Args {
     max_line: usize,
 }
 
-/// Initial read buffer capacity per connection.
-const INITIAL_BUF: usize = 8 * 1024;
-/// Free space made before a read when less than this is left.
-const MIN_SPARE: usize = 1024;
-const TOO_LONG: &[u8] = b"ERR line too long\n";
-
 fn main() -> io::Result<()> {
     let args = Args::parse();
     raise_nofile_limit();
-    let workers = args
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let runtime = runtime::runtime(workers)?;
+    let runtime = runtime::runtime(args.workers)?;
     runtime.block_on(serve(args))
 }
 

@@ -39,6 +39,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use clap::Parser;
+use lines::{INITIAL_BUF, MIN_SPARE, TOO_LONG};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -66,19 +67,9 @@ struct Args {
     tls_key: PathBuf,
 }
 
-/// Initial read buffer capacity per connection.
-const INITIAL_BUF: usize = 8 * 1024;
-/// Free space made before a read when less than this is left.
-const MIN_SPARE: usize = 1024;
-const TOO_LONG: &[u8] = b"ERR line too long\n";
-
 fn main() -> io::Result<()> {
     let args = Args::parse();
-    let workers = args
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let runtime = runtime::runtime(workers)?;
+    let runtime = runtime::runtime(args.workers)?;
     runtime.block_on(serve(args))
 }
 
