@@ -198,7 +198,7 @@ impl Chat {
     fn registered(&mut self, ctx: &mut Context<'_, Self>, nick: String) {
         self.room.nicks().insert(nick.clone(), ctx.id());
         self.nick = nick;
-        ctx.write(line(&[b"* you are ", self.nick.as_bytes()]));
+        ctx.write(&line(&[b"* you are ", self.nick.as_bytes()]));
         ctx.join_group(&self.room.members);
         let joined = line(&[b"* ", self.nick.as_bytes(), b" joined"]);
         self.room.announce(joined, Some(ctx.id()));
@@ -206,7 +206,7 @@ impl Chat {
 
     fn rename(&mut self, ctx: &mut Context<'_, Self>, name: &[u8]) {
         if !valid_nick(name) {
-            ctx.write(Bytes::from_static(b"ERR invalid nick\n"));
+            ctx.write(b"ERR invalid nick\n");
             return;
         }
         let name = String::from_utf8(name.to_vec()).expect("validated as ASCII");
@@ -215,7 +215,7 @@ impl Chat {
             match nicks.get(&name) {
                 Some(&holder) if holder != ctx.id() => {
                     drop(nicks);
-                    ctx.write(Bytes::from_static(b"ERR nick taken\n"));
+                    ctx.write(b"ERR nick taken\n");
                     return;
                 }
                 Some(_) => {
@@ -231,7 +231,7 @@ impl Chat {
             return;
         };
         if !cluster.is_up() {
-            ctx.write(Bytes::from_static(UNAVAILABLE));
+            ctx.write(UNAVAILABLE);
             return;
         }
         // Wait for the cluster's answer before reading on, so this client's events keep
@@ -248,18 +248,18 @@ impl Chat {
                     Ok(true) => chat.renamed(ctx, claimed.take()),
                     Ok(false) => {
                         claimed.not_ours(); // someone else holds it
-                        ctx.write(Bytes::from_static(b"ERR nick taken\n"));
+                        ctx.write(b"ERR nick taken\n");
                     }
                     Err(_) => {
                         claimed.not_ours(); // never claimed
-                        ctx.write(Bytes::from_static(UNAVAILABLE));
+                        ctx.write(UNAVAILABLE);
                     }
                 }
                 ctx.resume_read();
             });
         });
         if sent.is_err() {
-            ctx.write(Bytes::from_static(UNAVAILABLE));
+            ctx.write(UNAVAILABLE);
             ctx.resume_read();
         }
     }
@@ -273,7 +273,7 @@ impl Chat {
             nicks.insert(name.clone(), ctx.id());
         }
         let announcement = line(&[b"* ", self.nick.as_bytes(), b" is now ", name.as_bytes()]);
-        ctx.write(announcement.clone());
+        ctx.write(&announcement);
         self.room.announce(announcement, Some(ctx.id()));
         self.nick = name;
     }
@@ -285,7 +285,7 @@ impl Chat {
             let sent = cluster.who(move |result| {
                 me.execute::<Chat, _>(move |chat, ctx| {
                     match result {
-                        Ok(nicks) => ctx.write(line(&[b"* online: ", nicks.join(" ").as_bytes()])),
+                        Ok(nicks) => ctx.write(&line(&[b"* online: ", nicks.join(" ").as_bytes()])),
                         Err(_) => chat.local_who(ctx),
                     }
                     ctx.resume_read();
@@ -303,13 +303,13 @@ impl Chat {
     fn local_who(&self, ctx: &mut Context<'_, Self>) {
         let mut nicks: Vec<String> = self.room.nicks().keys().cloned().collect();
         nicks.sort_unstable(); // byte order: nicks are ASCII
-        ctx.write(line(&[b"* online: ", nicks.join(" ").as_bytes()]));
+        ctx.write(&line(&[b"* online: ", nicks.join(" ").as_bytes()]));
     }
 }
 
 impl Handler for Chat {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
         let Some(cluster) = self.room.cluster.clone() else {
@@ -333,37 +333,36 @@ impl Handler for Chat {
                         ctx.resume_read();
                     }
                     Err(_) => {
-                        ctx.write(Bytes::from_static(UNAVAILABLE));
+                        ctx.write(UNAVAILABLE);
                         ctx.close();
                     }
                 });
             }
         };
         if !cluster.is_up() || cluster.claim_guest(claim).is_err() {
-            ctx.write(Bytes::from_static(UNAVAILABLE));
+            ctx.write(UNAVAILABLE);
             ctx.close();
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, mut text: Bytes) {
-        if text.last() == Some(&b'\r') {
-            text.truncate(text.len() - 1);
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, mut text: &[u8]) {
+        if let Some(stripped) = text.strip_suffix(b"\r") {
+            text = stripped;
         }
-        match &text[..] {
+        match text {
             b"" => {}
             b"/who" => self.who(ctx),
             b"/quit" => {
-                ctx.write(Bytes::from_static(b"* bye\n"));
+                ctx.write(b"* bye\n");
                 ctx.close();
             }
             b"/nick" => self.rename(ctx, b""),
             t if t.starts_with(b"/nick ") => {
-                let name = text.slice(6..);
-                self.rename(ctx, &name);
+                self.rename(ctx, &text[6..]);
             }
-            t if t.starts_with(b"/") => ctx.write(Bytes::from_static(b"ERR unknown command\n")),
+            t if t.starts_with(b"/") => ctx.write(b"ERR unknown command\n"),
             _ => {
-                let message = line(&[self.nick.as_bytes(), b": ", &text]);
+                let message = line(&[self.nick.as_bytes(), b": ", text]);
                 if self.room.announce(message, Some(ctx.id())) {
                     self.wait_for_the_cluster(ctx);
                 }
@@ -373,7 +372,7 @@ impl Handler for Chat {
 
     fn on_decode_error(&mut self, ctx: &mut Context<'_, Self>, error: &Error) {
         if error.is_frame_too_long() {
-            ctx.write(Bytes::from_static(b"ERR line too long\n"));
+            ctx.write(b"ERR line too long\n");
         }
     }
 

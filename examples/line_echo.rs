@@ -59,11 +59,11 @@ const USAGE: &str = "usage: line_echo [--addr HOST:PORT] [--workers N] [--max-li
 struct Echo;
 
 impl Handler for Echo {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
     #[inline]
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
         ctx.write(line);
     }
 

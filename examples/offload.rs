@@ -139,7 +139,7 @@ impl Service {
         while let Some(Some(_)) = self.replies.front() {
             let reply = self.replies.pop_front().flatten().expect("checked above");
             self.first += 1;
-            ctx.write(reply);
+            ctx.write(&reply);
         }
         if !self.waiting.is_empty() {
             ctx.pause_read();
@@ -155,11 +155,11 @@ impl Service {
 }
 
 impl Handler for Service {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
-        self.waiting.push_back(Request::parse(&line));
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
+        self.waiting.push_back(Request::parse(line));
         self.pump(ctx);
     }
 
@@ -170,7 +170,7 @@ impl Handler for Service {
 
     fn on_decode_error(&mut self, ctx: &mut Context<'_, Self>, error: &Error) {
         if error.is_frame_too_long() {
-            ctx.write(Bytes::from_static(b"ERR line too long\n"));
+            ctx.write(b"ERR line too long\n");
         }
     }
 }

@@ -45,7 +45,7 @@ use std::time::Duration;
 use common::Flags;
 use weft::codec::proxy_protocol;
 use weft::codec::BytesCodec;
-use weft::{Bytes, Context, Dial, Handler, Idle, IdleTimeouts, Pipeline, WriteWatermarks};
+use weft::{Context, Dial, Handler, Idle, IdleTimeouts, Pipeline, WriteWatermarks};
 
 const USAGE: &str = "usage: proxy --upstream HOST:PORT [--upstream HOST:PORT ...] \
 [--addr HOST:PORT] [--workers N] [--max-pending BYTES] [--connect-timeout SECS] \
@@ -79,8 +79,8 @@ struct Session {
 }
 
 impl Handler for Session {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
         let mut dial = self.upstreams.next_dial();
@@ -99,7 +99,7 @@ impl Handler for Session {
 
     /// Only after every upstream failed (the bytes the client had sent come back here):
     /// the connection is being closed, so they go nowhere.
-    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _bytes: Bytes) {}
+    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _bytes: &[u8]) {}
 
     fn on_idle(&mut self, ctx: &mut Context<'_, Self>, _idle: Idle) {
         tracing::debug!(client = %ctx.peer_addr(), "session idle; closed");

@@ -66,8 +66,8 @@ impl HelloHandler {
 }
 
 impl Handler for HelloHandler {
-    type In = HttpRequest;
-    type Out = HttpResponse;
+    type In<'a> = HttpRequest;
+    type Out<'a> = HttpResponse;
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, request: HttpRequest) {
         let method = request.method();

@@ -19,8 +19,8 @@ impl MetricsEndpoint {
 }
 
 impl Handler for MetricsEndpoint {
-    type In = HttpRequest;
-    type Out = HttpResponse;
+    type In<'a> = HttpRequest;
+    type Out<'a> = HttpResponse;
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, request: HttpRequest) {
         let path = request.target().split(|&b| b == b'?').next().unwrap_or(&[]);

@@ -1663,8 +1663,8 @@ impl RespHandler {
 }
 
 impl Handler for RespHandler {
-    type In = Vec<Bytes>;
-    type Out = RespValue;
+    type In<'a> = Vec<Bytes>;
+    type Out<'a> = RespValue;
 
     fn on_active(&mut self, _ctx: &mut Context<'_, Self>) {
         self.store.clients.fetch_add(1, Ordering::Relaxed);

@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::{CodecError, ConfigError, Decoder, Encoder};
+use crate::{split_front, CodecError, ConfigError, Decoder, Encoder};
 
 /// Passes bytes through unframed: each frame is whatever is buffered, up to `max_chunk`
 /// bytes.
@@ -57,15 +57,15 @@ impl BytesCodec {
 }
 
 impl Decoder for BytesCodec {
-    type Item = Bytes;
+    type Item<'a> = &'a [u8];
     type Error = CodecError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+    fn decode<'a>(&mut self, src: &'a mut BytesMut) -> Result<Option<&'a [u8]>, CodecError> {
         if src.is_empty() {
             return Ok(None);
         }
         let length = src.len().min(self.max_chunk);
-        Ok(Some(src.split_to(length).freeze()))
+        Ok(Some(split_front(src, length)))
     }
 }
 

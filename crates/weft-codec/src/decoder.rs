@@ -33,6 +33,22 @@ use bytes::BytesMut;
 /// (as [`LineCodec`](crate::LineCodec) drops a last line without its `\n`) clears the buffer
 /// and its own state in its `decode_eof`, and says so in its documentation.
 ///
+/// # Borrowed frames
+///
+/// A frame may borrow the buffer (`type Item<'a> = &'a [u8]`, as [`LineCodec`]'s does):
+/// the decoder consumes the frame's bytes with [`split_front`], which hands back a slice of
+/// them that stays valid until the buffer is next touched. Nothing is counted, shared or
+/// allocated per frame, and nothing can keep the buffer alive by accident: a handler that
+/// keeps a frame copies it ([`Detach::detach`], or `Bytes::copy_from_slice`), paying for
+/// exactly the bytes it keeps.
+///
+/// A decoder may instead yield owned frames (`type Item<'a> = Bytes`, or a parsed request
+/// that holds `Bytes`). An owned `Bytes` split off the buffer shares the buffer's memory: a
+/// handler that keeps it keeps the whole allocation it came from alive, so such decoders
+/// say so in their documentation.
+///
+/// [`LineCodec`]: crate::LineCodec
+///
 /// # Errors
 ///
 /// The error types must be `Send + Sync + 'static`: the framework boxes them in its own
@@ -43,14 +59,16 @@ use bytes::BytesMut;
 /// [`CodecError::truncated`]: crate::CodecError::truncated
 /// [`CodecError`]: crate::CodecError
 pub trait Decoder {
-    /// The frame type this decoder yields.
-    type Item;
+    /// The frame type this decoder yields, which may borrow the buffer it was decoded from
+    /// (`'a`): a borrowed frame is valid until the next call, and a handler that keeps one
+    /// copies it (see "Borrowed frames" above).
+    type Item<'a>;
     /// The error returned when the stream is corrupt (see "Errors" above for the bounds).
     type Error: std::error::Error + Send + Sync + 'static;
 
     /// Decodes at most one frame from the front of `src`. See the trait documentation for
     /// the contract.
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error>;
+    fn decode<'a>(&mut self, src: &'a mut BytesMut) -> Result<Option<Self::Item<'a>>, Self::Error>;
 
     /// True when `src`, as [`decode`](Decoder::decode) left it after returning `Ok(None)`,
     /// holds the beginning of a frame still arriving. The framework's frame deadline (a
@@ -70,7 +88,89 @@ pub trait Decoder {
     /// "End of stream" above). Override it to yield a last frame without its terminator,
     /// or to drop a trailing partial frame (clear `src` and reset any progress kept in
     /// `self`).
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
+    fn decode_eof<'a>(
+        &mut self,
+        src: &'a mut BytesMut,
+    ) -> Result<Option<Self::Item<'a>>, Self::Error> {
         self.decode(src)
     }
 }
+
+/// Consumes the first `n` bytes of `src` and returns them, borrowed: the way a decoder
+/// yields a frame that borrows its buffer (see "Borrowed frames" in [`Decoder`]).
+///
+/// The slice stays valid while `src` stays borrowed, so the borrow checker ends the
+/// frame's life before the framework appends to the buffer again.
+///
+/// ```
+/// use weft_codec::{decoder::split_front, BytesMut};
+///
+/// let mut buf = BytesMut::from(&b"head\ntail"[..]);
+/// let head = split_front(&mut buf, 5);
+/// assert_eq!(head, b"head\n");
+/// assert_eq!(&buf[..], b"tail");
+/// ```
+///
+/// # Panics
+///
+/// If `n > src.len()`.
+#[inline]
+pub fn split_front(src: &mut BytesMut, n: usize) -> &[u8] {
+    assert!(n <= src.len(), "split_front past the end of the buffer");
+    let front = src.as_ptr();
+    bytes::Buf::advance(src, n);
+    // SAFETY: `advance` only moves the buffer's start past the `n` initialised bytes at
+    // `front`; it never frees, moves or reuses its allocation (`BytesMut` gives memory back
+    // only when dropped, or when `reserve` or a write reallocates it). Both need `src`,
+    // which the returned slice keeps mutably borrowed for as long as it lives, so the `n`
+    // bytes stay allocated, initialised and unwritten while the slice exists.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::slice::from_raw_parts(front, n)
+    }
+}
+
+/// A frame that can leave the call it was decoded in: the owned form of a decoder's item.
+///
+/// Borrowed frames (`&[u8]`) detach by copying exactly their bytes into a fresh [`Bytes`];
+/// owned frames detach as themselves. The testing helpers ([`crate::testing`]) collect frames
+/// through it, so a decoder of your own works with them once its item implements it.
+///
+/// [`Bytes`]: bytes::Bytes
+pub trait Detach {
+    /// The owned form.
+    type Owned: 'static;
+
+    /// Makes the owned form (a copy, for a borrowed frame).
+    fn detach(self) -> Self::Owned;
+}
+
+impl Detach for &[u8] {
+    type Owned = bytes::Bytes;
+
+    #[inline]
+    fn detach(self) -> bytes::Bytes {
+        bytes::Bytes::copy_from_slice(self)
+    }
+}
+
+macro_rules! detach_as_itself {
+    ($($owned:ty),* $(,)?) => {$(
+        impl Detach for $owned {
+            type Owned = $owned;
+
+            #[inline]
+            fn detach(self) -> $owned {
+                self
+            }
+        }
+    )*};
+}
+
+detach_as_itself!(
+    bytes::Bytes,
+    BytesMut,
+    Vec<bytes::Bytes>,
+    crate::RespValue,
+    crate::HttpRequest,
+);

@@ -5,7 +5,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::{CodecError, ConfigError, Decoder, Encoder};
+use crate::{split_front, CodecError, ConfigError, Decoder, Encoder};
 
 /// Whether decoded frames keep the delimiter that ended them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -151,7 +151,12 @@ impl DelimiterCodec {
         }
     }
 
-    fn decode_inner(&mut self, src: &mut BytesMut, eof: bool) -> Result<Option<Bytes>, CodecError> {
+    /// Where the first frame ends: `(start of its delimiter, delimiter length)`.
+    fn find_frame(
+        &mut self,
+        src: &BytesMut,
+        eof: bool,
+    ) -> Result<Option<(usize, usize)>, CodecError> {
         // A delimiter may start at index `max_length` at the latest (a frame of exactly
         // `max_length` bytes).
         let last_start = self.max_length;
@@ -174,11 +179,7 @@ impl DelimiterCodec {
                 }
             };
             self.scanned = 0;
-            let mut frame = src.split_to(start + delimiter_len);
-            if self.mode == DelimiterMode::Strip {
-                frame.truncate(start);
-            }
-            return Ok(Some(frame.freeze()));
+            return Ok(Some((start, delimiter_len)));
         }
         if start > last_start {
             self.scanned = 0;
@@ -187,19 +188,34 @@ impl DelimiterCodec {
         self.scanned = start;
         Ok(None)
     }
+
+    /// Consumes the frame whose delimiter starts at `start` and lends it out.
+    fn take_frame<'a>(
+        &self,
+        src: &'a mut BytesMut,
+        (start, delimiter_len): (usize, usize),
+    ) -> &'a [u8] {
+        let frame = split_front(src, start + delimiter_len);
+        match self.mode {
+            DelimiterMode::Keep => frame,
+            DelimiterMode::Strip => &frame[..start],
+        }
+    }
 }
 
 impl Decoder for DelimiterCodec {
-    type Item = Bytes;
+    type Item<'a> = &'a [u8];
     type Error = CodecError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
-        self.decode_inner(src, false)
+    fn decode<'a>(&mut self, src: &'a mut BytesMut) -> Result<Option<&'a [u8]>, CodecError> {
+        Ok(self
+            .find_frame(src, false)?
+            .map(|at| self.take_frame(src, at)))
     }
 
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
-        match self.decode_inner(src, true)? {
-            Some(frame) => Ok(Some(frame)),
+    fn decode_eof<'a>(&mut self, src: &'a mut BytesMut) -> Result<Option<&'a [u8]>, CodecError> {
+        match self.find_frame(src, true)? {
+            Some(at) => Ok(Some(self.take_frame(src, at))),
             None => {
                 src.clear();
                 self.scanned = 0;

@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::{CodecError, ConfigError, Decoder, Encoder};
+use crate::{split_front, CodecError, ConfigError, Decoder, Encoder};
 
 /// Splits a byte stream into frames of exactly `frame_length` bytes.
 ///
@@ -59,14 +59,14 @@ impl FixedLengthCodec {
 }
 
 impl Decoder for FixedLengthCodec {
-    type Item = Bytes;
+    type Item<'a> = &'a [u8];
     type Error = CodecError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+    fn decode<'a>(&mut self, src: &'a mut BytesMut) -> Result<Option<&'a [u8]>, CodecError> {
         if src.len() < self.frame_length {
             return Ok(None);
         }
-        Ok(Some(src.split_to(self.frame_length).freeze()))
+        Ok(Some(split_front(src, self.frame_length)))
     }
 }
 

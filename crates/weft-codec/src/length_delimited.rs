@@ -7,7 +7,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::{CodecError, ConfigError, Decoder, Encoder};
+use crate::{split_front, CodecError, ConfigError, Decoder, Encoder};
 
 /// The byte order of a length field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -220,10 +220,10 @@ impl LengthFieldCodecBuilder {
 }
 
 impl Decoder for LengthFieldCodec {
-    type Item = Bytes;
+    type Item<'a> = &'a [u8];
     type Error = CodecError;
 
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+    fn decode<'a>(&mut self, src: &'a mut BytesMut) -> Result<Option<&'a [u8]>, CodecError> {
         if src.len() < self.header_length() {
             return Ok(None);
         }
@@ -232,9 +232,7 @@ impl Decoder for LengthFieldCodec {
             // Deliberately no `reserve(frame_length)`: the announced bytes may never come.
             return Ok(None);
         }
-        let mut frame = src.split_to(frame_length);
-        frame.advance(self.strip);
-        Ok(Some(frame.freeze()))
+        Ok(Some(&split_front(src, frame_length)[self.strip..]))
     }
 }
 
@@ -338,9 +336,9 @@ mod tests {
 
     fn decode_one(codec: &mut LengthFieldCodec, input: &[u8]) -> Result<Bytes, CodecError> {
         let mut buf = BytesMut::from(input);
-        let frame = codec.decode(&mut buf)?.expect("a whole frame");
+        let frame = codec.decode(&mut buf)?.expect("a whole frame").to_vec();
         assert!(buf.is_empty(), "left over: {:?}", &buf[..]);
-        Ok(frame)
+        Ok(Bytes::from(frame))
     }
 
     fn with_prefix(prefix: &[u8], body: &[u8]) -> Vec<u8> {

@@ -4,20 +4,26 @@
 //! back into bytes ([`Encoder`]). The traits are shaped like `tokio-util`'s, so a codec written
 //! for tokio ports with little more than a change of `use` lines.
 //!
-//! This crate depends on [`bytes`] and [`memchr`] only and contains no `unsafe` code. Every codec here has a
-//! mandatory maximum frame size: there is no constructor that lets a peer make the decoder
+//! This crate depends on [`bytes`] and [`memchr`] only; its one `unsafe` block is in
+//! [`split_front`], which lends a decoder's frame out of the read buffer. Every codec here has
+//! a mandatory maximum frame size: there is no constructor that lets a peer make the decoder
 //! buffer without bound. Decoding errors are [`CodecError`]s; impossible settings are
 //! rejected up front with a [`ConfigError`].
 //!
 //! | codec | frames | at end of stream | module |
 //! |---|---|---|---|
-//! | [`LineCodec`] | bytes up to and including `\n` | partial line discarded | [`line`](mod@line) |
+//! | [`LineCodec`] | bytes up to and including `\n`, borrowed (`&[u8]`) | partial line discarded | [`line`](mod@line) |
 //! | [`DelimiterCodec`] | bytes up to the earliest of several delimiters, kept or stripped | partial frame discarded | [`delimiter`] |
 //! | [`LengthFieldCodec`] | a length field in a header announces the frame (Netty's knobs); [`LengthPrepender`] encodes | partial frame reported as truncated | [`length_delimited`] |
 //! | [`FixedLengthCodec`] | exactly N bytes | partial frame reported as truncated | [`fixed`] |
 //! | [`BytesCodec`] | whatever is buffered, at most N bytes at a time | rest yielded | [`bytes_codec`] |
 //! | [`RespCodec`] | Redis (RESP2) requests as argument lists; encodes [`RespValue`] replies | partial request reported as truncated | [`resp`] |
 //! | [`HttpCodec`] | HTTP/1.1 requests with `Content-Length` bodies; encodes [`HttpResponse`]s | partial request reported as truncated | [`http`] |
+//!
+//! [`LineCodec`] lends each line out of the read buffer for the length of one call (see
+//! "Borrowed frames" in [`Decoder`]): a handler that keeps a line copies it, so a kept line
+//! holds its own bytes and nothing more. The others yield `Bytes` split off the read buffer
+//! without copying, which share its allocation for as long as they live.
 //!
 //! "Reported as truncated": the decoder leaves the partial frame in the buffer, and the
 //! framework hands the handler a [`CodecError::truncated`] ("bytes remaining on stream");
@@ -31,7 +37,7 @@
 //! and how to test one; [`testing`] has helpers for running a decoder on a bare buffer.
 //!
 //! [weft]: https://docs.rs/weft
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod bytes_codec;
 pub mod decoder;
@@ -45,10 +51,11 @@ pub mod line;
 pub mod pair;
 pub mod proxy_protocol;
 pub mod resp;
+pub mod shared;
 pub mod testing;
 
 pub use bytes_codec::BytesCodec;
-pub use decoder::Decoder;
+pub use decoder::{split_front, Decoder, Detach};
 pub use delimiter::{DelimiterCodec, DelimiterMode};
 pub use encoder::Encoder;
 pub use error::{CodecError, CodecErrorKind, ConfigError};
@@ -59,5 +66,6 @@ pub use length_delimited::{
 };
 pub use line::LineCodec;
 pub use resp::{ReplyLimits, RespCodec, RespLimits, RespReplyCodec, RespRequestEncoder, RespValue};
+pub use shared::{Shared, SharedFrames};
 
 pub use bytes::{Bytes, BytesMut};

@@ -5,7 +5,8 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{CodecError, Decoder, Encoder};
+use crate::shared::SharedFrames;
+use crate::{split_front, CodecError, Decoder, Encoder};
 
 /// Whether decoded lines keep their `\n`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -130,25 +131,19 @@ fn first_newline_in(word: u64) -> Option<usize> {
     (zero != 0).then(|| zero.trailing_zeros() as usize / 8)
 }
 
-impl Decoder for LineCodec {
-    type Item = Bytes;
-    type Error = CodecError;
-
+impl LineCodec {
+    /// Where the first buffered line ends (the index of its `\n`), scanning each byte once
+    /// across calls; an error once more than `max_length` bytes are buffered without one.
     #[inline]
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+    fn find_line_end(&mut self, src: &BytesMut) -> Result<Option<usize>, CodecError> {
         // A `\n` may stand at index `max_length` at the latest (a line of exactly
         // `max_length` bytes); nothing past that window needs to be looked at.
         let window_end = src.len().min(self.max_length.saturating_add(1));
         let start = self.scanned.min(window_end);
         match find_newline(&src[start..window_end]) {
             Some(offset) => {
-                let newline = start + offset;
                 self.scanned = 0;
-                let mut frame = src.split_to(newline + 1);
-                if self.terminator == Terminator::Strip {
-                    frame.truncate(newline);
-                }
-                Ok(Some(frame.freeze()))
+                Ok(Some(start + offset))
             }
             None if src.len() > self.max_length => {
                 self.scanned = 0;
@@ -161,14 +156,61 @@ impl Decoder for LineCodec {
         }
     }
 
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
-        match self.decode(src)? {
-            Some(frame) => Ok(Some(frame)),
+    /// Consumes the line ending at `newline` and lends it out, with or without its `\n`.
+    #[inline]
+    fn take_line<'a>(&self, src: &'a mut BytesMut, newline: usize) -> &'a [u8] {
+        let line = split_front(src, newline + 1);
+        match self.terminator {
+            Terminator::Keep => line,
+            Terminator::Strip => &line[..newline],
+        }
+    }
+}
+
+impl Decoder for LineCodec {
+    type Item<'a> = &'a [u8];
+    type Error = CodecError;
+
+    #[inline]
+    fn decode<'a>(&mut self, src: &'a mut BytesMut) -> Result<Option<&'a [u8]>, CodecError> {
+        Ok(self
+            .find_line_end(src)?
+            .map(|newline| self.take_line(src, newline)))
+    }
+
+    fn decode_eof<'a>(&mut self, src: &'a mut BytesMut) -> Result<Option<&'a [u8]>, CodecError> {
+        match self.find_line_end(src)? {
+            Some(newline) => Ok(Some(self.take_line(src, newline))),
             None => {
+                // The partial line is dropped (see the type's documentation).
                 src.clear();
                 self.scanned = 0;
                 Ok(None)
             }
+        }
+    }
+}
+
+impl SharedFrames for LineCodec {
+    fn decode_shared(
+        &mut self,
+        src: &mut BytesMut,
+        eof: bool,
+    ) -> Result<Option<Bytes>, CodecError> {
+        match self.find_line_end(src)? {
+            Some(newline) => {
+                let mut line = src.split_to(newline + 1);
+                if self.terminator == Terminator::Strip {
+                    line.truncate(newline);
+                }
+                Ok(Some(line.freeze()))
+            }
+            None if eof => {
+                src.clear();
+                self.scanned = 0;
+                Ok(None)
+            }
+            None => Ok(None),
         }
     }
 }

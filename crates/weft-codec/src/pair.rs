@@ -29,11 +29,11 @@ use crate::{Decoder, Encoder};
 
 /// Decodes with the first element; every method is the first element's.
 impl<D: Decoder, E> Decoder for (D, E) {
-    type Item = D::Item;
+    type Item<'a> = D::Item<'a>;
     type Error = D::Error;
 
     #[inline]
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<D::Item>, D::Error> {
+    fn decode<'a>(&mut self, src: &'a mut BytesMut) -> Result<Option<D::Item<'a>>, D::Error> {
         self.0.decode(src)
     }
 
@@ -43,7 +43,7 @@ impl<D: Decoder, E> Decoder for (D, E) {
     }
 
     #[inline]
-    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<D::Item>, D::Error> {
+    fn decode_eof<'a>(&mut self, src: &'a mut BytesMut) -> Result<Option<D::Item<'a>>, D::Error> {
         self.0.decode_eof(src)
     }
 }

@@ -11,7 +11,9 @@
 //!   on how the bytes were cut into reads, the bug a decoder is most likely to have (each
 //!   place where it stops for more input is a place where one hides).
 //!
-//! They work with any [`Decoder`], not only this crate's.
+//! They work with any [`Decoder`], not only this crate's, whose frames implement [`Detach`]:
+//! they collect each frame's owned form (`Bytes` for a decoder that lends `&[u8]` lines, the
+//! frame itself for one that yields owned frames).
 //!
 //! ```
 //! use weft_codec::testing::{assert_every_split_point_gives_the_same_frames, decode_all};
@@ -30,7 +32,7 @@ use std::fmt::Debug;
 
 use bytes::BytesMut;
 
-use crate::Decoder;
+use crate::{Decoder, Detach};
 
 /// Decodes every frame `buf` holds: calls [`decode`](Decoder::decode) until it returns
 /// `Ok(None)` (or an error). What was not consumed stays in `buf`.
@@ -46,13 +48,13 @@ use crate::Decoder;
 /// buf.extend_from_slice(b"\n");
 /// assert_eq!(decode_buffer(&mut codec, &mut buf).unwrap(), vec![&b"c\n"[..]]);
 /// ```
-pub fn decode_buffer<D: Decoder>(
-    decoder: &mut D,
-    buf: &mut BytesMut,
-) -> Result<Vec<D::Item>, D::Error> {
+pub fn decode_buffer<D: Decoder, F>(decoder: &mut D, buf: &mut BytesMut) -> Result<Vec<F>, D::Error>
+where
+    for<'f> D::Item<'f>: Detach<Owned = F>,
+{
     let mut frames = Vec::new();
     while let Some(frame) = decoder.decode(buf)? {
-        frames.push(frame);
+        frames.push(frame.detach());
     }
     Ok(frames)
 }
@@ -68,7 +70,10 @@ pub fn decode_buffer<D: Decoder>(
 /// assert_eq!(frames, vec![&b"a\n"[..], b"b\n"]);
 /// assert!(decode_all(&mut LineCodec::new(2), b"a\nlong\n").is_err());
 /// ```
-pub fn decode_all<D: Decoder>(decoder: &mut D, bytes: &[u8]) -> Result<Vec<D::Item>, D::Error> {
+pub fn decode_all<D: Decoder, F>(decoder: &mut D, bytes: &[u8]) -> Result<Vec<F>, D::Error>
+where
+    for<'f> D::Item<'f>: Detach<Owned = F>,
+{
     decode_chunked(decoder, [bytes])
 }
 
@@ -83,10 +88,13 @@ pub fn decode_all<D: Decoder>(decoder: &mut D, bytes: &[u8]) -> Result<Vec<D::It
 /// let frames = decode_chunked(&mut LineCodec::new(16), chunks).unwrap();
 /// assert_eq!(frames, vec![&b"a\n"[..], b"b\n"]);
 /// ```
-pub fn decode_chunked<'a, D: Decoder>(
+pub fn decode_chunked<'a, D: Decoder, F>(
     decoder: &mut D,
     chunks: impl IntoIterator<Item = &'a [u8]>,
-) -> Result<Vec<D::Item>, D::Error> {
+) -> Result<Vec<F>, D::Error>
+where
+    for<'f> D::Item<'f>: Detach<Owned = F>,
+{
     let decoded = decode_stream(decoder, chunks);
     match decoded.error {
         Some(error) => Err(error),
@@ -108,26 +116,31 @@ pub struct Decoded<T, E> {
 }
 
 /// Like [`decode_chunked`], keeping the frames before an error and the bytes left over.
-fn decode_stream<'a, D: Decoder>(
+fn decode_stream<'a, D: Decoder, F>(
     decoder: &mut D,
     chunks: impl IntoIterator<Item = &'a [u8]>,
-) -> Decoded<D::Item, D::Error> {
+) -> Decoded<F, D::Error>
+where
+    for<'f> D::Item<'f>: Detach<Owned = F>,
+{
     let mut buf = BytesMut::new();
     let mut frames = Vec::new();
     for chunk in chunks {
         buf.extend_from_slice(chunk);
         loop {
-            match decoder.decode(&mut buf) {
-                Ok(Some(frame)) => frames.push(frame),
-                Ok(None) => break,
-                Err(error) => {
-                    return Decoded {
-                        frames,
-                        error: Some(error),
-                        rest: buf,
-                    }
+            let error = match decoder.decode(&mut buf) {
+                Ok(Some(frame)) => {
+                    frames.push(frame.detach());
+                    continue;
                 }
-            }
+                Ok(None) => break,
+                Err(error) => error,
+            };
+            return Decoded {
+                frames,
+                error: Some(error),
+                rest: buf,
+            };
         }
     }
     Decoded {
@@ -169,13 +182,14 @@ fn decode_stream<'a, D: Decoder>(
 /// assert_eq!(whole.frames.len(), 1);
 /// assert!(whole.error.unwrap().is_frame_too_long());
 /// ```
-pub fn assert_every_split_point_gives_the_same_frames<D>(
+pub fn assert_every_split_point_gives_the_same_frames<D, F>(
     make_decoder: impl Fn() -> D,
     bytes: &[u8],
-) -> Decoded<D::Item, D::Error>
+) -> Decoded<F, D::Error>
 where
     D: Decoder,
-    D::Item: PartialEq + Debug,
+    for<'f> D::Item<'f>: Detach<Owned = F>,
+    F: PartialEq + Debug,
 {
     assert_every_split_point_gives_the_same_frames_and_errors(make_decoder, bytes, |_| ())
 }
@@ -195,19 +209,20 @@ where
 /// );
 /// assert_eq!(whole.error.unwrap().kind(), CodecErrorKind::FrameTooLong { limit: 4 });
 /// ```
-pub fn assert_every_split_point_gives_the_same_frames_and_errors<D, K>(
+pub fn assert_every_split_point_gives_the_same_frames_and_errors<D, F, K>(
     make_decoder: impl Fn() -> D,
     bytes: &[u8],
     error_kind: impl Fn(&D::Error) -> K,
-) -> Decoded<D::Item, D::Error>
+) -> Decoded<F, D::Error>
 where
     D: Decoder,
-    D::Item: PartialEq + Debug,
+    for<'f> D::Item<'f>: Detach<Owned = F>,
+    F: PartialEq + Debug,
     K: PartialEq + Debug,
 {
     let whole = decode_stream(&mut make_decoder(), [bytes]);
     // What must agree: the frames, the error's kind, and the rest when there was no error.
-    let summary = |decoded: &Decoded<D::Item, D::Error>| {
+    let summary = |decoded: &Decoded<F, D::Error>| {
         let rest = match decoded.error {
             None => Some(decoded.rest.to_vec()),
             Some(_) => None,
@@ -248,7 +263,7 @@ mod tests {
     struct EverythingBuffered;
 
     impl Decoder for EverythingBuffered {
-        type Item = BytesMut;
+        type Item<'a> = BytesMut;
         type Error = CodecError;
 
         fn decode(&mut self, src: &mut BytesMut) -> Result<Option<BytesMut>, CodecError> {

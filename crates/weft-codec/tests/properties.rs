@@ -15,14 +15,12 @@ use std::fmt::Debug;
 
 use proptest::prelude::*;
 use proptest::sample::select;
-use weft_codec::testing::{
-    assert_every_split_point_gives_the_same_frames_and_errors, decode_buffer,
-};
+use weft_codec::testing::assert_every_split_point_gives_the_same_frames_and_errors;
 use weft_codec::{
     Bytes, BytesCodec, BytesMut, CodecError, CodecErrorKind, Decoder, DelimiterCodec,
-    DelimiterMode, Encoder, Endianness, FixedLengthCodec, HttpCodec, HttpLimits, HttpRequest,
-    HttpRequestEncoder, LengthFieldCodec, LengthPrepender, LineCodec, RespCodec, RespLimits,
-    RespRequestEncoder, Version,
+    DelimiterMode, Detach, Encoder, Endianness, FixedLengthCodec, HttpCodec, HttpLimits,
+    HttpRequest, HttpRequestEncoder, LengthFieldCodec, LengthPrepender, LineCodec, RespCodec,
+    RespLimits, RespReplyCodec, RespRequestEncoder, RespValue, Version,
 };
 
 /// What decoding a whole stream produced: the frames in order, then either the error that
@@ -39,8 +37,37 @@ enum End {
     Rest(Vec<u8>),
 }
 
-trait FrameDecoder: Decoder<Error = CodecError, Item: Debug + PartialEq> {}
-impl<D: Decoder<Error = CodecError, Item: Debug + PartialEq>> FrameDecoder for D {}
+/// A decoder whose frames these properties collect: each frame's owned form ([`Detach`]).
+trait FrameDecoder: Decoder<Error = CodecError> {
+    type Frame: Debug + PartialEq;
+    fn next_frame(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Frame>, CodecError>;
+    fn next_frame_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Frame>, CodecError>;
+}
+
+macro_rules! frame_decoder {
+    ($($codec:ty => $frame:ty),* $(,)?) => {$(
+        impl FrameDecoder for $codec {
+            type Frame = $frame;
+            fn next_frame(&mut self, buf: &mut BytesMut) -> Result<Option<$frame>, CodecError> {
+                Ok(self.decode(buf)?.map(Detach::detach))
+            }
+            fn next_frame_eof(&mut self, buf: &mut BytesMut) -> Result<Option<$frame>, CodecError> {
+                Ok(self.decode_eof(buf)?.map(Detach::detach))
+            }
+        }
+    )*};
+}
+
+frame_decoder!(
+    BytesCodec => Bytes,
+    DelimiterCodec => Bytes,
+    FixedLengthCodec => Bytes,
+    HttpCodec => HttpRequest,
+    LengthFieldCodec => Bytes,
+    LineCodec => Bytes,
+    RespCodec => Vec<Bytes>,
+    RespReplyCodec => RespValue,
+);
 
 /// Feeds `chunks` one at a time, decoding all it can after each; `observe` sees the buffer
 /// right after each chunk is appended.
@@ -48,14 +75,14 @@ fn run_observed<'a, D: FrameDecoder>(
     decoder: &mut D,
     chunks: impl IntoIterator<Item = &'a [u8]>,
     mut observe: impl FnMut(&BytesMut),
-) -> Outcome<D::Item> {
+) -> Outcome<D::Frame> {
     let mut buf = BytesMut::new();
     let mut frames = Vec::new();
     for chunk in chunks {
         buf.extend_from_slice(chunk);
         observe(&buf);
         loop {
-            match decoder.decode(&mut buf) {
+            match decoder.next_frame(&mut buf) {
                 Ok(Some(frame)) => frames.push(frame),
                 Ok(None) => break,
                 Err(e) => {
@@ -76,16 +103,19 @@ fn run_observed<'a, D: FrameDecoder>(
 fn run<'a, D: FrameDecoder>(
     decoder: &mut D,
     chunks: impl IntoIterator<Item = &'a [u8]>,
-) -> Outcome<D::Item> {
+) -> Outcome<D::Frame> {
     run_observed(decoder, chunks, |_| {})
 }
 
 /// Decodes everything, then calls `decode_eof` until it is done: the frames a whole
 /// conversation yields.
-fn run_to_eof<D: FrameDecoder>(decoder: &mut D, input: &[u8]) -> Result<Vec<D::Item>, CodecError> {
+fn run_to_eof<D: FrameDecoder>(decoder: &mut D, input: &[u8]) -> Result<Vec<D::Frame>, CodecError> {
     let mut buf = BytesMut::from(input);
-    let mut frames = decode_buffer(decoder, &mut buf)?;
-    while let Some(frame) = decoder.decode_eof(&mut buf)? {
+    let mut frames = Vec::new();
+    while let Some(frame) = decoder.next_frame(&mut buf)? {
+        frames.push(frame);
+    }
+    while let Some(frame) = decoder.next_frame_eof(&mut buf)? {
         frames.push(frame);
     }
     assert!(buf.is_empty(), "decode_eof left {:?}", &buf[..]);
@@ -112,7 +142,7 @@ fn assert_cut_invariant<D: FrameDecoder>(make: impl Fn() -> D, input: &[u8], cut
 fn peak_buffer_byte_by_byte<D: FrameDecoder>(
     decoder: &mut D,
     input: &[u8],
-) -> (Outcome<D::Item>, usize) {
+) -> (Outcome<D::Frame>, usize) {
     let mut peak = 0;
     let outcome = run_observed(decoder, input.chunks(1), |buf| peak = peak.max(buf.len()));
     (outcome, peak)

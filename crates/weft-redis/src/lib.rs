@@ -250,8 +250,8 @@ struct Link {
 }
 
 impl Handler for Link {
-    type In = RespValue;
-    type Out = Vec<Bytes>;
+    type In<'a> = RespValue;
+    type Out<'a> = Vec<Bytes>;
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, reply: RespValue) {
         let Some(pending) = self.pending.pop_front() else {
@@ -457,8 +457,8 @@ struct SubLink {
 }
 
 impl Handler for SubLink {
-    type In = RespValue;
-    type Out = Vec<Bytes>;
+    type In<'a> = RespValue;
+    type Out<'a> = Vec<Bytes>;
 
     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
         let mut args = vec![Bytes::from_static(b"SUBSCRIBE")];
@@ -608,8 +608,8 @@ fn supervise<G, C, S, H, M, T>(
 ) where
     M: Fn(Sender<()>) -> (G, T) + Send + 'static,
     G: FnOnce() -> Pipeline<C, S, H> + Send + 'static,
-    C: weft::codec::Decoder + weft::codec::Encoder<H::Out> + 'static,
-    S: weft::Stage<In = C::Item, Fwd = H::In>,
+    C: weft::codec::Decoder + for<'m> weft::codec::Encoder<H::Out<'m>> + 'static,
+    S: for<'m> weft::Stage<In<'m> = C::Item<'m>, Fwd<'m> = H::In<'m>>,
     H: Handler,
     T: Fn(Option<ConnectionHandle>) + Send + Sync + 'static,
 {

@@ -47,12 +47,12 @@ use crate::shared::{posted_cost, Admission};
 /// struct Member(Group);
 ///
 /// impl Handler for Member {
-///     type In = Bytes;
-///     type Out = Bytes;
+///     type In<'a> = &'a [u8];
+///     type Out<'a> = &'a [u8];
 ///     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
 ///         ctx.join_group(&self.0); // leaves by itself when the connection closes
 ///     }
-///     fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _line: Bytes) {}
+///     fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _line: &[u8]) {}
 /// }
 ///
 /// let everyone = Group::new();

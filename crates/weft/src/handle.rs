@@ -45,12 +45,12 @@ use crate::shared::{posted_cost, Admission, ConnShared};
 /// struct Register(mpsc::Sender<ConnectionHandle>);
 ///
 /// impl Handler for Register {
-///     type In = Bytes;
-///     type Out = Bytes;
+///     type In<'a> = &'a [u8];
+///     type Out<'a> = &'a [u8];
 ///     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
 ///         let _ = self.0.send(ctx.handle());
 ///     }
-///     fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _line: Bytes) {}
+///     fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _line: &[u8]) {}
 /// }
 ///
 /// let (handles, registered) = mpsc::channel();

@@ -24,9 +24,9 @@
 //! struct Echo;
 //!
 //! impl Handler for Echo {
-//!     type In = Bytes;
-//!     type Out = Bytes;
-//!     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+//!     type In<'a> = &'a [u8];
+//!     type Out<'a> = &'a [u8];
+//!     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
 //!         ctx.write(line); // flushed once at the end of the read batch
 //!     }
 //! }

@@ -9,9 +9,9 @@
 //! struct Echo;
 //!
 //! impl Handler for Echo {
-//!     type In = Bytes;
-//!     type Out = Bytes;
-//!     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+//!     type In<'a> = &'a [u8];
+//!     type Out<'a> = &'a [u8];
+//!     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
 //!         ctx.write(line);
 //!     }
 //!     fn on_idle(&mut self, ctx: &mut Context<'_, Self>, _idle: Idle) {
@@ -87,14 +87,14 @@ const MAX_ROUNDS: usize = 10_000;
 /// struct Quit;
 ///
 /// impl Handler for Quit {
-///     type In = Bytes;
-///     type Out = Bytes;
-///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+///     type In<'a> = &'a [u8];
+///     type Out<'a> = &'a [u8];
+///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
 ///         if &line[..] == b"quit" {
-///             ctx.write(Bytes::from_static(b"bye\n"));
+///             ctx.write(b"bye\n");
 ///             ctx.close();
 ///         } else {
-///             ctx.write(Bytes::from_static(b"?\n"));
+///             ctx.write(b"?\n");
 ///         }
 ///     }
 /// }
@@ -126,8 +126,8 @@ impl<C, S, H> fmt::Debug for EmbeddedPipeline<C, S, H> {
 
 impl<C, S, H> EmbeddedPipeline<C, S, H>
 where
-    C: Decoder + Encoder<H::Out> + 'static,
-    S: Stage<In = C::Item, Fwd = H::In>,
+    C: Decoder + for<'m> Encoder<H::Out<'m>> + 'static,
+    S: for<'m> Stage<In<'m> = C::Item<'m>, Fwd<'m> = H::In<'m>>,
     H: Handler,
 {
     /// An active connection with the default server settings; `on_active` has run.
@@ -228,13 +228,14 @@ where
 /// struct Relay(Arc<Group>);
 ///
 /// impl Handler for Relay {
-///     type In = Bytes;
-///     type Out = Bytes;
+///     type In<'a> = &'a [u8];
+///     type Out<'a> = &'a [u8];
 ///     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
 ///         ctx.join_group(&self.0);
 ///     }
-///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
-///         self.0.broadcast_except(line, ctx.id());
+///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
+///         // One copy of the lent line, shared by every member it goes to.
+///         self.0.broadcast_except(Bytes::copy_from_slice(line), ctx.id());
 ///     }
 /// }
 ///
@@ -283,8 +284,8 @@ impl<C, S, H> fmt::Debug for EmbeddedReactor<C, S, H> {
 
 impl<C, S, H> Default for EmbeddedReactor<C, S, H>
 where
-    C: Decoder + Encoder<H::Out> + 'static,
-    S: Stage<In = C::Item, Fwd = H::In>,
+    C: Decoder + for<'m> Encoder<H::Out<'m>> + 'static,
+    S: for<'m> Stage<In<'m> = C::Item<'m>, Fwd<'m> = H::In<'m>>,
     H: Handler,
 {
     fn default() -> Self {
@@ -294,8 +295,8 @@ where
 
 impl<C, S, H> EmbeddedReactor<C, S, H>
 where
-    C: Decoder + Encoder<H::Out> + 'static,
-    S: Stage<In = C::Item, Fwd = H::In>,
+    C: Decoder + for<'m> Encoder<H::Out<'m>> + 'static,
+    S: for<'m> Stage<In<'m> = C::Item<'m>, Fwd<'m> = H::In<'m>>,
     H: Handler,
 {
     /// An empty reactor with the default server settings.
@@ -598,8 +599,8 @@ impl<C, S, H> Drop for EmbeddedReactor<C, S, H> {
 /// Commands reach the connections through the dispatcher a reactor uses.
 impl<C, S, H> Connections<Pipeline<C, S, H>> for EmbeddedReactor<C, S, H>
 where
-    C: Decoder + Encoder<H::Out> + 'static,
-    S: Stage<In = C::Item, Fwd = H::In>,
+    C: Decoder + for<'m> Encoder<H::Out<'m>> + 'static,
+    S: for<'m> Stage<In<'m> = C::Item<'m>, Fwd<'m> = H::In<'m>>,
     H: Handler,
 {
     fn with_conn(

@@ -163,8 +163,8 @@ fn reads_that_end_mid_line_allocate_nothing_in_steady_state() {
 struct Splicer(std::net::SocketAddr);
 
 impl weft::Handler for Splicer {
-    type In = weft::Bytes;
-    type Out = weft::Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
     fn on_active(&mut self, ctx: &mut weft::Context<'_, Self>) {
         ctx.splice(weft::Dial::addr(self.0), |_, ctx, result| {
             if result.is_err() {
@@ -172,7 +172,7 @@ impl weft::Handler for Splicer {
             }
         });
     }
-    fn on_message(&mut self, _ctx: &mut weft::Context<'_, Self>, _bytes: weft::Bytes) {}
+    fn on_message(&mut self, _ctx: &mut weft::Context<'_, Self>, _bytes: &[u8]) {}
 }
 
 #[test]
@@ -262,7 +262,8 @@ fn tls_echo_allocates_only_what_rustls_needs_per_record() {
 
 /// Writes every line it receives to the connection registered as the sink (the first to
 /// say `sink`), through that connection's handle: a write across reactors when the sink
-/// lives on another one.
+/// lives on another one. Its lines are `Shared` (`Bytes` that share the read buffer), so
+/// each goes to the other reactor as it is.
 struct Forward {
     sink: std::sync::Arc<std::sync::Mutex<Option<weft::ConnectionHandle>>>,
     /// This connection's copy of the sink's handle, taken on its first line.
@@ -270,8 +271,8 @@ struct Forward {
 }
 
 impl weft::Handler for Forward {
-    type In = weft::Bytes;
-    type Out = weft::Bytes;
+    type In<'a> = weft::Bytes;
+    type Out<'a> = weft::Bytes;
     fn on_message(&mut self, ctx: &mut weft::Context<'_, Self>, line: weft::Bytes) {
         if &line[..] == b"sink\n" {
             let handle = ctx.handle();
@@ -299,7 +300,7 @@ fn writes_across_reactors_allocate_nothing_in_steady_state() {
     let server = builder(2)
         .pipeline(move || {
             weft::Pipeline::new(
-                weft::codec::LineCodec::new(128),
+                weft::codec::Shared::new(weft::codec::LineCodec::new(128)),
                 Forward {
                     sink: slot.clone(),
                     target: None,

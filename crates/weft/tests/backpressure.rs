@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use weft::codec::LineCodec;
-use weft::{Bytes, Context, Handler, Pipeline, WriteWatermarks};
+use weft::{Context, Handler, Pipeline, WriteWatermarks};
 
 const LINE: usize = 64;
 const TOTAL: u64 = 200 << 20;
@@ -42,10 +42,10 @@ struct Echo {
 }
 
 impl Handler for Echo {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
         ctx.write(line);
         assert!(
             ctx.pending_bytes() <= MAX_PENDING,

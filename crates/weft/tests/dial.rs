@@ -40,9 +40,9 @@ fn silent_listener() -> (socket2::Socket, Vec<std::net::TcpStream>, SocketAddr) 
 struct Quiet;
 
 impl Handler for Quiet {
-    type In = Bytes;
-    type Out = Bytes;
-    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _line: Bytes) {}
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
+    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _line: &[u8]) {}
 }
 
 fn dial_outcome(client: &Client, dial: Dial) -> Result<SocketAddr, ConnectErrorKind> {
@@ -98,13 +98,13 @@ fn a_dial_reports_refused_timed_out_unresolvable_and_empty_and_fails_over() {
 struct Probe(mpsc::Sender<Bytes>);
 
 impl Handler for Probe {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
-        ctx.write(Bytes::from_static(b"ping\n"));
+        ctx.write(b"ping\n");
     }
-    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: Bytes) {
-        let _ = self.0.send(line);
+    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: &[u8]) {
+        let _ = self.0.send(Bytes::copy_from_slice(line));
     }
 }
 
@@ -170,16 +170,16 @@ struct Front {
 struct Back(ConnectionHandle);
 
 impl Handler for Back {
-    type In = Bytes;
-    type Out = Bytes;
-    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: Bytes) {
-        self.0.write(line).unwrap();
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
+    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: &[u8]) {
+        self.0.write(Bytes::copy_from_slice(line)).unwrap();
     }
 }
 
 impl Handler for Front {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
         let me = ctx.handle();
         let reactor = ctx.reactor_index();
@@ -196,13 +196,13 @@ impl Handler for Front {
                 up.handle().write(line).unwrap();
             }
             front.backend = Some(up.into_handle());
-            ctx.write(Bytes::from_static(b"connected\n"));
+            ctx.write(b"connected\n");
         });
     }
-    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: Bytes) {
+    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: &[u8]) {
         match &self.backend {
-            Some(backend) => backend.write(line).unwrap(),
-            None => self.early.push(line),
+            Some(backend) => backend.write(Bytes::copy_from_slice(line)).unwrap(),
+            None => self.early.push(Bytes::copy_from_slice(line)),
         }
     }
 }
@@ -236,8 +236,8 @@ fn a_handler_dials_a_backend_on_its_own_reactor_without_blocking() {
 struct Splicer(Dial);
 
 impl Handler for Splicer {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
         ctx.splice(self.0.clone(), |_, ctx, result| {
             if result.is_err() {
@@ -245,7 +245,7 @@ impl Handler for Splicer {
             }
         });
     }
-    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _bytes: Bytes) {}
+    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _bytes: &[u8]) {}
 }
 
 fn splicer(dial: Dial, output_limit: usize) -> weft::Server {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use weft::codec::LineCodec;
-use weft::{Bytes, Context, Handler, Pipeline};
+use weft::{Context, Handler, Pipeline};
 
 #[test]
 fn byte_at_a_time_input_is_reassembled() {
@@ -123,11 +123,11 @@ fn an_oversize_line_followed_by_more_data_still_gets_its_error() {
 struct Fragile;
 
 impl Handler for Fragile {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
-        if &line[..] == b"panic\n" {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
+        if line == b"panic\n" {
             panic!("fragile handler asked to panic");
         }
         ctx.write(line);

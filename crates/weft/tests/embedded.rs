@@ -18,11 +18,11 @@ use weft::{
 struct Echo;
 
 impl Handler for Echo {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
-        if &line[..] == b"panic\n" {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
+        if line == b"panic\n" {
             panic!("asked to");
         }
         ctx.write(line);
@@ -35,11 +35,11 @@ impl Handler for Echo {
     }
 
     fn on_idle(&mut self, ctx: &mut Context<'_, Self>, _idle: Idle) {
-        ctx.write(Bytes::from_static(b"idle\n"));
+        ctx.write(b"idle\n");
     }
 }
 
-fn echo(max: usize) -> EmbeddedPipeline<LineCodec, weft::Identity<Bytes>, Echo> {
+fn echo(max: usize) -> EmbeddedPipeline<LineCodec, weft::Identity<LineCodec>, Echo> {
     EmbeddedPipeline::new(Pipeline::new(LineCodec::new(max), Echo))
 }
 
@@ -150,14 +150,14 @@ struct Ticker {
 }
 
 impl Handler for Ticker {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
         self.timer = Some(ctx.schedule_repeating(Duration::from_secs(1)));
     }
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, _line: Bytes) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, _line: &[u8]) {
         if let Some(t) = self.timer.take() {
             ctx.cancel_timer(t);
         }
@@ -165,7 +165,7 @@ impl Handler for Ticker {
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _timer: TimerId) {
         self.ticks += 1;
-        ctx.write(Bytes::from(format!("tick {}\n", self.ticks)));
+        ctx.write(format!("tick {}\n", self.ticks).as_bytes());
     }
 }
 
@@ -183,13 +183,14 @@ fn repeating_timers_tick_on_the_virtual_clock_until_cancelled() {
 struct Measure;
 
 impl Handler for Measure {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
+        let line = line.to_vec(); // the job runs after this call: it takes a copy
         ctx.offload(
             move || line.len() - 1,
-            |_h, ctx, len| ctx.write(Bytes::from(format!("{len}\n"))),
+            |_h, ctx, len| ctx.write(format!("{len}\n").as_bytes()),
         )
         .unwrap();
     }
@@ -211,11 +212,15 @@ fn offloaded_jobs_run_and_continue_on_the_connection() {
 struct ParseNumber;
 
 impl Stage for ParseNumber {
-    type In = Bytes;
-    type Fwd = u64;
+    type In<'a> = &'a [u8];
+    type Fwd<'a> = u64;
 
-    fn on_message<H: Handler>(&mut self, ctx: &mut Context<'_, H>, line: Bytes) -> Option<u64> {
-        match std::str::from_utf8(&line).ok()?.trim().parse() {
+    fn on_message<'m, H: Handler>(
+        &mut self,
+        ctx: &mut Context<'_, H>,
+        line: Self::In<'m>,
+    ) -> Option<Self::Fwd<'m>> {
+        match std::str::from_utf8(line).ok()?.trim().parse() {
             Ok(n) => Some(n),
             Err(_) => {
                 ctx.write_bytes(Bytes::from_static(b"not a number\n"));
@@ -230,12 +235,12 @@ impl Stage for ParseNumber {
 struct Sum(u64);
 
 impl Handler for Sum {
-    type In = u64;
-    type Out = Bytes;
+    type In<'a> = u64;
+    type Out<'a> = &'a [u8];
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, n: u64) {
         self.0 += n;
-        ctx.write(Bytes::from(format!("sum {}\n", self.0)));
+        ctx.write(format!("sum {}\n", self.0).as_bytes());
     }
 }
 
@@ -262,8 +267,8 @@ struct Chat {
 }
 
 impl Handler for Chat {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
         self.nick = format!("guest{}", ctx.id().as_u64());
@@ -272,23 +277,23 @@ impl Handler for Chat {
             .lock()
             .unwrap()
             .insert(ctx.id(), self.nick.clone());
-        ctx.write(Bytes::from(format!("* you are {}\n", self.nick)));
+        ctx.write(format!("* you are {}\n", self.nick).as_bytes());
         ctx.join_group(&self.room.members);
         let joined = Bytes::from(format!("* {} joined\n", self.nick));
         self.room.members.broadcast_except(joined, ctx.id());
     }
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
-        match &line[..] {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
+        match line {
             b"/quit" => {
-                ctx.write(Bytes::from_static(b"* bye\n"));
+                ctx.write(b"* bye\n");
                 ctx.close();
             }
             b"/who" => {
                 let mut nicks: Vec<String> =
                     self.room.nicks.lock().unwrap().values().cloned().collect();
                 nicks.sort();
-                ctx.write(Bytes::from(format!("* online: {}\n", nicks.join(" "))));
+                ctx.write(format!("* online: {}\n", nicks.join(" ")).as_bytes());
             }
             text => {
                 let text = String::from_utf8_lossy(text);
@@ -395,10 +400,10 @@ struct Frames {
 }
 
 impl Handler for Frames {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, frame: Bytes) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, frame: &[u8]) {
         ctx.write(frame);
     }
 

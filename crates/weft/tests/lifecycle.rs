@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use weft::codec::LineCodec;
-use weft::{Bytes, Context, Handler, Idle, IdleTimeouts, Pipeline, TimerId, WriteWatermarks};
+use weft::{Context, Handler, Idle, IdleTimeouts, Pipeline, TimerId, WriteWatermarks};
 
 #[test]
 fn half_close_gets_every_owed_reply_then_eof() {
@@ -34,10 +34,10 @@ fn half_close_gets_every_owed_reply_then_eof() {
 struct Farewell;
 
 impl Handler for Farewell {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
         ctx.write(line);
     }
 
@@ -47,7 +47,7 @@ impl Handler for Farewell {
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _timer: TimerId) {
-        ctx.write(Bytes::from_static(b"goodbye\n"));
+        ctx.write(b"goodbye\n");
         ctx.close();
     }
 }
@@ -70,10 +70,10 @@ fn a_handler_may_keep_a_half_closed_connection_open_to_write_more() {
 struct IdleCloser;
 
 impl Handler for IdleCloser {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
         ctx.write(line);
     }
 
@@ -123,19 +123,19 @@ struct Ticker {
 }
 
 impl Handler for Ticker {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
         self.repeating = Some(ctx.schedule_repeating(Duration::from_millis(5)));
     }
 
-    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _line: Bytes) {}
+    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _line: &[u8]) {}
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, timer: TimerId) {
         if Some(timer) == self.repeating {
             self.ticks += 1;
-            ctx.write(Bytes::from_static(b"tick\n"));
+            ctx.write(b"tick\n");
             if self.ticks == 3 {
                 assert!(ctx.cancel_timer(timer));
                 assert!(!ctx.cancel_timer(timer), "cancelled twice");
@@ -143,7 +143,7 @@ impl Handler for Ticker {
                 ctx.schedule(Duration::from_millis(50));
             }
         } else {
-            ctx.write(Bytes::from_static(b"done\n"));
+            ctx.write(b"done\n");
         }
     }
 }
@@ -232,14 +232,14 @@ fn shutdown_aborts_at_the_deadline_a_client_that_never_reads() {
 struct Counting(Arc<AtomicUsize>);
 
 impl Handler for Counting {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
     fn on_active(&mut self, _ctx: &mut Context<'_, Self>) {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
         ctx.write(line);
     }
 }

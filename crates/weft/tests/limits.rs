@@ -27,8 +27,8 @@ struct Exposed {
 }
 
 impl Handler for Exposed {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
         if let Some(group) = &self.group {
@@ -37,7 +37,7 @@ impl Handler for Exposed {
         let _ = self.handles.send(ctx.handle());
     }
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
         ctx.write(line);
     }
 
@@ -203,19 +203,19 @@ fn a_broadcast_burst_reaches_each_member_whole_or_closes_it_as_a_slow_consumer()
 struct Amplifier;
 
 impl Handler for Amplifier {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
-        if &line[..] == b"big\n" {
-            ctx.write(Bytes::from(vec![b'x'; 100_000]));
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
+        if line == b"big\n" {
+            ctx.write(&Bytes::from(vec![b'x'; 100_000]));
         } else {
             ctx.write(line);
         }
     }
 
     fn on_output_limit(&mut self, ctx: &mut Context<'_, Self>) {
-        ctx.write(Bytes::from_static(b"ERR reply too large\n"));
+        ctx.write(b"ERR reply too large\n");
     }
 }
 
@@ -401,13 +401,13 @@ fn absurd_timeouts_are_refused_at_bind_and_absurd_delays_do_not_panic() {
 
     struct Forever;
     impl Handler for Forever {
-        type In = Bytes;
-        type Out = Bytes;
+        type In<'a> = &'a [u8];
+        type Out<'a> = &'a [u8];
         fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
             ctx.schedule(Duration::MAX);
             ctx.schedule_repeating(Duration::MAX);
         }
-        fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+        fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
             ctx.write(line);
         }
     }
@@ -435,11 +435,11 @@ struct Jobs {
 }
 
 impl Handler for Jobs {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
-        match &line[..] {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
+        match line {
             b"job\n" => {
                 let (gate, started) = (self.gate.clone(), self.started.clone());
                 let (ran, cancelled) = (self.ran.clone(), self.cancelled.clone());
@@ -457,11 +457,11 @@ impl Handler for Jobs {
                             cancelled.fetch_add(1, Ordering::SeqCst);
                         }
                     },
-                    |_, ctx, ()| ctx.write(Bytes::from_static(b"done\n")),
+                    |_, ctx, ()| ctx.write(b"done\n"),
                 );
                 match submitted {
-                    Ok(()) => ctx.write(Bytes::from_static(b"ok\n")),
-                    Err(e) => ctx.write(Bytes::from(format!("{e:?}\n"))),
+                    Ok(()) => ctx.write(b"ok\n"),
+                    Err(e) => ctx.write(format!("{e:?}\n").as_bytes()),
                 }
             }
             _ => ctx.write(line),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use weft::codec::LineCodec;
-use weft::{Bytes, CloseReason, Context, Handler, Pipeline};
+use weft::{CloseReason, Context, Handler, Pipeline};
 
 #[test]
 fn counters_move_by_what_the_traffic_did() {
@@ -47,10 +47,10 @@ fn counters_move_by_what_the_traffic_did() {
 struct Sleepy;
 
 impl Handler for Sleepy {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
         let ms: u64 = std::str::from_utf8(&line[6..line.len() - 1])
             .unwrap()
             .parse()

@@ -33,11 +33,11 @@ struct Worker {
 }
 
 impl Handler for Worker {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
-        match &line[..] {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
+        match line {
             b"work\n" => {
                 let (gate, started) = (self.gate.clone(), self.started.clone());
                 let witness = Witness {
@@ -52,16 +52,16 @@ impl Handler for Worker {
                     },
                     move |_handler, ctx, answer| {
                         witness.ran.fetch_add(1, Ordering::SeqCst);
-                        ctx.write(Bytes::from(format!("done {answer}\n")));
+                        ctx.write(format!("done {answer}\n").as_bytes());
                     },
                 );
                 if let Err(e) = submitted {
                     assert!(e.is_full());
-                    ctx.write(Bytes::from_static(b"busy\n"));
+                    ctx.write(b"busy\n");
                 }
             }
-            b"task\n" => ctx.execute(|_handler, ctx| ctx.write(Bytes::from_static(b"from task\n"))),
-            _ => ctx.write(Bytes::from_static(b"pong\n")),
+            b"task\n" => ctx.execute(|_handler, ctx| ctx.write(b"from task\n")),
+            _ => ctx.write(b"pong\n"),
         }
     }
 }
@@ -170,14 +170,14 @@ fn a_task_runs_later_on_the_connection_own_reactor() {
 struct Registers(Mutex<mpsc::Sender<ConnectionHandle>>);
 
 impl Handler for Registers {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
         self.0.lock().unwrap().send(ctx.handle()).unwrap();
     }
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
         ctx.write(line);
     }
 }

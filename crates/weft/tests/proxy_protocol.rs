@@ -30,8 +30,8 @@ struct Calls {
 struct Who(Calls);
 
 impl Handler for Who {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
         self.0.active.fetch_add(1, Ordering::SeqCst);
@@ -48,10 +48,10 @@ impl Handler for Who {
                 .and_then(|h| h.unique_id())
                 .map(String::from_utf8_lossy),
         );
-        ctx.write(Bytes::from(line));
+        ctx.write(&Bytes::from(line));
     }
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
         ctx.write(line);
     }
 
@@ -379,7 +379,7 @@ mod embedded {
     use super::*;
     use weft::testing::EmbeddedPipeline;
 
-    fn pipe(calls: &Calls) -> EmbeddedPipeline<LineCodec, weft::Identity<Bytes>, Who> {
+    fn pipe(calls: &Calls) -> EmbeddedPipeline<LineCodec, weft::Identity<LineCodec>, Who> {
         let config = Server::builder()
             .proxy_protocol(ProxyProtocol::required())
             .proxy_header_timeout(Duration::from_secs(5));

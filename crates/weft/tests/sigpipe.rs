@@ -10,27 +10,27 @@ use std::time::Duration;
 
 use common::{child_logging, serve_as_child, ChildServer, WAIT};
 use weft::codec::LineCodec;
-use weft::{Bytes, Context, Handler, Pipeline, Server, TimerId};
+use weft::{Context, Handler, Pipeline, Server, TimerId};
 
 /// Keeps writing every 2 ms, also after the peer has closed.
 struct Chatterbox;
 
 impl Handler for Chatterbox {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
         ctx.schedule_repeating(Duration::from_millis(2));
     }
 
-    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _line: Bytes) {}
+    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _line: &[u8]) {}
 
     fn on_read_closed(&mut self, _ctx: &mut Context<'_, Self>) {
         // Deliberately keep writing to a peer that has gone.
     }
 
     fn on_timer(&mut self, ctx: &mut Context<'_, Self>, _timer: TimerId) {
-        ctx.write(Bytes::from_static(b"tick\n"));
+        ctx.write(b"tick\n");
     }
 }
 

@@ -104,8 +104,8 @@ fn read_to_close(stream: &mut Tls) -> io::Result<String> {
 struct Show;
 
 impl Handler for Show {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
         let line = format!(
@@ -115,10 +115,10 @@ impl Handler for Show {
             ctx.tls_server_name(),
             ctx.peer_certificates().map_or(0, <[_]>::len),
         );
-        ctx.write(Bytes::from(line));
+        ctx.write(&Bytes::from(line));
     }
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
         ctx.write(line);
     }
 }
@@ -307,9 +307,9 @@ fn a_peer_close_notify_is_a_half_close_and_the_reply_still_comes_before_ours() {
 fn the_server_closing_sends_close_notify() {
     struct Bye;
     impl Handler for Bye {
-        type In = Bytes;
-        type Out = Bytes;
-        fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+        type In<'a> = &'a [u8];
+        type Out<'a> = &'a [u8];
+        fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
             ctx.write(line);
             ctx.close();
         }
@@ -519,18 +519,18 @@ fn mutual_tls_admits_a_client_with_a_certificate_and_refuses_one_without() {
 struct Caller(mpsc::Sender<String>);
 
 impl Handler for Caller {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
         let _ = self.0.send(format!("active tls {}", ctx.is_tls()));
-        ctx.write(Bytes::from_static(b"from the dialler\n"));
+        ctx.write(b"from the dialler\n");
     }
 
-    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: Bytes) {
+    fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: &[u8]) {
         let _ = self
             .0
-            .send(String::from_utf8_lossy(&line).trim_end().to_owned());
+            .send(String::from_utf8_lossy(line).trim_end().to_owned());
     }
 }
 
@@ -579,13 +579,13 @@ fn a_dialled_tls_client_verifies_the_server_name_and_talks() {
 fn the_proxy_header_is_read_before_the_handshake_even_in_the_same_segment() {
     struct Peer;
     impl Handler for Peer {
-        type In = Bytes;
-        type Out = Bytes;
+        type In<'a> = &'a [u8];
+        type Out<'a> = &'a [u8];
         fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
             let line = format!("peer {} tls {}\n", ctx.peer_addr(), ctx.is_tls());
-            ctx.write(Bytes::from(line));
+            ctx.write(&Bytes::from(line));
         }
-        fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+        fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
             ctx.write(line);
         }
     }
@@ -649,12 +649,12 @@ fn the_handshake_deadline_counts_from_the_accept_even_behind_a_proxy_header() {
 fn writes_before_the_handshake_completes_are_queued_then_sent_encrypted() {
     struct Quiet(mpsc::Sender<String>);
     impl Handler for Quiet {
-        type In = Bytes;
-        type Out = Bytes;
-        fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: Bytes) {
+        type In<'a> = &'a [u8];
+        type Out<'a> = &'a [u8];
+        fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: &[u8]) {
             let _ = self
                 .0
-                .send(String::from_utf8_lossy(&line).trim_end().to_owned());
+                .send(String::from_utf8_lossy(line).trim_end().to_owned());
         }
     }
     let pki = Pki::new("early");

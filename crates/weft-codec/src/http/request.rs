@@ -335,7 +335,7 @@ fn build(head: &Head, frame: &Bytes, body: Bytes) -> HttpRequest {
 }
 
 impl Decoder for HttpCodec {
-    type Item = HttpRequest;
+    type Item<'a> = HttpRequest;
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<HttpRequest>, CodecError> {

@@ -305,7 +305,7 @@ fn build(frame: &Bytes, at: usize) -> (RespValue, usize) {
 }
 
 impl Decoder for RespReplyCodec {
-    type Item = RespValue;
+    type Item<'a> = RespValue;
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<RespValue>, CodecError> {

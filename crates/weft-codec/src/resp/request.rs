@@ -257,7 +257,7 @@ impl RespCodec {
 }
 
 impl Decoder for RespCodec {
-    type Item = Vec<Bytes>;
+    type Item<'a> = Vec<Bytes>;
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Vec<Bytes>>, CodecError> {

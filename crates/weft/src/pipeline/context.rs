@@ -76,17 +76,17 @@ fn encode_failed(conn: &mut ConnCore, before: usize, err: &Error) {
 /// }
 ///
 /// impl Handler for Counter {
-///     type In = Bytes;
-///     type Out = Bytes;
+///     type In<'a> = &'a [u8];
+///     type Out<'a> = &'a [u8];
 ///
 ///     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
-///         ctx.write(Bytes::from_static(b"hello\n"));
+///         ctx.write(b"hello\n");
 ///     }
 ///
-///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
 ///         self.lines += 1;
 ///         if &line[..] == b"bye" {
-///             ctx.write(Bytes::from(format!("{} lines, bye\n", self.lines)));
+///             ctx.write(format!("{} lines, bye\n", self.lines).as_bytes());
 ///             ctx.close(); // once the reply is flushed
 ///         } else {
 ///             ctx.write(line); // queued; one send at the end of the batch
@@ -114,7 +114,7 @@ fn encode_failed(conn: &mut ConnCore, before: usize, err: &Error) {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Context<'a, H: Handler> {
-    pub(crate) encoder: &'a mut dyn ErasedEncoder<H::Out>,
+    pub(crate) encoder: &'a mut dyn for<'m> ErasedEncoder<H::Out<'m>>,
     pub(crate) conn: &'a mut ConnCore,
     pub(crate) reactor: &'a mut ReactorCore,
 }
@@ -220,7 +220,7 @@ impl<'a, H: Handler> Context<'a, H> {
     /// made once the encoder has run, so a reply that refers to large stored data is better
     /// sent with [`write_shared`](Context::write_shared).
     #[inline]
-    pub fn write(&mut self, msg: H::Out) {
+    pub fn write(&mut self, msg: H::Out<'_>) {
         if !self.conn.accepts_writes() {
             return;
         }
@@ -447,9 +447,9 @@ impl<'a, H: Handler> Context<'a, H> {
     /// struct Backend(weft::ConnectionHandle);
     ///
     /// impl Handler for Backend {
-    ///     type In = Bytes;
-    ///     type Out = Bytes;
-    ///     fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: Bytes) {
+    ///     type In<'a> = &'a [u8];
+    ///     type Out<'a> = &'a [u8];
+    ///     fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: &[u8]) {
     ///         let mut line = line.to_vec();
     ///         line.push(b'\n');
     ///         let _ = self.0.write(Bytes::from(line));
@@ -463,8 +463,8 @@ impl<'a, H: Handler> Context<'a, H> {
     /// }
     ///
     /// impl Handler for Front {
-    ///     type In = Bytes;
-    ///     type Out = Bytes;
+    ///     type In<'a> = &'a [u8];
+    ///     type Out<'a> = &'a [u8];
     ///     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
     ///         let me = ctx.handle();
     ///         let dial = Dial::to("127.0.0.1:7000").expect("an address");
@@ -472,12 +472,12 @@ impl<'a, H: Handler> Context<'a, H> {
     ///         ctx.connect(dial, backend, |front, ctx, result| match result {
     ///             Ok(up) => front.backend = Some(up.into_handle()),
     ///             Err(e) => {
-    ///                 ctx.write(Bytes::from(format!("backend down: {e}")));
+    ///                 ctx.write(format!("backend down: {e}").as_bytes());
     ///                 ctx.close();
     ///             }
     ///         });
     ///     }
-    ///     fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: Bytes) {
+    ///     fn on_message(&mut self, _ctx: &mut Context<'_, Self>, line: &[u8]) {
     ///         if let Some(backend) = &self.backend {
     ///             let mut line = line.to_vec();
     ///             line.push(b'\n');
@@ -488,8 +488,8 @@ impl<'a, H: Handler> Context<'a, H> {
     /// ```
     pub fn connect<C2, S2, H2, T>(&mut self, dial: Dial, pipeline: Pipeline<C2, S2, H2>, then: T)
     where
-        C2: Decoder + Encoder<H2::Out> + 'static,
-        S2: Stage<In = C2::Item, Fwd = H2::In>,
+        C2: Decoder + for<'m> Encoder<H2::Out<'m>> + 'static,
+        S2: for<'m> Stage<In<'m> = C2::Item<'m>, Fwd<'m> = H2::In<'m>>,
         H2: Handler,
         T: FnOnce(&mut H, &mut Context<'_, H>, Result<Connected, ConnectError>) + Send + 'static,
     {

@@ -18,8 +18,8 @@ pub(crate) type Continuation<H> = Box<dyn for<'a> FnOnce(&mut H, &mut Context<'a
 
 impl<C, S, H> Pipeline<C, S, H>
 where
-    C: Decoder + Encoder<H::Out> + 'static,
-    S: Stage<In = C::Item, Fwd = H::In>,
+    C: Decoder + for<'m> Encoder<H::Out<'m>> + 'static,
+    S: for<'m> Stage<In<'m> = C::Item<'m>, Fwd<'m> = H::In<'m>>,
     H: Handler,
 {
     /// Builds the context and calls `f` with the handler, the stages and it.
@@ -43,8 +43,8 @@ where
 /// small enough for the compiler to inline the handler's `on_message` into it.
 impl<C, S, H> Pipeline<C, S, H>
 where
-    C: Decoder + Encoder<H::Out> + 'static,
-    S: Stage<In = C::Item, Fwd = H::In>,
+    C: Decoder + for<'m> Encoder<H::Out<'m>> + 'static,
+    S: for<'m> Stage<In<'m> = C::Item<'m>, Fwd<'m> = H::In<'m>>,
     H: Handler,
 {
     /// The end-of-stream rule (see `Decoder`): a frame still in progress once `decode_eof` is
@@ -85,8 +85,8 @@ where
 
 impl<C, S, H> Drive for Pipeline<C, S, H>
 where
-    C: Decoder + Encoder<H::Out> + 'static,
-    S: Stage<In = C::Item, Fwd = H::In>,
+    C: Decoder + for<'m> Encoder<H::Out<'m>> + 'static,
+    S: for<'m> Stage<In<'m> = C::Item<'m>, Fwd<'m> = H::In<'m>>,
     H: Handler,
 {
     fn type_names() -> (&'static str, &'static str) {
@@ -112,12 +112,13 @@ where
         // failed): what the frame deadline counts.
         let mut waiting = false;
         while conn.may_dispatch() {
-            let frame = if conn.reading.peer_eof {
+            // The frame may borrow `buf`: it is handled, and gone with the `let`, before
+            // the buffer is looked at again.
+            let failure = match if conn.reading.peer_eof {
                 self.codec.decode_eof(buf)
             } else {
                 self.codec.decode(buf)
-            };
-            match frame {
+            } {
                 Ok(Some(frame)) => {
                     decoded += 1;
                     self.with(conn, reactor, |h, s, ctx| {
@@ -126,20 +127,17 @@ where
                         }
                     });
                     self.writability(conn, reactor);
+                    continue;
                 }
-                Ok(None) if conn.reading.peer_eof => {
-                    self.end_of_stream(buf, conn, reactor);
-                    break;
-                }
-                Ok(None) => {
-                    waiting = self.codec.frame_in_progress(buf);
-                    break;
-                }
-                Err(err) => {
-                    self.decode_failed(err, conn, reactor);
-                    break;
-                }
+                Ok(None) => None,
+                Err(err) => Some(err),
+            };
+            match failure {
+                None if conn.reading.peer_eof => self.end_of_stream(buf, conn, reactor),
+                None => waiting = self.codec.frame_in_progress(buf),
+                Some(err) => self.decode_failed(err, conn, reactor),
             }
+            break;
         }
         conn.note_frame(waiting, decoded > 0, reactor.now());
         decoded

@@ -29,15 +29,22 @@ use crate::pipeline::Context;
 /// called again.
 pub trait Handler: Sized + 'static {
     /// The message type the handler receives (the decoder's item, or the last stage's).
-    type In;
-    /// The message type the handler writes (encoded by the pipeline's codec).
-    type Out;
+    ///
+    /// It may borrow the connection's read buffer (`type In<'a> = &'a [u8]` with a
+    /// [`LineCodec`](crate::codec::LineCodec)): a borrowed message lives for one
+    /// [`on_message`](Handler::on_message) call, and a handler that keeps it copies what it
+    /// keeps. An owned type ignores the lifetime (`type In<'a> = Bytes`).
+    type In<'a>;
+    /// The message type the handler writes (encoded by the pipeline's codec). It may borrow
+    /// too (`type Out<'a> = &'a [u8]`): the encoder copies it into the outbound queue during
+    /// [`Context::write`], so a handler can echo a borrowed line without allocating.
+    type Out<'a>;
 
     /// The connection is registered and ready; the peer may already have sent data.
     fn on_active(&mut self, _ctx: &mut Context<'_, Self>) {}
 
     /// One decoded message.
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, msg: Self::In);
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, msg: Self::In<'_>);
 
     /// The end of a read batch: every message decoded from the bytes read this turn has been
     /// delivered. Output written during the batch is flushed right after this returns.

@@ -23,7 +23,7 @@ pub use context::Context;
 pub use handler::Handler;
 pub use stage::{Identity, Stage, Then};
 
-use weft_codec::{Decoder, Encoder};
+use weft_codec::Decoder;
 
 /// A connection's codec, stages and handler.
 ///
@@ -37,9 +37,9 @@ use weft_codec::{Decoder, Encoder};
 /// struct Echo;
 ///
 /// impl Handler for Echo {
-///     type In = Bytes;
-///     type Out = Bytes;
-///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+///     type In<'a> = &'a [u8];
+///     type Out<'a> = &'a [u8];
+///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
 ///         ctx.write(line);
 ///     }
 /// }
@@ -54,12 +54,13 @@ pub struct Pipeline<C, S, H> {
     handler: H,
 }
 
-impl<C, H> Pipeline<C, Identity<C::Item>, H>
+impl<C, H> Pipeline<C, Identity<C>, H>
 where
-    C: Decoder + Encoder<H::Out> + 'static,
-    H: Handler<In = C::Item>,
+    C: Decoder + 'static,
+    H: for<'m> Handler<In<'m> = C::Item<'m>>,
 {
-    /// A pipeline with no stages: the decoder's frames go straight to `handler`.
+    /// A pipeline with no stages: the decoder's frames go straight to `handler`. (That the
+    /// codec encodes what the handler writes is checked where the pipeline is used.)
     pub fn new(codec: C, handler: H) -> Self {
         Pipeline {
             codec,
@@ -69,9 +70,9 @@ where
     }
 }
 
-impl<C: Decoder> Pipeline<C, Identity<C::Item>, ()> {
+impl<C: Decoder> Pipeline<C, Identity<C>, ()> {
     /// Starts a pipeline with stages: `Pipeline::builder(codec).stage(a).stage(b).handler(h)`.
-    pub fn builder(codec: C) -> PipelineBuilder<C, Identity<C::Item>> {
+    pub fn builder(codec: C) -> PipelineBuilder<C, Identity<C>> {
         PipelineBuilder {
             codec,
             stages: Identity::new(),
@@ -82,7 +83,7 @@ impl<C: Decoder> Pipeline<C, Identity<C::Item>, ()> {
 /// A pipeline with no stages, as [`Pipeline::new`] builds it: a codec `C` and a handler `H`.
 ///
 /// Name it where a type must be spelled (a factory function, a test helper), instead of
-/// the empty stage `Pipeline<C, Identity<H::In>, H>`:
+/// the empty stage `Pipeline<C, Identity<C>, H>`:
 ///
 /// ```
 /// use weft::codec::LineCodec;
@@ -91,9 +92,9 @@ impl<C: Decoder> Pipeline<C, Identity<C::Item>, ()> {
 /// struct Echo;
 ///
 /// impl Handler for Echo {
-///     type In = Bytes;
-///     type Out = Bytes;
-///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+///     type In<'a> = &'a [u8];
+///     type Out<'a> = &'a [u8];
+///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
 ///         ctx.write(line);
 ///     }
 /// }
@@ -103,7 +104,7 @@ impl<C: Decoder> Pipeline<C, Identity<C::Item>, ()> {
 /// }
 /// # let _ = echo_pipeline(64);
 /// ```
-pub type SimplePipeline<C, H> = Pipeline<C, Identity<<H as Handler>::In>, H>;
+pub type SimplePipeline<C, H> = Pipeline<C, Identity<C>, H>;
 
 /// A pipeline under construction: a codec and the stages so far.
 #[derive(Debug)]
@@ -114,7 +115,10 @@ pub struct PipelineBuilder<C, S> {
 
 impl<C: Decoder, S: Stage> PipelineBuilder<C, S> {
     /// Appends a stage that receives what the previous step passes on.
-    pub fn stage<T: Stage<In = S::Fwd>>(self, stage: T) -> PipelineBuilder<C, Then<S, T>> {
+    pub fn stage<T>(self, stage: T) -> PipelineBuilder<C, Then<S, T>>
+    where
+        T: for<'m> Stage<In<'m> = S::Fwd<'m>>,
+    {
         PipelineBuilder {
             codec: self.codec,
             stages: Then::new(self.stages, stage),
@@ -124,8 +128,7 @@ impl<C: Decoder, S: Stage> PipelineBuilder<C, S> {
     /// Ends the pipeline with its handler.
     pub fn handler<H>(self, handler: H) -> Pipeline<C, S, H>
     where
-        H: Handler<In = S::Fwd>,
-        C: Encoder<H::Out>,
+        H: for<'m> Handler<In<'m> = S::Fwd<'m>>,
     {
         Pipeline {
             codec: self.codec,

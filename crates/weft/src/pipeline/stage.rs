@@ -3,6 +3,8 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+use weft_codec::Decoder;
+
 use crate::pipeline::{Context, Handler};
 use crate::CloseReason;
 
@@ -33,13 +35,14 @@ use crate::CloseReason;
 /// struct SkipEmpty;
 ///
 /// impl Stage for SkipEmpty {
-///     type In = Bytes;
-///     type Fwd = Bytes;
-///     fn on_message<H: Handler>(
+///     type In<'a> = &'a [u8];
+///     type Fwd<'a> = &'a [u8];
+///     // Written with `Self::In<'m>` and `Self::Fwd<'m>`, as in the trait.
+///     fn on_message<'m, H: Handler>(
 ///         &mut self,
 ///         _ctx: &mut Context<'_, H>,
-///         line: Bytes,
-///     ) -> Option<Bytes> {
+///         line: Self::In<'m>,
+///     ) -> Option<Self::Fwd<'m>> {
 ///         (!line.is_empty()).then_some(line) // None: consumed here
 ///     }
 /// }
@@ -47,9 +50,9 @@ use crate::CloseReason;
 /// struct Echo;
 ///
 /// impl Handler for Echo {
-///     type In = Bytes;
-///     type Out = Bytes;
-///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+///     type In<'a> = &'a [u8];
+///     type Out<'a> = &'a [u8];
+///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
 ///         ctx.write(line);
 ///     }
 /// }
@@ -62,17 +65,22 @@ use crate::CloseReason;
 /// assert_eq!(&pipe.take_written()[..], b"a\nb\n");
 /// ```
 pub trait Stage: 'static {
-    /// What the stage receives.
-    type In;
-    /// What the stage passes on.
-    type Fwd;
+    /// What the stage receives; like [`Handler::In`], it may borrow the read buffer.
+    type In<'a>;
+    /// What the stage passes on (it may borrow from what it received).
+    type Fwd<'a>;
 
     /// Handles one message; `Some` passes a message on to the next step.
-    fn on_message<H: Handler>(
+    ///
+    /// Implement it with the same signature, `msg: Self::In<'m>` and
+    /// `-> Option<Self::Fwd<'m>>`, rather than the types they stand for: the message's
+    /// lifetime is a parameter of the method, and the compiler matches it only in that
+    /// form.
+    fn on_message<'m, H: Handler>(
         &mut self,
         ctx: &mut Context<'_, H>,
-        msg: Self::In,
-    ) -> Option<Self::Fwd>;
+        msg: Self::In<'m>,
+    ) -> Option<Self::Fwd<'m>>;
 
     /// The connection became active (called before the handler's `on_active`).
     fn on_active<H: Handler>(&mut self, _ctx: &mut Context<'_, H>) {}
@@ -81,27 +89,31 @@ pub trait Stage: 'static {
     fn on_inactive<H: Handler>(&mut self, _ctx: &mut Context<'_, H>, _reason: CloseReason) {}
 }
 
-/// The empty stage: passes every message on unchanged.
-pub struct Identity<T>(PhantomData<fn(T) -> T>);
+/// The empty stage: passes every message of decoder `D` on unchanged.
+pub struct Identity<D>(PhantomData<fn(D) -> D>);
 
-impl<T> Identity<T> {
+impl<D> Identity<D> {
     pub(crate) fn new() -> Self {
         Identity(PhantomData)
     }
 }
 
-impl<T> fmt::Debug for Identity<T> {
+impl<D> fmt::Debug for Identity<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Identity")
     }
 }
 
-impl<T: 'static> Stage for Identity<T> {
-    type In = T;
-    type Fwd = T;
+impl<D: Decoder + 'static> Stage for Identity<D> {
+    type In<'a> = D::Item<'a>;
+    type Fwd<'a> = D::Item<'a>;
 
     #[inline(always)]
-    fn on_message<H: Handler>(&mut self, _ctx: &mut Context<'_, H>, msg: T) -> Option<T> {
+    fn on_message<'m, H: Handler>(
+        &mut self,
+        _ctx: &mut Context<'_, H>,
+        msg: D::Item<'m>,
+    ) -> Option<D::Item<'m>> {
         Some(msg)
     }
 }
@@ -122,13 +134,17 @@ impl<A, B> Then<A, B> {
 impl<A, B> Stage for Then<A, B>
 where
     A: Stage,
-    B: Stage<In = A::Fwd>,
+    B: for<'a> Stage<In<'a> = A::Fwd<'a>>,
 {
-    type In = A::In;
-    type Fwd = B::Fwd;
+    type In<'a> = A::In<'a>;
+    type Fwd<'a> = B::Fwd<'a>;
 
     #[inline]
-    fn on_message<H: Handler>(&mut self, ctx: &mut Context<'_, H>, msg: A::In) -> Option<B::Fwd> {
+    fn on_message<'m, H: Handler>(
+        &mut self,
+        ctx: &mut Context<'_, H>,
+        msg: A::In<'m>,
+    ) -> Option<B::Fwd<'m>> {
         let msg = self.first.on_message(ctx, msg)?;
         self.second.on_message(ctx, msg)
     }

@@ -651,8 +651,8 @@ mod size {
     fn an_idle_connection_s_slot_stays_small() {
         struct Echo;
         impl crate::Handler for Echo {
-            type In = bytes::Bytes;
-            type Out = bytes::Bytes;
+            type In<'a> = bytes::Bytes;
+            type Out<'a> = bytes::Bytes;
             fn on_message(&mut self, _: &mut crate::Context<'_, Self>, _: bytes::Bytes) {}
         }
         type P = crate::pipeline::SimplePipeline<weft_codec::LineCodec, Echo>;

@@ -39,9 +39,9 @@ use crate::reactor::{Acceptor, Reactor, ReactorParts, WAKER};
 /// struct Echo;
 ///
 /// impl Handler for Echo {
-///     type In = Bytes;
-///     type Out = Bytes;
-///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+///     type In<'a> = &'a [u8];
+///     type Out<'a> = &'a [u8];
+///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
 ///         ctx.write(line);
 ///     }
 /// }
@@ -280,13 +280,13 @@ impl<F> ServerBuilder<F> {
     /// struct WhoAmI;
     ///
     /// impl Handler for WhoAmI {
-    ///     type In = Bytes;
-    ///     type Out = Bytes;
+    ///     type In<'a> = &'a [u8];
+    ///     type Out<'a> = &'a [u8];
     ///     fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
-    ///         ctx.write(Bytes::from(format!("{}\n", ctx.peer_addr())));
+    ///         ctx.write(format!("{}\n", ctx.peer_addr()).as_bytes());
     ///         ctx.close();
     ///     }
-    ///     fn on_message(&mut self, _: &mut Context<'_, Self>, _: Bytes) {}
+    ///     fn on_message(&mut self, _: &mut Context<'_, Self>, _: &[u8]) {}
     /// }
     ///
     /// let server = Server::builder()
@@ -408,8 +408,8 @@ impl<F> ServerBuilder<F> {
     pub fn pipeline<G, C, S, H>(self, factory: G) -> ServerBuilder<G>
     where
         G: Fn() -> Pipeline<C, S, H> + Send + Sync + 'static,
-        C: Decoder + Encoder<H::Out> + 'static,
-        S: Stage<In = C::Item, Fwd = H::In>,
+        C: Decoder + for<'m> Encoder<H::Out<'m>> + 'static,
+        S: for<'m> Stage<In<'m> = C::Item<'m>, Fwd<'m> = H::In<'m>>,
         H: Handler,
     {
         ServerBuilder {
@@ -423,8 +423,8 @@ impl<F> ServerBuilder<F> {
 impl<G, C, S, H> ServerBuilder<G>
 where
     G: Fn() -> Pipeline<C, S, H> + Send + Sync + 'static,
-    C: Decoder + Encoder<H::Out> + 'static,
-    S: Stage<In = C::Item, Fwd = H::In>,
+    C: Decoder + for<'m> Encoder<H::Out<'m>> + 'static,
+    S: for<'m> Stage<In<'m> = C::Item<'m>, Fwd<'m> = H::In<'m>>,
     H: Handler,
 {
     /// Validates the configuration, binds, starts every thread, and returns the running

@@ -37,9 +37,9 @@ use crate::pipeline::{Handler, Pipeline, Stage};
 /// struct Echo;
 ///
 /// impl Handler for Echo {
-///     type In = Bytes;
-///     type Out = Bytes;
-///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+///     type In<'a> = &'a [u8];
+///     type Out<'a> = &'a [u8];
+///     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
 ///         ctx.write(line);
 ///     }
 /// }
@@ -178,8 +178,8 @@ impl Server {
         then: impl FnOnce(Result<Connected, ConnectError>) + Send + 'static,
     ) where
         G: FnOnce() -> Pipeline<C, S, H> + Send + 'static,
-        C: Decoder + Encoder<H::Out> + 'static,
-        S: Stage<In = C::Item, Fwd = H::In>,
+        C: Decoder + for<'m> Encoder<H::Out<'m>> + 'static,
+        S: for<'m> Stage<In<'m> = C::Item<'m>, Fwd<'m> = H::In<'m>>,
         H: Handler,
     {
         self.dialer().connect(reactor, dial, factory, then);
@@ -266,9 +266,9 @@ impl Drop for Server {
 /// struct Quiet;
 ///
 /// impl Handler for Quiet {
-///     type In = Bytes;
-///     type Out = Bytes;
-///     fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _line: Bytes) {}
+///     type In<'a> = &'a [u8];
+///     type Out<'a> = &'a [u8];
+///     fn on_message(&mut self, _ctx: &mut Context<'_, Self>, _line: &[u8]) {}
 /// }
 ///
 /// let client = Client::builder().reactors(1).build_client()?;
@@ -303,8 +303,8 @@ impl Client {
         then: impl FnOnce(Result<Connected, ConnectError>) + Send + 'static,
     ) where
         G: FnOnce() -> Pipeline<C, S, H> + Send + 'static,
-        C: Decoder + Encoder<H::Out> + 'static,
-        S: Stage<In = C::Item, Fwd = H::In>,
+        C: Decoder + for<'m> Encoder<H::Out<'m>> + 'static,
+        S: for<'m> Stage<In<'m> = C::Item<'m>, Fwd<'m> = H::In<'m>>,
         H: Handler,
     {
         self.server.connect(reactor, dial, factory, then);
@@ -373,8 +373,8 @@ impl Dialer {
         then: impl FnOnce(Result<Connected, ConnectError>) + Send + 'static,
     ) where
         G: FnOnce() -> Pipeline<C, S, H> + Send + 'static,
-        C: Decoder + Encoder<H::Out> + 'static,
-        S: Stage<In = C::Item, Fwd = H::In>,
+        C: Decoder + for<'m> Encoder<H::Out<'m>> + 'static,
+        S: for<'m> Stage<In<'m> = C::Item<'m>, Fwd<'m> = H::In<'m>>,
         H: Handler,
     {
         let make = Box::new(move || Box::new(factory()) as Box<dyn Drive>);

@@ -34,10 +34,10 @@ pub fn builder(reactors: usize) -> ServerBuilder<()> {
 pub struct Echo;
 
 impl Handler for Echo {
-    type In = Bytes;
-    type Out = Bytes;
+    type In<'a> = &'a [u8];
+    type Out<'a> = &'a [u8];
 
-    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: Bytes) {
+    fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
         ctx.write(line);
     }
 
