@@ -12,7 +12,7 @@
 //! [`feed`] checks the invariants every decoder shares; the targets compare the two runs and
 //! check what is specific to their codec.
 
-use weft_codec::{BytesMut, CodecError, Decoder};
+use weft_codec::{BytesMut, CodecError, Decoder, Detach};
 
 /// The fuzz input, consumed from the front.
 #[derive(Debug)]
@@ -91,10 +91,11 @@ pub struct Outcome<T> {
 /// * after `decode_eof` returned `Ok(None)` the buffer is empty, or holds a frame in
 ///   progress, which the framework reports as truncated (and so does the outcome's error);
 /// * `check(frame, consumed)` for every frame, with the bytes that call consumed.
-pub fn feed<D, F>(codec: &mut D, chunks: &[&[u8]], bound: usize, mut check: F) -> Outcome<D::Item>
+pub fn feed<D, O, F>(codec: &mut D, chunks: &[&[u8]], bound: usize, mut check: F) -> Outcome<O>
 where
     D: Decoder<Error = CodecError>,
-    F: FnMut(&D::Item, usize),
+    for<'f> D::Item<'f>: Detach<Owned = O>,
+    F: FnMut(&O, usize),
 {
     let mut buf = BytesMut::new();
     let mut frames = Vec::new();
@@ -102,7 +103,14 @@ where
         buf.extend_from_slice(chunk);
         loop {
             let before = buf.len();
-            match codec.decode(&mut buf) {
+            // A frame may borrow `buf`: it is detached (copied, if lent) before `buf` is
+            // looked at again.
+            let step = match codec.decode(&mut buf) {
+                Ok(Some(frame)) => Ok(Some(frame.detach())),
+                Ok(None) => Ok(None),
+                Err(error) => Err(error),
+            };
+            match step {
                 Ok(Some(frame)) => {
                     assert!(buf.len() < before, "a frame consumed no bytes");
                     check(&frame, before - buf.len());
@@ -128,7 +136,12 @@ where
     }
     loop {
         let before = buf.len();
-        match codec.decode_eof(&mut buf) {
+        let step = match codec.decode_eof(&mut buf) {
+            Ok(Some(frame)) => Ok(Some(frame.detach())),
+            Ok(None) => Ok(None),
+            Err(error) => Err(error),
+        };
+        match step {
             Ok(Some(frame)) => {
                 assert!(buf.len() < before, "a frame at eof consumed no bytes");
                 check(&frame, before - buf.len());
@@ -159,18 +172,19 @@ where
 
 /// Feeds `chunks` and the whole payload to two fresh codecs made by `make` and asserts both
 /// runs yield the same frames and the same first error. Returns the chunked outcome.
-pub fn feed_both<D, M, F>(
+pub fn feed_both<D, O, M, F>(
     make: M,
     chunks: &[&[u8]],
     payload: &[u8],
     bound: usize,
     mut check: F,
-) -> Outcome<D::Item>
+) -> Outcome<O>
 where
     D: Decoder<Error = CodecError>,
-    D::Item: PartialEq + std::fmt::Debug,
+    for<'f> D::Item<'f>: Detach<Owned = O>,
+    O: PartialEq + std::fmt::Debug,
     M: Fn() -> D,
-    F: FnMut(&D::Item, usize),
+    F: FnMut(&O, usize),
 {
     let chunked = feed(&mut make(), chunks, bound, &mut check);
     let whole = feed(&mut make(), &[payload], bound, &mut check);
