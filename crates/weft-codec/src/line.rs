@@ -27,7 +27,10 @@ pub enum Terminator {
 ///         └── frame ──┘ └ left in src, scanned; next call resumes at `r`
 /// ```
 ///
-/// * A frame is the bytes up to the first `\n`, with the `\n` kept or stripped as configured.
+/// * A frame is the bytes up to the first `\n`, with the `\n` kept or stripped as configured,
+///   lent out of the buffer (`&[u8]`) until the next call: a handler that keeps a line
+///   copies it, and holds only its bytes. [`Shared`](crate::Shared) yields them as `Bytes`
+///   that share the buffer instead.
 /// * As soon as more than `max_length` bytes are buffered without a `\n`, decoding fails with
 ///   [`CodecError::is_frame_too_long`]; the decoder never waits for the end of an oversize
 ///   line and never buffers more than `max_length + 1` bytes of one.
@@ -94,8 +97,21 @@ const SHORT_SCAN: usize = 64;
 /// 64-byte line. So the first [`SHORT_SCAN`] bytes are looked at here, 16 at a time, in a
 /// form the compiler turns into one SSE2 compare and mask per 16 bytes (about 9
 /// instructions), and only the rest of a longer line goes to `memchr`.
+///
+/// On x86-64, when at least 64 bytes are there (the usual case in a pipelined batch, where
+/// the next lines follow), the first 64 are compared in four SSE2 registers and their
+/// masks joined into one `u64` (about 20 instructions, against about 45 for four rounds of
+/// the portable loop with its search inside the round that hits).
 #[inline]
 fn find_newline(hay: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(head) = hay.first_chunk::<SHORT_SCAN>() {
+        let newlines = newlines_in_64(head);
+        if newlines != 0 {
+            return Some(newlines.trailing_zeros() as usize);
+        }
+        return memchr::memchr(b'\n', &hay[SHORT_SCAN..]).map(|at| SHORT_SCAN + at);
+    }
     let head = &hay[..hay.len().min(SHORT_SCAN)];
     let mut chunks = head.chunks_exact(16);
     let mut base = 0;
@@ -119,6 +135,29 @@ fn find_newline(hay: &[u8]) -> Option<usize> {
         return Some(base + at);
     }
     memchr::memchr(b'\n', &hay[head.len()..]).map(|at| head.len() + at)
+}
+
+/// A bit per byte of `chunk`, set where the byte is `\n` (bit `i` for byte `i`).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[allow(unsafe_code)]
+fn newlines_in_64(chunk: &[u8; SHORT_SCAN]) -> u64 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+
+    let mask = |at: usize| {
+        let part: &[u8; 16] = chunk[at..at + 16].try_into().expect("16 bytes");
+        // SAFETY: the intrinsics are SSE2, which every x86-64 processor has (and this
+        // target enables); `part` is 16 readable bytes, exactly what the unaligned load
+        // reads, and `_mm_loadu_si128` has no alignment requirement.
+        let found = unsafe {
+            let bytes = _mm_loadu_si128(part.as_ptr().cast::<__m128i>());
+            _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'\n' as i8)))
+        };
+        u64::from(found as u16)
+    };
+    mask(0) | mask(16) << 16 | mask(32) << 32 | mask(48) << 48
 }
 
 /// The index of the first `\n` byte in the little-endian `word`: the lowest byte that is
