@@ -208,7 +208,7 @@ impl Handler for Amplifier {
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
         if line == b"big\n" {
-            ctx.write(&Bytes::from(vec![b'x'; 100_000]));
+            ctx.write(&vec![b'x'; 100_000]);
         } else {
             ctx.write(line);
         }

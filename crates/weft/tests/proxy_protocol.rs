@@ -14,8 +14,8 @@ use common::*;
 use weft::codec::proxy_protocol::{encode_v2, ProxyCommand, V2_SIGNATURE};
 use weft::codec::LineCodec;
 use weft::{
-    Bytes, CloseReason, Context, Handler, Idle, IdleTimeouts, Pipeline, ProxyProtocol,
-    ProxyRejection, Server,
+    CloseReason, Context, Handler, Idle, IdleTimeouts, Pipeline, ProxyProtocol, ProxyRejection,
+    Server,
 };
 
 /// What the handlers saw, shared with the test.
@@ -48,7 +48,7 @@ impl Handler for Who {
                 .and_then(|h| h.unique_id())
                 .map(String::from_utf8_lossy),
         );
-        ctx.write(&Bytes::from(line));
+        ctx.write(line.as_bytes());
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {

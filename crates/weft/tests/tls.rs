@@ -115,7 +115,7 @@ impl Handler for Show {
             ctx.tls_server_name(),
             ctx.peer_certificates().map_or(0, <[_]>::len),
         );
-        ctx.write(&Bytes::from(line));
+        ctx.write(line.as_bytes());
     }
 
     fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
@@ -583,7 +583,7 @@ fn the_proxy_header_is_read_before_the_handshake_even_in_the_same_segment() {
         type Out<'a> = &'a [u8];
         fn on_active(&mut self, ctx: &mut Context<'_, Self>) {
             let line = format!("peer {} tls {}\n", ctx.peer_addr(), ctx.is_tls());
-            ctx.write(&Bytes::from(line));
+            ctx.write(line.as_bytes());
         }
         fn on_message(&mut self, ctx: &mut Context<'_, Self>, line: &[u8]) {
             ctx.write(line);
