@@ -19,7 +19,7 @@
 //!
 //! ```no_run
 //! use weft::codec::LineCodec;
-//! use weft::{Bytes, Context, Handler, Pipeline, Server};
+//! use weft::{Context, Handler, Pipeline, Server};
 //!
 //! struct Echo;
 //!

@@ -8,7 +8,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use weft::codec::LineCodec;
-//! use weft::{starter, Bytes, Context, Handler, Pipeline, Server};
+//! use weft::{starter, Context, Handler, Pipeline, Server};
 //!
 //! struct Echo;
 //!

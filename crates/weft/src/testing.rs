@@ -4,7 +4,7 @@
 //! use std::time::Duration;
 //! use weft::codec::LineCodec;
 //! use weft::testing::EmbeddedPipeline;
-//! use weft::{Bytes, CloseReason, Context, Handler, Idle, IdleTimeouts, Pipeline, Server};
+//! use weft::{CloseReason, Context, Handler, Idle, IdleTimeouts, Pipeline, Server};
 //!
 //! struct Echo;
 //!
@@ -82,7 +82,7 @@ const MAX_ROUNDS: usize = 10_000;
 /// ```
 /// use weft::codec::{line::Terminator, LineCodec};
 /// use weft::testing::EmbeddedPipeline;
-/// use weft::{Bytes, CloseReason, Context, Handler, Pipeline};
+/// use weft::{CloseReason, Context, Handler, Pipeline};
 ///
 /// struct Quit;
 ///

@@ -68,7 +68,7 @@ fn encode_failed(conn: &mut ConnCore, before: usize, err: &Error) {
 /// use std::net::TcpStream;
 /// use std::time::Duration;
 /// use weft::codec::{line::Terminator, LineCodec};
-/// use weft::{Bytes, Context, Handler, Pipeline, Server};
+/// use weft::{Context, Handler, Pipeline, Server};
 ///
 /// #[derive(Default)]
 /// struct Counter {

@@ -32,7 +32,7 @@ use weft_codec::Decoder;
 ///
 /// ```
 /// use weft::codec::LineCodec;
-/// use weft::{Bytes, Context, Handler, Pipeline};
+/// use weft::{Context, Handler, Pipeline};
 ///
 /// struct Echo;
 ///
@@ -87,7 +87,7 @@ impl<C: Decoder> Pipeline<C, Identity<C>, ()> {
 ///
 /// ```
 /// use weft::codec::LineCodec;
-/// use weft::{Bytes, Context, Handler, Pipeline, SimplePipeline};
+/// use weft::{Context, Handler, Pipeline, SimplePipeline};
 ///
 /// struct Echo;
 ///

@@ -30,7 +30,7 @@ use crate::CloseReason;
 /// ```
 /// use weft::codec::{line::Terminator, LineCodec};
 /// use weft::testing::EmbeddedPipeline;
-/// use weft::{Bytes, Context, Handler, Pipeline, Stage};
+/// use weft::{Context, Handler, Pipeline, Stage};
 ///
 /// struct SkipEmpty;
 ///

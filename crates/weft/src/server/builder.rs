@@ -34,7 +34,7 @@ use crate::reactor::{Acceptor, Reactor, ReactorParts, WAKER};
 /// ```
 /// use std::time::Duration;
 /// use weft::codec::LineCodec;
-/// use weft::{Bytes, Context, Handler, IdleTimeouts, Pipeline, Server};
+/// use weft::{Context, Handler, IdleTimeouts, Pipeline, Server};
 ///
 /// struct Echo;
 ///
@@ -274,7 +274,7 @@ impl<F> ServerBuilder<F> {
     /// use std::net::TcpStream;
     /// use std::time::Duration;
     /// use weft::codec::LineCodec;
-    /// use weft::{Bytes, Context, Handler, Pipeline, ProxyProtocol, Server};
+    /// use weft::{Context, Handler, Pipeline, ProxyProtocol, Server};
     ///
     /// /// Tells each client where it connects from.
     /// struct WhoAmI;

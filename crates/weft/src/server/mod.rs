@@ -32,7 +32,7 @@ use crate::pipeline::{Handler, Pipeline, Stage};
 /// use std::io::{BufRead, BufReader, Write};
 /// use std::time::Duration;
 /// use weft::codec::LineCodec;
-/// use weft::{Bytes, Context, Handler, Pipeline, Server};
+/// use weft::{Context, Handler, Pipeline, Server};
 ///
 /// struct Echo;
 ///
@@ -261,7 +261,7 @@ impl Drop for Server {
 /// use std::sync::mpsc;
 /// use std::time::Duration;
 /// use weft::codec::LineCodec;
-/// use weft::{Bytes, Client, ConnectErrorKind, Context, Dial, Handler, Pipeline};
+/// use weft::{Client, ConnectErrorKind, Context, Dial, Handler, Pipeline};
 ///
 /// struct Quiet;
 ///
