@@ -195,14 +195,34 @@ impl LineCodec {
         }
     }
 
+    /// How much of the line ending at `newline` the frame keeps: all of it, or all but the
+    /// `\n`.
+    #[inline]
+    fn frame_len(&self, newline: usize) -> usize {
+        match self.terminator {
+            Terminator::Keep => newline + 1,
+            Terminator::Strip => newline,
+        }
+    }
+
     /// Consumes the line ending at `newline` and lends it out, with or without its `\n`.
     #[inline]
     fn take_line<'a>(&self, src: &'a mut BytesMut, newline: usize) -> &'a [u8] {
+        // A `match` on the two slices, not `[..self.frame_len(newline)]`: the slice by length
+        // keeps a bounds check the compiler cannot drop (3 instructions per line in
+        // `pipelined`, measured).
         let line = split_front(src, newline + 1);
         match self.terminator {
             Terminator::Keep => line,
             Terminator::Strip => &line[..newline],
         }
+    }
+
+    /// End of stream with no complete line: the partial one is dropped (see the type's
+    /// documentation).
+    fn drop_partial_line(&mut self, src: &mut BytesMut) {
+        src.clear();
+        self.scanned = 0;
     }
 }
 
@@ -221,9 +241,7 @@ impl Decoder for LineCodec {
         match self.find_line_end(src)? {
             Some(newline) => Ok(Some(self.take_line(src, newline))),
             None => {
-                // The partial line is dropped (see the type's documentation).
-                src.clear();
-                self.scanned = 0;
+                self.drop_partial_line(src);
                 Ok(None)
             }
         }
@@ -239,14 +257,11 @@ impl SharedFrames for LineCodec {
         match self.find_line_end(src)? {
             Some(newline) => {
                 let mut line = src.split_to(newline + 1);
-                if self.terminator == Terminator::Strip {
-                    line.truncate(newline);
-                }
+                line.truncate(self.frame_len(newline));
                 Ok(Some(line.freeze()))
             }
             None if eof => {
-                src.clear();
-                self.scanned = 0;
+                self.drop_partial_line(src);
                 Ok(None)
             }
             None => Ok(None),
